@@ -1,0 +1,57 @@
+"""Shared column helpers and enumerations for the tables. No logic beyond small constructors."""
+
+from datetime import date, datetime, timezone
+from enum import Enum
+
+from sqlalchemy import BigInteger, Integer
+from sqlmodel import Field
+
+INT64_MAX = 2**63 - 1
+
+# 64-bit ids on PostgreSQL; INTEGER PRIMARY KEY (the rowid, auto-incrementing) on SQLite.
+BIGINT_PK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """Aware UTC now. Every timestamp column is timezone-aware and read back in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def month_start(d: date | datetime) -> date:
+    return date(d.year, d.month, 1)
+
+
+def token_field(default: int = 0, **kw) -> int:
+    """A non-negative 64-bit token counter column."""
+    return Field(default=default, sa_type=BigInteger, **kw)
+
+
+def opt_token_field(default: int | None = None, **kw) -> int | None:
+    """A nullable token column (None = not set / unlimited)."""
+    return Field(default=default, sa_type=BigInteger, nullable=True, **kw)
+
+
+class Role(str, Enum):
+    member = "member"
+    finance = "finance"
+    admin = "admin"
+    super_admin = "super_admin"
+
+
+ADMIN_ROLES = (Role.finance.value, Role.admin.value, Role.super_admin.value)
+
+
+class TokenKind(str, Enum):
+    """Inference tokens and training (embedding) tokens."""
+
+    tokens = "tokens"
+    training = "training"
+
+
+KINDS = (TokenKind.tokens.value, TokenKind.training.value)
+
+
+class RequestStatus(str, Enum):
+    pending = "pending"
+    approved = "approved"
+    denied = "denied"

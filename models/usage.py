@@ -1,0 +1,88 @@
+"""The append-only usage ledger and the rollups written in the same transaction.
+
+Rollup grains are coarse on purpose (DESIGN.md): every chart and counter reads at most a few thousand rows.
+"""
+
+from datetime import date, datetime
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from models.base import BIGINT_PK, token_field, utcnow
+
+
+class UsageEvent(SQLModel, table=True):
+    __tablename__ = "usage_event"
+    __table_args__ = (
+        Index("ix_usage_event_org_time", "org_id", "occurred_at", "id"),
+        Index("ix_usage_event_user_time", "user_id", "occurred_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIGINT_PK)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    org_id: int = Field(foreign_key="organization.id")
+    user_id: int = Field(foreign_key="app_user.id")
+    model_id: int = Field(foreign_key="ai_model.id")
+    kind: str = Field(max_length=20)
+    prompt_tokens: int = token_field()
+    completion_tokens: int = token_field()
+    billed_tokens: int = token_field()
+    occurred_at: datetime
+    ip: str = Field(default="", max_length=45)
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class UsageDaily(SQLModel, table=True):
+    """org × model × kind × day."""
+
+    __tablename__ = "usage_daily"
+
+    org_id: int = Field(primary_key=True)
+    model_id: int = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=20)
+    day: date = Field(primary_key=True)
+    prompt_tokens: int = token_field()
+    completion_tokens: int = token_field()
+    billed_tokens: int = token_field()
+    events: int = token_field()
+
+
+class UsageHourly(SQLModel, table=True):
+    """org × kind × hour (for hour granularity over short ranges)."""
+
+    __tablename__ = "usage_hourly"
+
+    org_id: int = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=20)
+    hour: datetime = Field(primary_key=True)
+    billed_tokens: int = token_field()
+    events: int = token_field()
+
+
+class UsageUserMonthly(SQLModel, table=True):
+    """org × user × kind × month: "used this month" and per-user totals."""
+
+    __tablename__ = "usage_user_monthly"
+
+    org_id: int = Field(primary_key=True)
+    user_id: int = Field(primary_key=True, index=True)
+    kind: str = Field(primary_key=True, max_length=20)
+    month: date = Field(primary_key=True)
+    billed_tokens: int = token_field()
+    events: int = token_field()
+
+
+class UsageUserDaily(SQLModel, table=True):
+    """org × user × kind × day: per-user usage over a date range, burn rate."""
+
+    __tablename__ = "usage_user_daily"
+
+    org_id: int = Field(primary_key=True)
+    user_id: int = Field(primary_key=True, index=True)
+    kind: str = Field(primary_key=True, max_length=20)
+    day: date = Field(primary_key=True)
+    billed_tokens: int = token_field()
+    events: int = token_field()
+
+
+ROLLUP_TABLES = (UsageDaily, UsageHourly, UsageUserMonthly, UsageUserDaily)
