@@ -1,0 +1,53 @@
+"""The sign-in page renders at desktop and narrow widths."""
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Page, expect
+
+WIDTHS = {"desktop": 1400, "narrow": 800}
+
+
+@pytest.mark.parametrize("route", ["/", "/login"])
+@pytest.mark.parametrize("name", list(WIDTHS))
+def test_sign_in_page_renders(page: Page, app_url: str, screenshots_dir, name: str, route: str):
+    page.set_viewport_size({"width": WIDTHS[name], "height": 900})
+    page.goto(f"{app_url}{route}")
+
+    expect(page.get_by_role("heading", name="Steward", exact=True)).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Enterprise GenAI admin panel", exact=True)).to_be_visible()
+    expect(page.get_by_label("Email")).to_be_visible()
+    expect(page.get_by_label("Password")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert page.title() == "Sign in · Steward"
+
+    slug = "root" if route == "/" else route.strip("/")
+    page.screenshot(path=str(screenshots_dir / f"sign-in-{slug}-{name}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("name", list(WIDTHS))
+def test_sign_in_page_dark_mode(page: Page, app_url: str, screenshots_dir, name: str):
+    page.set_viewport_size({"width": WIDTHS[name], "height": 900})
+    page.emulate_media(color_scheme="light")
+    page.goto(f"{app_url}/login")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+
+    page.locator("#color-mode-toggle").click()
+
+    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
+    expect(page.get_by_role("heading", name="Steward", exact=True)).to_be_visible()
+    page.screenshot(path=str(screenshots_dir / f"sign-in-dark-{name}.png"), full_page=True)
+
+
+def test_sign_in_does_not_pretend(page: Page, app_url: str, screenshots_dir):
+    """Authentication is not implemented yet: submitting says so and stays on the page."""
+    page.goto(f"{app_url}/login")
+    page.get_by_label("Email").fill("member@acme.example")
+    page.get_by_label("Password").fill("not-a-real-password")
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_text("Sign-in is not available yet", exact=False)).to_be_visible()
+    page.screenshot(path=str(screenshots_dir / "sign-in-submitted.png"))
+    url = urlsplit(page.url)
+    assert url.path.rstrip("/") == "/login" and not url.query  # no navigation, nothing in the URL
