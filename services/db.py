@@ -1,7 +1,8 @@
 """Engines and sessions for the services (independent of Reflex's own engine).
 
-SQLite: WAL, a busy timeout and `BEGIN IMMEDIATE` for every transaction, so concurrent writers queue up
-instead of failing on a lock upgrade. PostgreSQL: a normal pooled engine; rules that must be exact under
+SQLite: WAL, a busy timeout and `BEGIN IMMEDIATE` for every writing transaction, so concurrent writers queue
+up instead of failing on a lock upgrade; `read_scope()` opens plain deferred transactions for pages that only
+read. PostgreSQL: a normal pooled engine; rules that must be exact under
 concurrency use conditional UPDATEs, ON CONFLICT or row locks.
 """
 
@@ -29,7 +30,8 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = conn.get_execution_options().get("read_only", False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -56,6 +58,17 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A session for reading only: on SQLite it does not take the write lock (WAL readers never block)."""
+    bind = (engine or get_engine()).execution_options(read_only=True)
+    with Session(bind, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 def is_sqlite(session: Session) -> bool:

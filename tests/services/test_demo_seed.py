@@ -1,0 +1,54 @@
+"""The demo seed is deterministic and consistent (rollups equal the ledger, every account works)."""
+
+from datetime import datetime, timezone
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from models import Organization, Purchase, TokenRequest, UsageEvent, UsageUserMonthly, User
+from services.audit import verify_chain
+from services.demo import ACCOUNTS, DEMO_PASSWORD, seed_demo
+from services.passwords import verify_password
+
+NOW = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc)
+
+
+def _fingerprint(session: Session):
+    return (
+        session.exec(select(User.email, User.role, User.max_tokens, User.paid).order_by(User.email)).all(),
+        session.exec(select(func.count(UsageEvent.id), func.sum(UsageEvent.billed_tokens))).one(),
+        session.exec(select(TokenRequest.user_id, TokenRequest.amount, TokenRequest.status)
+                     .order_by(TokenRequest.id)).all(),
+    )
+
+
+def test_seed_is_deterministic_and_consistent(engine, tmp_path):
+    from services.db import make_engine
+    from services.migrate import upgrade
+
+    with Session(engine) as s:
+        counts = seed_demo(s, now=NOW, scale=0.05)
+        s.commit()
+        first = _fingerprint(s)
+        assert counts["orgs"] == 3 and s.exec(select(Organization)).all().__len__() == 3
+        assert s.exec(select(Purchase)).all().__len__() == 6
+        statuses = {r.status for r in s.exec(select(TokenRequest)).all()}
+        assert statuses == {"pending", "approved", "denied"}
+        for _, email in ACCOUNTS:
+            u = s.exec(select(User).where(User.email == email)).one()
+            assert verify_password(u.password_hash, DEMO_PASSWORD) and not u.mfa_enabled
+        ledger = s.exec(select(func.sum(UsageEvent.billed_tokens))).one()
+        rolled = s.exec(select(func.sum(UsageUserMonthly.billed_tokens))).one()
+        assert ledger == rolled and ledger > 0
+        months = s.exec(select(func.count(func.distinct(UsageUserMonthly.month)))).one()
+        assert months >= 12
+        assert verify_chain(s).intact
+
+    other_url = f"sqlite:///{tmp_path / 'again.db'}"
+    upgrade(other_url)
+    other = make_engine(other_url)
+    with Session(other) as s:
+        seed_demo(s, now=NOW, scale=0.05)
+        s.commit()
+        assert _fingerprint(s) == first
+    other.dispose()
