@@ -35,3 +35,42 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = Field(default=None)
     revoked_at: datetime | None = Field(default=None)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One-time MFA recovery codes, stored hashed."""
+
+    __tablename__ = "recovery_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = Field(default=None)
+
+
+class PasswordReset(SQLModel, table=True):
+    """Single-use password reset (or invitation) links; the link carries the token, the DB its hash."""
+
+    __tablename__ = "password_reset"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    purpose: str = Field(default="reset", max_length=20)  # reset | invite
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: int | None = Field(default=None)
+    expires_at: datetime
+    used_at: datetime | None = Field(default=None)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failure counters per account, per IP and per TOTP target; locks live in the DB so they hold across
+    workers and restarts."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=400)
+    failures: int = Field(default=0)
+    window_start: datetime = Field(default_factory=utcnow)
+    last_failure_at: datetime = Field(default_factory=utcnow)
+    locked_until: datetime | None = Field(default=None)

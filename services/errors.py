@@ -28,3 +28,7 @@ class Conflict(DomainError):
     def __init__(self, message: str, *, field: str | None = None, retry_after: int | None = None):
         super().__init__(message, field=field)
         self.retry_after = retry_after
+
+
+class StepUpRequired(Forbidden):
+    """The action needs MFA verified within the last few minutes; the UI asks for a code and retries."""

@@ -48,3 +48,18 @@ def user_in_scope(session: Session, actor: Actor, user_id, *, for_update: bool =
     if user.org_id is None or user.org_id != actor.org_id:
         raise NotFound("User not found.")
     return user
+
+
+def require_step_up(actor: Actor, now=None) -> None:
+    """Sensitive actions need MFA verified within the last STEP_UP_MINUTES."""
+    from datetime import timedelta
+
+    from models import utcnow
+    from services import settings
+    from services.errors import StepUpRequired
+
+    if actor.is_system:
+        return
+    now = now or utcnow()
+    if actor.mfa_verified_at is None or now - actor.mfa_verified_at > timedelta(minutes=settings.STEP_UP_MINUTES):
+        raise StepUpRequired("Confirm with a fresh MFA code to continue.")

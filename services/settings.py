@@ -26,3 +26,38 @@ MIN_TOKENS_PER_USER = _int("STEWARD_MIN_TOKENS_PER_USER", 200_000)
 PURCHASE_MULTIPLE = _int("STEWARD_PURCHASE_MULTIPLE", 2_000_000)
 DEFAULT_ALLOCATION = _int("STEWARD_DEFAULT_ALLOCATION", 200_000)
 DEFAULT_TRAIN_ALLOCATION = _int("STEWARD_DEFAULT_TRAIN_ALLOCATION", 0)
+
+# Sessions and sign-in throttling (README "Limits").
+SESSION_IDLE_MINUTES = _int("STEWARD_SESSION_IDLE_MINUTES", 30)
+SESSION_ABSOLUTE_HOURS = _int("STEWARD_SESSION_ABSOLUTE_HOURS", 12)
+STEP_UP_MINUTES = _int("STEWARD_STEP_UP_MINUTES", 10)
+THROTTLE_WINDOW_MINUTES = _int("STEWARD_THROTTLE_WINDOW_MINUTES", 15)
+THROTTLE_SLOW_AFTER = _int("STEWARD_THROTTLE_SLOW_AFTER", 3)  # failures before each attempt must wait
+THROTTLE_LOCK_AFTER = _int("STEWARD_THROTTLE_LOCK_AFTER", 10)  # failures before a lock
+THROTTLE_LOCK_MINUTES = _int("STEWARD_THROTTLE_LOCK_MINUTES", 15)
+RESET_LINK_MINUTES = _int("STEWARD_RESET_LINK_MINUTES", 60)
+
+
+def secret_key_file() -> str:
+    """Where the embedded default keeps its generated encryption key (STEWARD_SECRET_KEY overrides it)."""
+    return os.environ.get("STEWARD_SECRET_KEY_FILE") or os.path.join(".steward", "secret.key")
+
+
+def smtp() -> dict | None:
+    """SMTP settings from the environment; None when STEWARD_SMTP_HOST is not set (mail goes to the log)."""
+    host = os.environ.get("STEWARD_SMTP_HOST")
+    if not host:
+        return None
+    return {
+        "host": host,
+        "port": _int("STEWARD_SMTP_PORT", 587),
+        "user": os.environ.get("STEWARD_SMTP_USER") or None,
+        "password": os.environ.get("STEWARD_SMTP_PASSWORD") or None,
+        "sender": os.environ.get("STEWARD_SMTP_FROM", "steward@localhost"),
+        "starttls": os.environ.get("STEWARD_SMTP_STARTTLS", "1") not in ("0", "false", "no"),
+    }
+
+
+def public_url() -> str:
+    """The address people open, used in links sent by email."""
+    return os.environ.get("STEWARD_PUBLIC_URL", "http://localhost:3000").rstrip("/")

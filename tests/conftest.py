@@ -17,6 +17,8 @@ from services.db import make_engine
 from services.migrate import upgrade
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
+# Tests never write the embedded default's key file.
+os.environ.setdefault("STEWARD_SECRET_KEY", "x6y0Kq0gk9m8R2bQ0d4rJ3nV5uP7sT1wZ2cE4fG6hI8=")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
 

@@ -1,0 +1,136 @@
+"""Signing in (argon2 passwords, DB-stored throttling, sign-in history) and password resets."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from models import ADMIN_ROLES, PasswordReset, SignInEvent, User, utcnow
+from services import audit, mailer, sessions, settings, throttle
+from services.actor import Actor
+from services.budget import ban_active
+from services.crypto import new_token, token_hash
+from services.errors import Conflict, Invalid, NotFound
+from services.passwords import check_strength, hash_password, verify_password
+from services.permissions import require_super
+from services.users import find_by_email
+
+BAD_LOGIN = "Email or password is incorrect."
+_DUMMY_HASH = hash_password("timing-equaliser-password")
+
+
+@dataclass
+class SignInResult:
+    ok: bool
+    message: str = ""
+    token: str | None = None
+    next_step: str = ""  # "enrol_mfa" | "verify_mfa" | "member" | "admin"
+    retry_after: int | None = None
+
+
+def _event(session: Session, user: User | None, email: str, ip: str, ua: str, ok: bool, reason: str, now) -> None:
+    session.add(SignInEvent(created_at=now, user_id=user.id if user else None, org_id=user.org_id if user else None,
+                            email=email[:320], ip=ip[:45], user_agent=ua[:300], success=ok, reason=reason))
+
+
+def sign_in(session: Session, *, email, password, ip: str = "", user_agent: str = "",
+            now: datetime | None = None) -> SignInResult:
+    """Check the credentials. Failures are recorded and counted (the caller commits either way)."""
+    now = now or utcnow()
+    email = (email or "").strip().lower() if isinstance(email, str) else ""
+    keys = [f"login:acct:{email}", f"login:ip:{ip}"]
+    try:
+        throttle.check(session, keys, now)
+    except Conflict as e:
+        _event(session, None, email, ip, user_agent, False, "throttled", now)
+        return SignInResult(False, e.message, retry_after=e.retry_after)
+    user = find_by_email(session, email) if email else None
+    if user is None or not verify_password(user.password_hash, password if isinstance(password, str) else ""):
+        if user is None:
+            verify_password(_DUMMY_HASH, "x")  # same work whether or not the account exists
+        throttle.fail(session, keys, now)
+        _event(session, user, email, ip, user_agent, False, "bad_credentials", now)
+        return SignInResult(False, BAD_LOGIN)
+    if ban_active(user, now):
+        _event(session, user, email, ip, user_agent, False, "banned", now)
+        until = f" until {user.banned_until:%Y-%m-%d %H:%M} UTC" if user.banned_until else ""
+        reason = f" Reason: {user.ban_reason}." if user.ban_reason else ""
+        return SignInResult(False, f"This account is banned{until}.{reason}")
+    throttle.clear(session, keys[:1])
+    token = sessions.create(session, user, ip=ip, user_agent=user_agent, now=now)
+    user.last_login_at = now
+    session.add(user)
+    _event(session, user, email, ip, user_agent, True, "password_ok", now)
+    if user.role in ADMIN_ROLES:
+        step = "verify_mfa" if user.mfa_enabled else "enrol_mfa"
+    else:
+        step = "member"
+    return SignInResult(True, token=token, next_step=step)
+
+
+def _reset_link(token: str) -> str:
+    return f"{settings.public_url()}/reset-password?token={token}"
+
+
+def _new_reset(session: Session, user: User, *, purpose: str, created_by: int | None, now, minutes: int) -> str:
+    raw = new_token()
+    session.add(PasswordReset(token_hash=token_hash(raw), user_id=user.id, purpose=purpose, created_at=now,
+                              created_by=created_by, expires_at=now + timedelta(minutes=minutes)))
+    session.flush()
+    return _reset_link(raw)
+
+
+def request_reset(session: Session, *, email, now: datetime | None = None) -> str:
+    """Send a reset link if the account exists. The answer never says whether it does."""
+    now = now or utcnow()
+    answer = "If an account exists for that address, a reset link is on its way."
+    try:
+        from services.validation import email as check_email
+
+        addr = check_email(email)
+    except Invalid:
+        return answer
+    user = find_by_email(session, addr)
+    if user is not None and not ban_active(user, now):
+        link = _new_reset(session, user, purpose="reset", created_by=None, now=now,
+                          minutes=settings.RESET_LINK_MINUTES)
+        mailer.send(user.email, "Reset your Steward password",
+                    f"Open this link within {settings.RESET_LINK_MINUTES} minutes to choose a new password:\n\n"
+                    f"{link}\n\nIf you did not ask for it, ignore this message.")
+    return answer
+
+
+def admin_reset_link(session: Session, *, actor: Actor, user_id: int, now: datetime | None = None) -> str:
+    """A super admin creates a reset link for a user (audited); they pass it on themselves."""
+    require_super(actor, "create password reset links")
+    now = now or utcnow()
+    user = session.get(User, user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else None
+    if user is None:
+        raise NotFound("User not found.")
+    link = _new_reset(session, user, purpose="reset", created_by=actor.user_id, now=now,
+                      minutes=settings.RESET_LINK_MINUTES)
+    audit.record(session, actor, "user.reset_link", org_id=user.org_id, target_type="user", target_id=user.id)
+    return link
+
+
+def reset_password(session: Session, *, token, new_password, now: datetime | None = None) -> User:
+    """Use a reset link once: set the password and sign the user out everywhere else."""
+    now = now or utcnow()
+    invalid = Invalid("This link is invalid or has expired. Ask for a new one.", field="token")
+    if not isinstance(token, str) or not (20 <= len(token) <= 100):
+        raise invalid
+    row = session.exec(select(PasswordReset).where(PasswordReset.token_hash == token_hash(token))
+                       .with_for_update()).first()
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise invalid
+    check_strength(new_password)
+    user = session.get(User, row.user_id)
+    user.password_hash = hash_password(new_password)
+    if row.purpose == "invite":
+        user.verified = True
+    row.used_at = now
+    session.add_all([user, row])
+    sessions.revoke_all(session, user.id, now=now)
+    audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "user.password_reset",
+                 org_id=user.org_id, target_type="user", target_id=user.id)
+    return user

@@ -1,0 +1,50 @@
+"""Encryption at rest (TOTP secrets) and token hashing.
+
+The key comes from STEWARD_SECRET_KEY (a Fernet key); without it a key is generated once into a local
+file (the embedded default) with owner-only permissions.
+"""
+
+import hashlib
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from services import settings
+
+
+@lru_cache(maxsize=1)
+def _fernet() -> Fernet:
+    key = os.environ.get("STEWARD_SECRET_KEY")
+    if not key:
+        path = Path(settings.secret_key_file())
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(Fernet.generate_key())
+            os.replace(tmp, path)
+        key = path.read_text().strip()
+    return Fernet(key.encode() if isinstance(key, str) else key)
+
+
+def encrypt(text: str) -> str:
+    return _fernet().encrypt(text.encode()).decode()
+
+
+def decrypt(token: str) -> str | None:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except (InvalidToken, ValueError):
+        return None
+
+
+def new_token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

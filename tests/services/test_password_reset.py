@@ -1,0 +1,101 @@
+"""Forgot password: single-use links that expire, sent over a real local SMTP server; admin reset links."""
+
+import email
+import email.policy
+import re
+import socket
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from models import utcnow
+from services import auth, sessions
+from services.errors import Forbidden, Invalid
+from services.passwords import hash_password, verify_password
+
+
+class _Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = _Inbox()
+    ctl = Controller(inbox, hostname="127.0.0.1", port=port)
+    ctl.start()
+    monkeypatch.setenv("STEWARD_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("STEWARD_SMTP_PORT", str(port))
+    monkeypatch.setenv("STEWARD_SMTP_STARTTLS", "0")
+    yield inbox
+    ctl.stop()
+
+
+def _token(raw: str) -> str:
+    body = email.message_from_string(raw, policy=email.policy.default).get_content()
+    return re.search(r"reset-password\?token=([\w-]+)", body).group(1)
+
+
+def test_reset_by_email_is_single_use_and_signs_out_other_sessions(world, session, smtp):
+    world.alice.password_hash = hash_password("old-password")
+    session.add(world.alice)
+    other = sessions.create(session, world.alice)
+    session.commit()
+    msg = auth.request_reset(session, email="alice@a.test")
+    session.commit()
+    assert "If an account exists" in msg
+    [(rcpt, body)] = smtp.messages
+    assert rcpt == ["alice@a.test"] and "Reset your Steward password" in body
+    token = _token(body)
+    auth.reset_password(session, token=token, new_password="brand-new-password")
+    session.commit()
+    assert verify_password(world.alice.password_hash, "brand-new-password")
+    assert sessions.resolve(session, other) is None
+    with pytest.raises(Invalid, match="invalid or has expired"):
+        auth.reset_password(session, token=token, new_password="another-password")
+
+
+def test_unknown_address_gets_the_same_answer_and_no_mail(world, session, smtp):
+    assert auth.request_reset(session, email="nobody@a.test") == auth.request_reset(session, email="alice@a.test")
+    assert [m[0] for m in smtp.messages] == [["alice@a.test"]]
+
+
+def test_link_expires_after_an_hour(world, session, smtp):
+    now = utcnow()
+    auth.request_reset(session, email="alice@a.test", now=now)
+    session.commit()
+    token = _token(smtp.messages[0][1])
+    with pytest.raises(Invalid):
+        auth.reset_password(session, token=token, new_password="brand-new-password", now=now + timedelta(minutes=61))
+
+
+def test_weak_password_is_refused_and_the_link_stays_usable(world, session, smtp):
+    auth.request_reset(session, email="alice@a.test")
+    session.commit()
+    token = _token(smtp.messages[0][1])
+    with pytest.raises(Invalid, match="at least 8"):
+        auth.reset_password(session, token=token, new_password="short")
+    session.rollback()
+    auth.reset_password(session, token=token, new_password="long-enough-now")
+
+
+def test_without_smtp_the_link_goes_to_the_log(world, session, caplog, monkeypatch):
+    monkeypatch.delenv("STEWARD_SMTP_HOST", raising=False)
+    with caplog.at_level("WARNING", logger="steward.mail"):
+        auth.request_reset(session, email="alice@a.test")
+    assert "reset-password?token=" in caplog.text
+
+
+def test_super_admin_creates_an_audited_reset_link(world, session):
+    link = auth.admin_reset_link(session, actor=world.actor(world.super_user), user_id=world.bob.id)
+    assert "/reset-password?token=" in link
+    with pytest.raises(Forbidden):
+        auth.admin_reset_link(session, actor=world.actor(world.admin), user_id=world.bob.id)
