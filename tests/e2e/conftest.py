@@ -98,8 +98,7 @@ def _stop(process: subprocess.Popen) -> None:
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("app")
     env = _app_env(f"sqlite:///{workdir / 'e2e.db'}")
-    if (ROOT / "services" / "cli.py").exists():  # TEMP until the CLI lands
-      subprocess.run(
+    subprocess.run(
         [sys.executable, "-m", "services.cli", "migrate"], cwd=ROOT, env=env, check=True, timeout=300
     )
 

@@ -1,0 +1,91 @@
+"""The sign-in card: product name, e-mail and password fields, the submit button.
+
+Authentication is not implemented yet: submitting only says so (no request leaves the browser).
+"""
+
+import reflex as rx
+
+from .logo import PRODUCT_NAME, TAGLINE, logo_mark
+from .. import styles
+
+NOT_AVAILABLE = "Sign-in is not available yet: authentication arrives in a later release."
+
+
+def _field(label: str, for_id: str, control: rx.Component, aside: rx.Component | None = None) -> rx.Component:
+    header = rx.hstack(
+        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=for_id),
+        rx.spacer(),
+        aside or rx.fragment(),
+        width="100%",
+        align="center",
+    )
+    return rx.vstack(header, control, spacing="2", width="100%")
+
+
+def _email_input() -> rx.Component:
+    return rx.input(
+        rx.input.slot(rx.icon("mail", size=16)),
+        id="email",
+        name="email",
+        type="email",
+        placeholder="you@company.com",
+        auto_complete="username",
+        required=True,
+        size="3",
+        width="100%",
+    )
+
+
+def _password_input() -> rx.Component:
+    return rx.input(
+        rx.input.slot(rx.icon("lock", size=16)),
+        id="password",
+        name="password",
+        type="password",
+        placeholder="Your password",
+        auto_complete="current-password",
+        required=True,
+        size="3",
+        width="100%",
+    )
+
+
+def _forgot_password() -> rx.Component:
+    return rx.tooltip(
+        rx.text("Forgot password?", size="2", color=styles.accent_text_color, cursor="help"),
+        content="Password reset is not available yet. Ask your organization admin for help.",
+    )
+
+
+def sign_in_form() -> rx.Component:
+    """The sign-in card."""
+    return rx.box(
+        rx.vstack(
+            logo_mark(size="48px"),
+            rx.heading(PRODUCT_NAME, as_="h1", size="8", weight="bold", letter_spacing="-0.02em"),
+            rx.text(TAGLINE, size="3", color=styles.muted_text_color),
+            spacing="2",
+            align="center",
+            width="100%",
+            padding_bottom="1.5rem",
+        ),
+        rx.form(
+            rx.vstack(
+                _field("Email", "email", _email_input()),
+                _field("Password", "password", _password_input(), aside=_forgot_password()),
+                rx.button("Sign in", type="submit", size="3", width="100%", margin_top="0.5rem"),
+                spacing="4",
+                width="100%",
+            ),
+            on_submit=rx.toast.info(NOT_AVAILABLE),
+            width="100%",
+        ),
+        rx.separator(size="4", margin_y="1.5rem"),
+        rx.text(
+            "Administrators confirm every sign-in with an authenticator app.",
+            size="1",
+            color=styles.muted_text_color,
+            align="center",
+        ),
+        style=styles.auth_card_style,
+    )
