@@ -18,6 +18,9 @@ def utcnow() -> datetime:
 
 
 def month_start(d: date | datetime) -> date:
+    """First day of the (UTC) calendar month holding d."""
+    if isinstance(d, datetime) and d.tzinfo is not None:
+        d = d.astimezone(timezone.utc)
     return date(d.year, d.month, 1)
 
 

@@ -42,14 +42,17 @@ def remaining_budget(session: Session, *, actor: Actor, user_id: int, kind: str 
     cap = getattr(user, CAP_FIELD[kind])
     used = used_this_month(session, user.id, kind, now)
     user_left = max(0, cap - used)
-    org_left = 0
+    org_left = pool_left = 0
+    month_capped = False
     if user.org_id is not None:
         summary = compute_summary(session, user.org_id, now).kind(kind)
-        org_left = summary.pool_remaining
+        org_left = pool_left = summary.pool_remaining
         org = session.get(Organization, user.org_id)
         monthly_cap = org.monthly_token_cap if kind == "tokens" else org.monthly_training_cap
         if monthly_cap is not None:
-            org_left = min(org_left, max(0, monthly_cap - summary.used_this_month))
+            month_left = max(0, monthly_cap - summary.used_this_month)
+            month_capped = month_left <= 0
+            org_left = min(org_left, month_left)
     if ban_active(user, now):
         reason = "banned"
     elif not user.paid:
@@ -58,8 +61,10 @@ def remaining_budget(session: Session, *, actor: Actor, user_id: int, kind: str 
         reason = "no_organization"
     elif user_left <= 0:
         reason = "monthly_cap_reached"
-    elif org_left <= 0:
+    elif pool_left <= 0:
         reason = "org_pool_exhausted"
+    elif month_capped:
+        reason = "org_monthly_cap_reached"
     else:
         reason = "ok"
     allowed = reason == "ok"

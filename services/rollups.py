@@ -1,7 +1,7 @@
 """Rollup buckets and the upserts that keep them equal to the ledger."""
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlmodel import Session
 
@@ -12,6 +12,7 @@ from services.dialect import insert_for
 def buckets(ev) -> list[tuple[type, tuple, dict]]:
     """(table, key, increments) for each rollup one event lands in."""
     t: datetime = ev.occurred_at
+    t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
     day = t.date()
     hour = t.replace(minute=0, second=0, microsecond=0)
     billed = ev.billed_tokens
