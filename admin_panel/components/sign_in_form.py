@@ -1,14 +1,11 @@
-"""The sign-in card: product name, e-mail and password fields, the submit button.
-
-Authentication is not implemented yet: submitting only says so (no request leaves the browser).
-"""
+"""The sign-in card: product name, e-mail and password fields, the submit button (LoginState.sign_in)."""
 
 import reflex as rx
 
-from .logo import PRODUCT_NAME, TAGLINE, logo_mark
 from .. import styles
-
-NOT_AVAILABLE = "Sign-in is not available yet: authentication arrives in a later release."
+from ..state.auth import LoginState
+from .auth_layout import error_callout
+from .logo import PRODUCT_NAME, TAGLINE, logo_mark
 
 
 def _field(label: str, for_id: str, control: rx.Component, aside: rx.Component | None = None) -> rx.Component:
@@ -51,10 +48,8 @@ def _password_input() -> rx.Component:
 
 
 def _forgot_password() -> rx.Component:
-    return rx.tooltip(
-        rx.text("Forgot password?", size="2", color=styles.accent_text_color, cursor="help"),
-        content="Password reset is not available yet. Ask your organization admin for help.",
-    )
+    return rx.link("Forgot password?", href="/forgot-password", size="2", color=styles.accent_text_color,
+                   id="forgot-password-link")
 
 
 def sign_in_form() -> rx.Component:
@@ -71,13 +66,14 @@ def sign_in_form() -> rx.Component:
         ),
         rx.form(
             rx.vstack(
+                error_callout(LoginState.error),
                 _field("Email", "email", _email_input()),
                 _field("Password", "password", _password_input(), aside=_forgot_password()),
                 rx.button("Sign in", type="submit", size="3", width="100%", margin_top="0.5rem"),
                 spacing="4",
                 width="100%",
             ),
-            on_submit=rx.toast.info(NOT_AVAILABLE),
+            on_submit=LoginState.sign_in,
             width="100%",
         ),
         rx.separator(size="4", margin_y="1.5rem"),

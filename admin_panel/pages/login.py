@@ -2,27 +2,15 @@
 
 import reflex as rx
 
-from .. import styles
-from ..components.brand_panel import brand_panel
+from ..components.auth_layout import auth_layout
 from ..components.sign_in_form import sign_in_form
+from ..state.auth import LoginState
 
 ROUTES = ("/", "/login")
 TITLE = "Sign in · Steward"
+ON_LOAD = LoginState.check_signed_in
 
 
 def login() -> rx.Component:
     """Brand panel (wide screens only) beside the centred sign-in card."""
-    return rx.flex(
-        brand_panel(),
-        rx.flex(
-            rx.color_mode.button(position="top-right", id="color-mode-toggle"),
-            sign_in_form(),
-            flex="1",
-            align="center",
-            justify="center",
-            padding=rx.breakpoints(initial="1.5rem", sm="3rem"),
-            background_color=styles.auth_page_background,
-        ),
-        min_height="100vh",
-        width="100%",
-    )
+    return auth_layout(sign_in_form())

@@ -1,6 +1,7 @@
 """Browser-test fixtures: the real Steward app in prod mode, and Playwright on the system Chromium.
 
-`app_url` migrates a fresh SQLite database, starts `reflex run --env prod --single-port` on a free
+`app_url` migrates a fresh SQLite database, seeds a small demo data set through the services
+(`seed-demo --scale 0.05`: the accounts of services/demo.py, password `steward-demo`), starts `reflex run --env prod --single-port` on a free
 port (frontend and backend share it), waits until the page answers and kills the process tree at
 the end. The first build of the frontend takes minutes on a small machine: the timeout allows it.
 """
@@ -48,7 +49,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _app_env(db_url: str) -> dict[str, str]:
+def _app_env(db_url: str, workdir: Path) -> dict[str, str]:
     """Offline-safe environment (see DESIGN.md) with a private database and no Redis."""
     env = dict(os.environ)
     env.pop("REFLEX_REDIS_URL", None)
@@ -62,6 +63,8 @@ def _app_env(db_url: str) -> dict[str, str]:
         NPM_CONFIG_FUND="false",
         NPM_CONFIG_AUDIT="false",
         PYTHONUNBUFFERED="1",
+        # The app encrypts TOTP secrets: a private key file per run (never the developer's own).
+        STEWARD_SECRET_KEY_FILE=str(workdir / "secret.key"),
     )
     return env
 
@@ -97,9 +100,13 @@ def _stop(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("app")
-    env = _app_env(f"sqlite:///{workdir / 'e2e.db'}")
+    env = _app_env(f"sqlite:///{workdir / 'e2e.db'}", workdir)
     subprocess.run(
         [sys.executable, "-m", "services.cli", "migrate"], cwd=ROOT, env=env, check=True, timeout=300
+    )
+    subprocess.run(
+        [sys.executable, "-m", "services.cli", "seed-demo", "--scale", "0.05"],
+        cwd=ROOT, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL,
     )
 
     port = _free_port()

@@ -1,0 +1,180 @@
+"""The default-deny guard: a middleware that runs before every event, and the state markers it reads.
+
+Any browser can call any handler of any state over the websocket (DESIGN.md, "The Reflex security model").
+So the guard decides per *state class*, not per page:
+
+- framework states (Reflex's root `State` and its internal substates: hydrate, on_load, client storage
+  sync, frontend exceptions) pass;
+- states marked `Public` (sign-in, forgot/reset password) pass;
+- `PasswordStep` (MFA setup/verification, sign out) needs a valid session;
+- `MemberArea` needs a valid session; users with an admin role must also have verified MFA in it;
+- `AdminArea` needs a valid session, MFA verified in this session and a role in the state's
+  `required_roles`;
+- every other state (including `AuthState`, which only holds the token) is denied.
+
+A denied event does not run and changes no state: the middleware answers with a redirect only. The session
+is resolved from the opaque token in browser storage through `services.sessions.resolve`; handlers resolve it
+again with `current_session(self)` (nothing about the user is ever taken from the browser).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, ClassVar
+
+import reflex as rx
+from reflex.middleware import Middleware
+from reflex.state import (
+    FrontendEventExceptionState,
+    OnLoadInternalState,
+    State,
+    StateUpdate,
+    UpdateVarsInternalState,
+)
+from reflex_base.event import Event
+from reflex_base.registry import RegistrationContext
+
+from models import ADMIN_ROLES
+from services import sessions
+from services.db import session_scope
+from services.sessions import SessionInfo
+
+if TYPE_CHECKING:
+    from reflex.app import App
+
+TOKEN_STORAGE_KEY = "steward_session"
+
+LOGIN_ROUTE = "/login"
+MFA_SETUP_ROUTE = "/mfa/setup"
+MFA_VERIFY_ROUTE = "/mfa/verify"
+MEMBER_ROUTE = "/me"
+ADMIN_ROUTE = "/admin"
+
+
+# ---------------------------------------------------------------------------------------------- markers
+class Public:
+    """Handlers anyone may call (sign-in, forgot/reset password)."""
+
+
+class PasswordStep:
+    """Handlers that need a valid session, MFA not yet required (MFA setup/verification, sign out)."""
+
+
+class MemberArea:
+    """Handlers for any signed-in user (admin roles: after MFA)."""
+
+
+class AdminArea:
+    """Handlers of the Admin Panel: valid session, MFA verified in this session, and one of `required_roles`."""
+
+    required_roles: ClassVar[tuple[str, ...]] = tuple(ADMIN_ROLES)
+
+
+MARKERS = (Public, PasswordStep, MemberArea, AdminArea)
+
+# Reflex's own states. Their handlers only hydrate, run the page's on_load list (whose events come back
+# through this middleware one by one), sync client-storage vars, or report frontend errors.
+# Only these handlers of theirs pass (not, for instance, their generic `setvar`).
+FRAMEWORK_STATES: tuple[type, ...] = (State, OnLoadInternalState, UpdateVarsInternalState,
+                                      FrontendEventExceptionState)
+FRAMEWORK_HANDLERS = frozenset({
+    "hydrate", "hydrate_and_load", "set_is_hydrated", "on_load_internal", "update_vars_internal",
+    "handle_frontend_exception",
+})
+
+
+# ----------------------------------------------------------------------------------------- auth state
+class AuthState(rx.State):
+    """Holds only the opaque session token, kept in the browser's local storage. No handlers."""
+
+    token: str = rx.LocalStorage("", name=TOKEN_STORAGE_KEY, sync=True)
+
+
+def _resolve_sync(token: str) -> SessionInfo | None:
+    if not token:
+        return None
+    with session_scope() as db:
+        return sessions.resolve(db, token)
+
+
+async def resolve_token(token: str) -> SessionInfo | None:
+    """The session behind a token (None if unknown, revoked, expired, idle or banned)."""
+    if not isinstance(token, str) or not token:
+        return None
+    return await asyncio.to_thread(_resolve_sync, token)
+
+
+async def current_session(state: rx.State) -> SessionInfo | None:
+    """The signed-in session of the browser tab this handler runs for, resolved from the DB."""
+    auth = await state.get_state(AuthState)
+    return await resolve_token(auth.token)
+
+
+def landing_route(info: SessionInfo | None) -> str:
+    """Where a session belongs next: sign-in, MFA enrolment, MFA verification, member or admin area."""
+    if info is None:
+        return LOGIN_ROUTE
+    if info.role in ADMIN_ROLES:
+        if not info.mfa_enabled:
+            return MFA_SETUP_ROUTE
+        if not info.mfa_ok:
+            return MFA_VERIFY_ROUTE
+        return ADMIN_ROUTE
+    return MEMBER_ROUTE
+
+
+def denial_route(state_cls: type, info: SessionInfo | None) -> str | None:
+    """None if a state's handlers may run for this session, else the route to send the browser to."""
+    if issubclass(state_cls, Public):
+        return None
+    if info is None:
+        return LOGIN_ROUTE
+    if issubclass(state_cls, PasswordStep):
+        return None
+    needs_mfa = issubclass(state_cls, AdminArea) or info.role in ADMIN_ROLES
+    if needs_mfa and info.role in ADMIN_ROLES and not info.mfa_ok:
+        return MFA_SETUP_ROUTE if not info.mfa_enabled else MFA_VERIFY_ROUTE
+    if issubclass(state_cls, AdminArea):
+        if info.role not in getattr(state_cls, "required_roles", ()):
+            return landing_route(info) if info.role in ADMIN_ROLES else MEMBER_ROUTE
+        return None
+    if issubclass(state_cls, MemberArea):
+        return None
+    return landing_route(info)  # an unmarked state: never runs
+
+
+def state_class_for(event_name: str) -> type | None:
+    """The state class owning a handler, from Reflex's handler registry (None if unknown)."""
+    registered = RegistrationContext.get().event_handlers.get(event_name)
+    if registered is None or not registered.states:
+        return None
+    return registered.states[0]
+
+
+def is_framework_event(state_cls: type, event_name: str) -> bool:
+    return state_cls in FRAMEWORK_STATES and event_name.rpartition(".")[2] in FRAMEWORK_HANDLERS
+
+
+def deny(route: str) -> StateUpdate:
+    """An answer that stops the event: no delta, only a redirect."""
+    return StateUpdate(delta={}, events=Event.from_event_type([rx.redirect(route)]))
+
+
+class GuardMiddleware(Middleware):
+    """Default deny: see the module docstring."""
+
+    async def preprocess(self, app: App, state: rx.State, event: Event) -> StateUpdate | None:
+        state_cls = state_class_for(event.name)
+        if state_cls is None or event.name.rpartition(".")[2] == "setvar":
+            return deny(LOGIN_ROUTE)  # unknown, or the generic setter (never used by Steward's pages)
+        if is_framework_event(state_cls, event.name):
+            return None
+        if not any(issubclass(state_cls, marker) for marker in MARKERS):
+            return deny(LOGIN_ROUTE)
+        if issubclass(state_cls, Public):
+            return None
+        info = await current_session(state)
+        route = denial_route(state_cls, info)
+        if route is None:
+            return None
+        return deny(route)

@@ -1,0 +1,123 @@
+"""MFA enrolment (QR code, secret, first code, recovery codes) and verification after the password."""
+
+import asyncio
+
+import reflex as rx
+
+from services import mfa, sessions
+from services.db import session_scope
+from services.errors import DomainError
+
+from ..guard import LOGIN_ROUTE, MFA_SETUP_ROUTE, MFA_VERIFY_ROUTE, PasswordStep, current_session, landing_route
+from .auth import _field
+
+WRONG_CODE = "That code is not valid. Check your authenticator app and try again."
+
+
+class MfaSetupState(PasswordStep, rx.State):
+    """`/mfa/setup`: the pending secret is shown to its owner only, until enrolment is confirmed."""
+
+    qr_data_uri: str = ""
+    secret: str = ""
+    recovery_codes: list[str] = []
+    error: str = ""
+
+    @rx.event
+    async def load(self):
+        if self.recovery_codes:
+            return None  # just enrolled: the codes stay on screen until "Continue"
+        info = await current_session(self)
+        if info is None:
+            return rx.redirect(LOGIN_ROUTE)
+        if info.mfa_enabled:
+            return rx.redirect(landing_route(info))
+
+        def run():
+            with session_scope() as db:
+                return mfa.begin_enrolment(db, user_id=info.user_id)
+
+        try:
+            enrolment = await asyncio.to_thread(run)
+        except DomainError as e:
+            self.error = e.message
+            return None
+        self.qr_data_uri, self.secret = enrolment.qr_data_uri, enrolment.secret
+        return None
+
+    @rx.event
+    async def confirm(self, form_data: dict):
+        info = await current_session(self)
+        if info is None:
+            return rx.redirect(LOGIN_ROUTE)
+        code = _field(form_data, "code")
+
+        def run():
+            with session_scope() as db:
+                codes = mfa.confirm_enrolment(db, user_id=info.user_id, code=code)
+                if codes:
+                    sessions.mark_mfa_verified(db, info.session_id)
+                return codes
+
+        try:
+            codes = await asyncio.to_thread(run)
+        except DomainError as e:
+            self.error = e.message
+            return None
+        if not codes:
+            self.error = WRONG_CODE
+            return None
+        self.error, self.secret, self.qr_data_uri = "", "", ""
+        self.recovery_codes = codes
+        return None
+
+    @rx.event
+    async def finish(self):
+        """The recovery codes have been saved: forget them and go on."""
+        self.recovery_codes = []
+        info = await current_session(self)
+        return rx.redirect(landing_route(info))
+
+
+class MfaVerifyState(PasswordStep, rx.State):
+    """`/mfa/verify`: a code from the app, or a recovery code."""
+
+    error: str = ""
+
+    @rx.event
+    async def load(self):
+        info = await current_session(self)
+        if info is None:
+            return rx.redirect(LOGIN_ROUTE)
+        if not info.mfa_enabled:
+            return rx.redirect(MFA_SETUP_ROUTE) if info.role != "member" else rx.redirect(landing_route(info))
+        if info.mfa_ok:
+            return rx.redirect(landing_route(info))
+        return None
+
+    @rx.event
+    async def verify(self, form_data: dict):
+        info = await current_session(self)
+        if info is None:
+            return rx.redirect(LOGIN_ROUTE)
+        if not info.mfa_enabled:
+            return rx.redirect(MFA_SETUP_ROUTE)
+        code = _field(form_data, "code")
+
+        def run():
+            with session_scope() as db:
+                ok = mfa.verify(db, user_id=info.user_id, code=code)
+                if ok:
+                    sessions.mark_mfa_verified(db, info.session_id)
+                return ok
+
+        try:
+            ok = await asyncio.to_thread(run)
+        except DomainError as e:
+            self.error = e.message
+            return None
+        if not ok:
+            self.error = WRONG_CODE
+            return None
+        self.error = ""
+        info = await current_session(self)
+        return rx.redirect(landing_route(info) if info else MFA_VERIFY_ROUTE)

@@ -1,0 +1,184 @@
+"""The default-deny middleware, called the way Reflex calls it (before the handler, with the tab's state)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from reflex_base.event import Event
+from reflex_base.registry import RegistrationContext
+from sqlmodel import Session
+
+from services import sessions
+from services.db import get_engine
+
+from .conftest import enrol_and_verify, sign_in, sub, with_token
+
+
+def guard_mod():
+    from admin_panel import guard
+
+    return guard
+
+
+def run_guard(root, name: str, payload: dict | None = None):
+    g = guard_mod()
+    return asyncio.run(g.GuardMiddleware().preprocess(app=None, state=root, event=Event(name=name,
+                                                                                       payload=payload or {})))
+
+
+def redirect_path(update) -> str | None:
+    if update is None:
+        return None
+    assert update.delta == {}, "a denial must not carry a state delta"
+    paths = [e.payload["path"] for e in update.events if e.name == "_redirect"]
+    assert len(paths) == 1
+    return paths[0]
+
+
+def app_handlers(marker=None) -> list[str]:
+    """Every handler of every Steward state, from Reflex's registry (new handlers are covered automatically)."""
+    import admin_panel.admin_panel  # noqa: F401
+
+    out = []
+    for name, reg in RegistrationContext.get().event_handlers.items():
+        cls = reg.states[0]
+        if not cls.__module__.startswith("admin_panel"):
+            continue
+        if marker is None or issubclass(cls, marker):
+            out.append(name)
+    return sorted(out)
+
+
+def test_registry_covers_the_app_states(root):
+    g = guard_mod()
+    names = app_handlers()
+    assert len(names) >= 20
+    for marker in (g.Public, g.PasswordStep, g.MemberArea, g.AdminArea):
+        assert app_handlers(marker), marker
+
+
+def test_anonymous_is_denied_everything_but_public(root, db_url):
+    g = guard_mod()
+    for name in app_handlers():
+        cls = g.state_class_for(name)
+        out = run_guard(root, name)
+        if issubclass(cls, g.Public) and not name.endswith(".setvar"):
+            assert out is None, name
+        else:
+            assert redirect_path(out) == "/login", name
+
+
+def test_generic_setvar_and_unmarked_states_are_denied(root, people):
+    g = guard_mod()
+    token = sign_in(people.member.email)
+    with_token(root, token)
+    for name in app_handlers():
+        if name.endswith(".setvar"):
+            assert redirect_path(run_guard(root, name, {"var_name": "error", "value": "x"})) == "/login", name
+    auth_handlers = [n for n in app_handlers() if g.state_class_for(n) is g.AuthState]
+    assert auth_handlers
+    for name in auth_handlers:
+        assert run_guard(root, name) is not None
+    assert redirect_path(run_guard(root, "reflex___state____state.no_such_handler")) == "/login"
+    assert redirect_path(run_guard(root, "reflex___state____state.setvar", {"var_name": "is_hydrated",
+                                                                          "value": True})) == "/login"
+
+
+def test_framework_events_pass(root):
+    for name in ("reflex___state____state.hydrate",
+                 "reflex___state____state.reflex___state____on_load_internal_state.on_load_internal",
+                 "reflex___state____state.reflex___state____update_vars_internal_state.update_vars_internal"):
+        assert run_guard(root, name) is None, name
+
+
+def _no_setvar(names):
+    return [n for n in names if not n.endswith(".setvar")]  # the generic setter: always denied (see above)
+
+
+def _admin_handlers():
+    return _no_setvar(app_handlers(guard_mod().AdminArea))
+
+
+def _member_handlers():
+    return _no_setvar(app_handlers(guard_mod().MemberArea))
+
+
+def _step_handlers():
+    return _no_setvar(app_handlers(guard_mod().PasswordStep))
+
+
+def test_member_session(root, people):
+    with_token(root, sign_in(people.member.email))
+    for name in _admin_handlers():
+        assert redirect_path(run_guard(root, name)) == "/me", name
+    for name in _member_handlers() + _step_handlers():
+        assert run_guard(root, name) is None, name
+
+
+@pytest.mark.parametrize("who", ["admin", "finance", "super_admin"])
+def test_admin_roles_need_mfa_enrolment_then_verification(root, people, who):
+    user = getattr(people, who)
+    token = sign_in(user.email)
+    with_token(root, token)
+    for name in _admin_handlers() + _member_handlers():
+        assert redirect_path(run_guard(root, name)) == "/mfa/setup", name
+    for name in _step_handlers():
+        assert run_guard(root, name) is None, name
+
+    enrol_and_verify(user.id, token)
+    for name in _admin_handlers() + _member_handlers():
+        assert run_guard(root, name) is None, name
+
+    # A second sign-in: MFA is set up but not verified in *this* session.
+    with_token(root, sign_in(user.email))
+    for name in _admin_handlers():
+        assert redirect_path(run_guard(root, name)) == "/mfa/verify", name
+
+
+def test_required_roles_of_a_state(people):
+    g = guard_mod()
+
+    class SuperOnly(g.AdminArea):
+        required_roles = ("super_admin",)
+
+    def info(user, verified=True):
+        token = sign_in(user.email)
+        if verified:
+            enrol_and_verify(user.id, token)
+        with Session(get_engine()) as s:
+            return sessions.resolve(s, token)
+
+    assert g.denial_route(SuperOnly, info(people.admin)) == "/admin"
+    assert g.denial_route(SuperOnly, info(people.super_admin)) is None
+    assert g.denial_route(SuperOnly, info(people.member, verified=False)) == "/me"
+
+
+@pytest.mark.parametrize("kind", ["tampered", "revoked", "garbage", "huge"])
+def test_bad_tokens_are_anonymous(root, people, kind):
+    token = sign_in(people.member.email)
+    if kind == "tampered":
+        token = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    elif kind == "revoked":
+        with Session(get_engine()) as s:
+            sessions.revoke(s, token)
+            s.commit()
+    elif kind == "garbage":
+        token = "not-a-token"
+    else:
+        token = "x" * 10_000
+    with_token(root, token)
+    for name in _member_handlers():
+        assert redirect_path(run_guard(root, name)) == "/login", name
+
+
+def test_denial_changes_no_state(root, people):
+    from admin_panel.state.admin import AdminState
+
+    with_token(root, sign_in(people.member.email))
+    admin = sub(root, AdminState)
+    before = admin.dict()
+    out = run_guard(root, AdminState.get_full_name() + ".switch_org", {"org_id": str(people.other_org_id)})
+    assert redirect_path(out) == "/me"
+    assert admin.dict() == before
+    assert root.get_delta() == {}
