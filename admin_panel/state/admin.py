@@ -1,15 +1,13 @@
 """`/admin`: who is signed in, the working organization and, for super admins, the org switcher."""
 
-import asyncio
-
 import reflex as rx
 
 from models import Organization
 from services import orgs, sessions
-from services.db import read_scope, session_scope
 from services.errors import DomainError
 
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
+from .db import in_db
 
 ROLE_LABELS = {"super_admin": "Super admin", "admin": "Org admin", "finance": "Finance", "member": "Member"}
 ALL_ORGS = "All organizations"
@@ -40,14 +38,13 @@ class AdminState(AdminArea, rx.State):
             return rx.redirect(LOGIN_ROUTE)
         actor = info.actor()
 
-        def run():
-            with read_scope() as db:
-                org = db.get(Organization, info.org_id) if info.org_id is not None else None
-                listing = orgs.list_orgs(db, actor=actor) if actor.is_super else []
-                return (org.name if org else None), [{"id": str(o.id), "name": o.name} for o in listing]
+        def read(db):
+            org = db.get(Organization, info.org_id) if info.org_id is not None else None
+            listing = orgs.list_orgs(db, actor=actor) if actor.is_super else []
+            return (org.name if org else None), [{"id": str(o.id), "name": o.name} for o in listing]
 
         try:
-            org_name, listing = await asyncio.to_thread(run)
+            org_name, listing = await in_db(read, read=True)
         except DomainError as e:
             self.error = e.message
             return None
@@ -81,12 +78,9 @@ class AdminState(AdminArea, rx.State):
                 self.error = "Organization not found."
                 return None
 
-        def run():
-            with session_scope() as db:
-                sessions.set_active_org(db, actor=info.actor(), session_id=info.session_id, org_id=target)
-
         try:
-            await asyncio.to_thread(run)
+            await in_db(lambda db: sessions.set_active_org(db, actor=info.actor(), session_id=info.session_id,
+                                                           org_id=target))
         except DomainError as e:
             self.error = e.message
             return None

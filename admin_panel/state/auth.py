@@ -1,11 +1,8 @@
 """Sign-in, forgot password, reset password (Public) and sign out (PasswordStep)."""
 
-import asyncio
-
 import reflex as rx
 
 from services import auth, sessions
-from services.db import session_scope
 from services.errors import DomainError
 
 from ..guard import (
@@ -18,6 +15,7 @@ from ..guard import (
     current_session,
     landing_route,
 )
+from .db import in_db
 
 NEXT_STEP_ROUTES = {"enrol_mfa": MFA_SETUP_ROUTE, "verify_mfa": MFA_VERIFY_ROUTE, "member": "/me", "admin": "/admin"}
 MAX_FIELD = 500
@@ -54,11 +52,7 @@ class LoginState(Public, rx.State):
         email, password = _field(form_data, "email"), _field(form_data, "password")
         ip, ua = self.router.session.client_ip, self.router.headers.user_agent
 
-        def run():
-            with session_scope() as db:
-                return auth.sign_in(db, email=email, password=password, ip=ip, user_agent=ua)
-
-        result = await asyncio.to_thread(run)
+        result = await in_db(lambda db: auth.sign_in(db, email=email, password=password, ip=ip, user_agent=ua))
         if not result.ok or not result.token:
             self.error = result.message or auth.BAD_LOGIN
             return None
@@ -81,11 +75,7 @@ class ForgotPasswordState(Public, rx.State):
     async def request_link(self, form_data: dict):
         email = _field(form_data, "email")
 
-        def run():
-            with session_scope() as db:
-                return auth.request_reset(db, email=email)
-
-        self.message = await asyncio.to_thread(run)
+        self.message = await in_db(lambda db: auth.request_reset(db, email=email))
 
 
 class ResetPasswordState(Public, rx.State):
@@ -108,12 +98,8 @@ class ResetPasswordState(Public, rx.State):
         if not isinstance(token, str):
             token = ""
 
-        def run():
-            with session_scope() as db:
-                auth.reset_password(db, token=token, new_password=password)
-
         try:
-            await asyncio.to_thread(run)
+            await in_db(lambda db: auth.reset_password(db, token=token, new_password=password))
         except DomainError as e:
             self.error = e.message
             return
@@ -128,11 +114,7 @@ class SessionState(PasswordStep, rx.State):
         auth_state = await self.get_state(AuthState)
         token = auth_state.token
 
-        def run():
-            with session_scope() as db:
-                sessions.revoke(db, token)
-
-        await asyncio.to_thread(run)
+        await in_db(lambda db: sessions.revoke(db, token))
         await reset_protected_states(self)
         auth_state.token = ""
         return rx.redirect(LOGIN_ROUTE)

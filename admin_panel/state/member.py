@@ -1,16 +1,14 @@
 """`/me`: the signed-in user's own allocation (the full member page comes with the requests issue)."""
 
-import asyncio
-
 import reflex as rx
 
 from models import utcnow
 from services import budget
-from services.db import read_scope
 from services.errors import DomainError
 from services.summary import next_month_start
 
 from ..guard import LOGIN_ROUTE, MemberArea, current_session
+from .db import in_db
 
 REASONS = {
     "ok": "",
@@ -48,12 +46,8 @@ class MemberState(MemberArea, rx.State):
         if info is None:
             return rx.redirect(LOGIN_ROUTE)
 
-        def run():
-            with read_scope() as db:
-                return budget.remaining_budget(db, actor=info.actor(), user_id=info.user_id)
-
         try:
-            b = await asyncio.to_thread(run)
+            b = await in_db(lambda db: budget.remaining_budget(db, actor=info.actor(), user_id=info.user_id), read=True)
         except DomainError as e:
             self.error = e.message
             return None

@@ -1,17 +1,22 @@
 """MFA enrolment (QR code, secret, first code, recovery codes) and verification after the password."""
 
-import asyncio
-
 import reflex as rx
 
 from services import mfa, sessions
-from services.db import session_scope
 from services.errors import DomainError
 
 from ..guard import LOGIN_ROUTE, MFA_SETUP_ROUTE, MFA_VERIFY_ROUTE, PasswordStep, current_session, landing_route
 from .auth import _field
+from .db import in_db
 
 WRONG_CODE = "That code is not valid. Check your authenticator app and try again."
+
+
+def _verified_if(db, session_id: int, outcome):
+    """Mark the session MFA-verified when the code check succeeded (same transaction)."""
+    if outcome:
+        sessions.mark_mfa_verified(db, session_id)
+    return outcome
 
 
 class MfaSetupState(PasswordStep, rx.State):
@@ -32,12 +37,8 @@ class MfaSetupState(PasswordStep, rx.State):
         if info.mfa_enabled:
             return rx.redirect(landing_route(info))
 
-        def run():
-            with session_scope() as db:
-                return mfa.begin_enrolment(db, user_id=info.user_id)
-
         try:
-            enrolment = await asyncio.to_thread(run)
+            enrolment = await in_db(lambda db: mfa.begin_enrolment(db, user_id=info.user_id))
         except DomainError as e:
             self.error = e.message
             return None
@@ -51,15 +52,9 @@ class MfaSetupState(PasswordStep, rx.State):
             return rx.redirect(LOGIN_ROUTE)
         code = _field(form_data, "code")
 
-        def run():
-            with session_scope() as db:
-                codes = mfa.confirm_enrolment(db, user_id=info.user_id, code=code)
-                if codes:
-                    sessions.mark_mfa_verified(db, info.session_id)
-                return codes
-
         try:
-            codes = await asyncio.to_thread(run)
+            codes = await in_db(lambda db: _verified_if(
+                db, info.session_id, mfa.confirm_enrolment(db, user_id=info.user_id, code=code)))
         except DomainError as e:
             self.error = e.message
             return None
@@ -103,15 +98,8 @@ class MfaVerifyState(PasswordStep, rx.State):
             return rx.redirect(MFA_SETUP_ROUTE)
         code = _field(form_data, "code")
 
-        def run():
-            with session_scope() as db:
-                ok = mfa.verify(db, user_id=info.user_id, code=code)
-                if ok:
-                    sessions.mark_mfa_verified(db, info.session_id)
-                return ok
-
         try:
-            ok = await asyncio.to_thread(run)
+            ok = await in_db(lambda db: _verified_if(db, info.session_id, mfa.verify(db, user_id=info.user_id, code=code)))
         except DomainError as e:
             self.error = e.message
             return None
