@@ -40,7 +40,10 @@ class AuditHead(SQLModel, table=True):
 
 class SignInEvent(SQLModel, table=True):
     __tablename__ = "sign_in_event"
-    __table_args__ = (Index("ix_sign_in_time", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_sign_in_time", "created_at", "id"),
+        Index("ix_sign_in_org_time", "org_id", "created_at", "id"),  # an org's sign-in log (keyset)
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIGINT_PK)
     created_at: datetime = Field(default_factory=utcnow)

@@ -15,9 +15,9 @@ class DistributionPolicy(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id", index=True)
     kind: str = Field(max_length=20)
-    preset: str = Field(default="conservative", max_length=20)
+    preset: str = Field(default="custom", max_length=20)
     floor: int = token_field(200_000)
-    ceiling: int | None = opt_token_field(default=1_000_000)  # None = unlimited
+    ceiling: int | None = opt_token_field()  # None = unlimited (a None would not override a column default)
     auto_increase: bool = Field(default=False)
     increase_method: str = Field(default="percent_current", max_length=20)  # flat|percent_current|percent_headroom|tiered
     increase_amount: int = Field(default=25)  # tokens for flat, percent otherwise
@@ -31,6 +31,9 @@ class DistributionPolicy(SQLModel, table=True):
     reserve_pct: int = Field(default=0)
     auto_approve: bool = Field(default=False)
     auto_approve_max: int = token_field(500_000)
+    schedule: str = Field(default="off", max_length=20)  # scheduled distribution: off|daily|weekly|monthly
+    scheduled_strategy: str = Field(default="equal", max_length=20)  # equal|usage|incremental
+    lookback_days: int = Field(default=30)  # usage-based strategy window
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by: int | None = Field(default=None, foreign_key="app_user.id")
 

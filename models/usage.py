@@ -16,6 +16,7 @@ class UsageEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_usage_event_org_time", "org_id", "occurred_at", "id"),
         Index("ix_usage_event_user_time", "user_id", "occurred_at", "id"),
+        Index("ix_usage_event_time", "occurred_at", "id"),  # the all-orgs usage log (keyset)
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIGINT_PK)
@@ -63,6 +64,9 @@ class UsageUserMonthly(SQLModel, table=True):
     """org × user × kind × month: "used this month" and per-user totals."""
 
     __tablename__ = "usage_user_monthly"
+    # Covering index: every user's total over a set of months (top users, per-user exports).
+    __table_args__ = (Index("ix_usage_user_monthly_org_month", "org_id", "month", "user_id", "kind",
+                            "billed_tokens", "events"),)
 
     org_id: int = Field(primary_key=True)
     user_id: int = Field(primary_key=True, index=True)
@@ -76,6 +80,9 @@ class UsageUserDaily(SQLModel, table=True):
     """org × user × kind × day: per-user usage over a date range, burn rate."""
 
     __tablename__ = "usage_user_daily"
+    # Covering index for the partial months at the edges of a range (statistics.per_user).
+    __table_args__ = (Index("ix_usage_user_daily_org_day", "org_id", "day", "user_id", "kind", "billed_tokens",
+                            "events"),)
 
     org_id: int = Field(primary_key=True)
     user_id: int = Field(primary_key=True, index=True)
