@@ -8,6 +8,7 @@ from models import DistributionPolicy, User
 from models.dto import Result
 from services import audit, settings, validation
 from services.actor import Actor
+from services.distribution.lock import ensure_unlocked
 from services.errors import Invalid
 from services.permissions import MANAGE, require_role, scoped_org_id, user_in_scope
 from services.summary import compute_summary
@@ -68,6 +69,7 @@ def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> R
     if len(changes) > 10_000:
         raise Invalid("Too many changes at once (at most 10,000).")
     org_id = scoped_org_id(session, actor)
+    ensure_unlocked(session, org_id)
     parsed: list[tuple[User, dict[str, int]]] = []
     seen: set[int] = set()
     for i, ch in enumerate(changes):
@@ -117,6 +119,7 @@ def set_pinned(session: Session, *, actor: Actor, user_id: int, pinned: bool) ->
     require_role(actor, MANAGE, "pin allocations")
     pinned = validation.flag(pinned, "pinned")
     user = user_in_scope(session, actor, user_id)
+    ensure_unlocked(session, user.org_id)
     before = cap_snapshot(user)
     user.pinned = pinned
     session.add(user)

@@ -121,7 +121,7 @@ def reset_password(session: Session, *, token, new_password, now: datetime | Non
         raise invalid
     row = session.exec(select(PasswordReset).where(PasswordReset.token_hash == token_hash(token))
                        .with_for_update()).first()
-    if row is None or row.used_at is not None or row.expires_at <= now:
+    if row is None or row.purpose not in ("reset", "invite") or row.used_at is not None or row.expires_at <= now:
         raise invalid
     check_strength(new_password)
     user = session.get(User, row.user_id)

@@ -68,6 +68,25 @@ def _verify_audit(args) -> int:
     return 0 if report.intact else 2
 
 
+def _run_jobs(args) -> int:
+    from datetime import datetime, timezone
+
+    from services.jobs import run_due_jobs
+
+    now = None
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now.replace("Z", "+00:00"))
+        except ValueError:
+            print("Error: --now must be an ISO 8601 time, e.g. 2026-12-01T00:05:00Z", file=sys.stderr)
+            return 1
+        now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+    with session_scope() as s:
+        report = run_due_jobs(s, now=now)
+    print(f"Jobs done: {report}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.cli", description="Steward administration commands.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the demo user counts (default 1.0)")
     p.set_defaults(fn=_seed)
+    p = sub.add_parser("run-jobs", help="run the automatic jobs that are due (idempotent per period)")
+    p.add_argument("--now", help="act as if it were this time (ISO 8601, UTC if no offset)")
+    p.set_defaults(fn=_run_jobs)
     p = sub.add_parser("create-superadmin", help="create a super admin account (non-interactive)")
     p.add_argument("--email", required=True)
     p.add_argument("--password", required=True)

@@ -49,6 +49,7 @@ ACCOUNTS = (
     ("member (Acme Corp)", "member@acme.example"),
     ("org admin (Globex Research)", "admin@globex.example"),
     ("org admin (Initech Labs)", "admin@initech.example"),
+    ("no organization yet (requests one)", "guest@steward.example"),
 )
 
 
@@ -172,6 +173,9 @@ def seed_demo(session: Session, *, seed: int = 42, now: datetime | None = None, 
         counts["requests"] += _requests(session, rng, org, people, now)
         counts["orgs"] += 1
         counts["users"] += len(people)
+    from services.demo_onboarding import seed_requests
+
+    counts["enterprise_requests"] = seed_requests(session, pw=pw, now=now)
     return counts
 
 

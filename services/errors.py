@@ -32,3 +32,17 @@ class Conflict(DomainError):
 
 class StepUpRequired(Forbidden):
     """The action needs MFA verified within the last few minutes; the UI asks for a code and retries."""
+
+
+class Unauthorized(DomainError):
+    """No valid credentials (an unknown or missing API key)."""
+
+    status = 401
+
+
+class RateLimited(DomainError):
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,11 +1,16 @@
 """Password hashing with argon2id."""
 
+import os
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.errors import Invalid
 
-_ph = PasswordHasher()
+# STEWARD_FAST_PASSWORD_HASH=1 (set by the test suite only) uses cheap argon2 parameters: the default ones take
+# ~0.4 s per hash on a small machine, which would dominate the tests. Never set it in production.
+_ph = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1) \
+    if os.environ.get("STEWARD_FAST_PASSWORD_HASH") == "1" else PasswordHasher()
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256

@@ -2,7 +2,7 @@
 
 from sqlmodel import Session
 
-from models import Organization, Role, User
+from models import INT64_MAX, Organization, Role, User
 from services.actor import Actor
 from services.errors import Forbidden, Invalid, NotFound
 
@@ -31,14 +31,15 @@ def scoped_org_id(session: Session, actor: Actor, org_id: int | None = None) -> 
         if org_id is not None and org_id != actor.org_id:
             raise NotFound("Organization not found.")
         target = actor.org_id
-    if not isinstance(target, int) or isinstance(target, bool) or session.get(Organization, target) is None:
+    if not isinstance(target, int) or isinstance(target, bool) or not 0 < target <= INT64_MAX \
+            or session.get(Organization, target) is None:
         raise NotFound("Organization not found.")
     return target
 
 
 def user_in_scope(session: Session, actor: Actor, user_id, *, for_update: bool = False) -> User:
     """A user the actor may see. Another org's user is answered exactly like a missing one."""
-    if not isinstance(user_id, int) or isinstance(user_id, bool):
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not 0 < user_id <= INT64_MAX:
         raise NotFound("User not found.")
     user = session.get(User, user_id, with_for_update=for_update)
     if user is None:

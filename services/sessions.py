@@ -81,7 +81,7 @@ def mark_mfa_verified(session: Session, session_id: int, now: datetime | None = 
 def set_active_org(session: Session, *, actor: Actor, session_id: int, org_id: int | None) -> None:
     """Super admins choose the organization they work in (None = all organizations)."""
     require_super(actor, "switch organizations")
-    if org_id is not None and (not isinstance(org_id, int) or isinstance(org_id, bool)
+    if org_id is not None and (not isinstance(org_id, int) or isinstance(org_id, bool) or not 0 < org_id < 2**63
                                or session.get(Organization, org_id) is None):
         raise NotFound("Organization not found.")
     row = session.get(AuthSession, session_id)

@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from models import Role, User, utcnow
+from models.dto import Result
 from services import audit, validation
 from services.actor import Actor
 from services.errors import Forbidden, Invalid
@@ -83,4 +84,61 @@ def set_role(session: Session, *, actor: Actor, user_id: int, role: str, now: da
     session.add(user)
     audit.record(session, actor, "user.role", org_id=user.org_id, target_type="user", target_id=user.id,
                  before={"role": before["role"]}, after={"role": role})
+    return user
+
+
+def _status(user: User) -> dict:
+    return {"paid": user.paid, "verified": user.verified, "max_tokens": user.max_tokens,
+            "max_training_tokens": user.max_training_tokens}
+
+
+def set_paid(session: Session, *, actor: Actor, user_id: int, paid: bool) -> Result:
+    """Paid on/off. Turning it on gives the default allocation (clamped into the policy) to a kind at 0."""
+    from services import settings
+    from services.allocation import CAP_FIELD, bounds_for, clamp, policy_for
+
+    paid = validation.flag(paid, "paid")
+    user = _target(session, actor, user_id)
+    if user.paid == paid:
+        return Result(user, [])
+    before = _status(user)
+    warnings: list[str] = []
+    user.paid = paid
+    if paid and user.org_id is not None:
+        defaults = {"tokens": settings.DEFAULT_ALLOCATION, "training": settings.DEFAULT_TRAIN_ALLOCATION}
+        for kind, fld in CAP_FIELD.items():
+            if getattr(user, fld) == 0 and defaults[kind] > 0:
+                final, note = clamp(defaults[kind], bounds_for(user, kind, policy_for(session, user.org_id, kind)))
+                if note:
+                    warnings.append(f"Default {fld.replace('_', ' ')} {defaults[kind]:,} {note}.")
+                setattr(user, fld, final)
+    session.add(user)
+    audit.record(session, actor, "user.paid" if paid else "user.unpaid", org_id=user.org_id, target_type="user",
+                 target_id=user.id, before=before, after=_status(user))
+    return Result(user, warnings)
+
+
+def disable(session: Session, *, actor: Actor, user_id: int) -> User:
+    """One click: not paid, both caps at the minimum (0), so the user can no longer spend."""
+    user = _target(session, actor, user_id)
+    if actor.user_id == user.id:
+        raise Forbidden("You cannot disable yourself.")
+    before = _status(user)
+    user.paid, user.max_tokens, user.max_training_tokens = False, 0, 0
+    session.add(user)
+    audit.record(session, actor, "user.disable", org_id=user.org_id, target_type="user", target_id=user.id,
+                 before=before, after=_status(user))
+    return user
+
+
+def set_verified(session: Session, *, actor: Actor, user_id: int) -> User:
+    """Mark the e-mail address verified (admins vouch for it)."""
+    user = _target(session, actor, user_id)
+    if user.verified:
+        return user
+    before = _status(user)
+    user.verified = True
+    session.add(user)
+    audit.record(session, actor, "user.verify_email", org_id=user.org_id, target_type="user", target_id=user.id,
+                 before=before, after=_status(user))
     return user

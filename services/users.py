@@ -47,8 +47,13 @@ def create_user(
     max_training_tokens=None,
     password: str | None = None,
     password_hash: str | None = None,
+    audit_later: list | None = None,
 ) -> Result:
-    """Create a user in the actor's org (super admins: in the org given, or none for super admins)."""
+    """Create a user in the actor's org (super admins: in the org given, or none for super admins).
+
+    `audit_later`: append the audit entry's arguments to this list instead of writing it now; the caller
+    writes it (`audit.record(session, actor, *args, **kw)`) before its commit. Bulk imports use it so the
+    audit chain's lock is held only for the final writes, not for the whole batch."""
     require_role(actor, MANAGE, "add users")
     email = validation.email(email)
     name = validation.text(name, "name", max_len=200)
@@ -87,6 +92,10 @@ def create_user(
                 f"Below the enterprise minimum of {settings.MIN_TOKENS_PER_USER:,} tokens per user.")
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.create", org_id=target_org, target_type="user", target_id=user.id,
-                 after=user_snapshot(user))
+    entry = (("user.create",), dict(org_id=target_org, target_type="user", target_id=user.id,
+                                    after=user_snapshot(user)))
+    if audit_later is not None:
+        audit_later.append(entry)
+    else:
+        audit.record(session, actor, *entry[0], **entry[1])
     return Result(user, warnings)

@@ -1,0 +1,349 @@
+"""Activity Logs: the usage log (raw ledger), sign-ins and the audit trail, with keyset pagination.
+
+Pages are newest first. A cursor is the (time, id) of a page's last row (audit trail: its chain `seq`, which
+grows with time); "next" reads rows strictly before it, "prev" rows strictly after the first row — an index
+range scan, never OFFSET, so page 1 and page 10,000 cost the same. Rows with equal timestamps are ordered by
+id, so paging never skips or repeats a row. Org admins see their own org; super admins the chosen org, or
+every org when none is chosen (actor.org_id None). Finance and members are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import String, and_, cast, func, or_, tuple_
+from sqlmodel import Session, select
+
+from models import AIModel, AuditEvent, KINDS, Organization, SignInEvent, UsageEvent, User
+from services.actor import Actor
+from services.audit import ChainReport, verify_chain
+from services.errors import Invalid
+from services.permissions import MANAGE, require_role, require_super, scoped_org_id, user_in_scope
+
+UTC = timezone.utc
+PAGE_SIZES = (25, 50, 100)  # what the page offers
+MAX_PAGE = 100
+MAX_TEXT = 100
+TABS = ("usage", "signins", "audit")
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    user_id: int | None = None
+    action: str | None = None  # audit: exact action name
+    model_id: int | None = None
+    kind: str | None = None
+    start: date | None = None
+    end: date | None = None  # inclusive
+    text: str = ""  # audit: words that must all appear (actor, action, target, values)
+    outcome: str | None = None  # sign-ins: "success" | "failure"
+
+    def time_bounds(self):
+        lo = datetime.combine(self.start, time.min, tzinfo=UTC) if self.start else None
+        hi = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC) if self.end else None
+        return lo, hi
+
+
+@dataclass
+class LogPage:
+    rows: list[dict]
+    next_cursor: str | None  # None: this is the last page
+    prev_cursor: str | None  # None: this is the first page
+    columns: list[str] = field(default_factory=list)
+
+
+def _scope(db: Session, actor: Actor) -> int | None:
+    """The org whose logs the actor reads (None: every org, super admins only)."""
+    require_role(actor, MANAGE, "read the activity logs")
+    if actor.is_super and actor.org_id is None:
+        return None
+    return scoped_org_id(db, actor)
+
+
+def _date(value, name):
+    if value in (None, ""):
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise Invalid(f"{name.capitalize()} date must look like 2026-01-31.", field=name)
+
+
+def _id(value, name):
+    if value in (None, "", "all"):
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value) <= 18:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise Invalid(f"Unknown {name}.", field=name)
+    return value
+
+
+def make_filter(db: Session, actor: Actor, **raw) -> LogFilter:
+    """Validate filters from the page (any JSON may arrive); a user outside the actor's scope is NotFound."""
+    unknown = set(raw) - {"user_id", "action", "model_id", "kind", "start", "end", "text", "outcome"}
+    if unknown:
+        raise Invalid(f"Unknown filter: {sorted(unknown)[0]}.")
+    uid = _id(raw.get("user_id"), "user")
+    if uid is not None:
+        user_in_scope(db, actor, uid)
+    kind = raw.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise Invalid("Kind must be 'tokens' or 'training'.", field="kind")
+    action = raw.get("action") or None
+    if action is not None and (not isinstance(action, str) or len(action) > 60):
+        raise Invalid("Unknown action.", field="action")
+    text = raw.get("text") or ""
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        raise Invalid(f"Search text must be at most {MAX_TEXT} characters.", field="text")
+    outcome = raw.get("outcome") or None
+    if outcome not in (None, "success", "failure"):
+        raise Invalid("Outcome must be success or failure.", field="outcome")
+    start, end = _date(raw.get("start"), "start"), _date(raw.get("end"), "end")
+    if start and end and end < start:
+        raise Invalid("The range ends before it starts.", field="end")
+    return LogFilter(uid, action.strip() if action else None, _id(raw.get("model_id"), "model"), kind,
+                     start, end, text.strip(), outcome)
+
+
+# ---------------------------------------------------------------------------------------------- cursors
+def _encode(t: datetime | None, i: int) -> str:
+    return f"{t.astimezone(UTC).isoformat(timespec='microseconds') if t else ''}|{i}"
+
+
+def _decode(cursor, with_time: bool):
+    if not isinstance(cursor, str) or len(cursor) > 80 or "|" not in cursor:
+        raise Invalid("That page is no longer available; start from the first page.")
+    t, _, i = cursor.partition("|")
+    try:
+        ident = int(i)
+        when = datetime.fromisoformat(t) if with_time else None
+    except ValueError:
+        raise Invalid("That page is no longer available; start from the first page.") from None
+    if with_time and when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when, ident
+
+
+def _page_size(limit) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"Page size must be between 1 and {MAX_PAGE}.", field="limit")
+    return limit
+
+
+def _keyset(q, key_cols, cursor, direction, limit, with_time=True):
+    """Apply the cursor and the order; returns (rows newest-first, has_more_in_that_direction)."""
+    if direction not in ("next", "prev"):
+        raise Invalid("Direction must be next or prev.")
+    if cursor is not None:
+        when, ident = _decode(cursor, with_time)
+        key = tuple_(*key_cols) if with_time else key_cols[-1]
+        val = tuple_(when, ident) if with_time else ident
+        q = q.where(key < val if direction == "next" else key > val)
+    order = [c.desc() for c in key_cols] if direction == "next" or cursor is None else [c.asc() for c in key_cols]
+    return q.order_by(*order).limit(limit + 1)
+
+
+def _finish(rows, direction, cursor, limit, key) -> tuple[list, str | None, str | None]:
+    more = len(rows) > limit
+    rows = list(rows[:limit])
+    backwards = cursor is not None and direction == "prev"
+    if backwards:
+        rows.reverse()
+    if not rows:
+        return rows, None, None
+    has_next = more if not backwards else True
+    has_prev = (cursor is not None) if not backwards else more
+    return rows, (key(rows[-1]) if has_next else None), (key(rows[0]) if has_prev else None)
+
+
+def _fmt(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ------------------------------------------------------------------------------------------------ usage
+USAGE_COLUMNS = ["time", "user", "model", "prompt_tokens", "completion_tokens", "billed_tokens", "kind", "ip"]
+
+
+def usage_query(org_id: int | None, f: LogFilter):
+    e = UsageEvent
+    q = (select(e.id, e.occurred_at, e.user_id, e.model_id, e.prompt_tokens, e.completion_tokens, e.billed_tokens,
+                e.kind, e.ip, e.org_id, User.email, AIModel.name, Organization.name)
+         .outerjoin(User, User.id == e.user_id).outerjoin(AIModel, AIModel.id == e.model_id)
+         .outerjoin(Organization, Organization.id == e.org_id))  # names in the same query: one round trip
+    if org_id is not None:
+        q = q.where(e.org_id == org_id)
+    if f.user_id is not None:
+        q = q.where(e.user_id == f.user_id)
+    if f.model_id is not None:
+        q = q.where(e.model_id == f.model_id)
+    if f.kind:
+        q = q.where(e.kind == f.kind)
+    lo, hi = f.time_bounds()
+    if lo:
+        q = q.where(e.occurred_at >= lo)
+    if hi:
+        q = q.where(e.occurred_at < hi)
+    return q
+
+
+def usage_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
+    out = []
+    for r in rows:
+        row = {"time": _fmt(r[1]), "user": r[10] or f"#{r[2]}", "model": r[11] or f"#{r[3]}",
+               "prompt_tokens": int(r[4]), "completion_tokens": int(r[5]), "billed_tokens": int(r[6]),
+               "kind": r[7], "ip": r[8]}
+        out.append({"org": r[12] or "", **row} if all_orgs else row)
+    return out
+
+
+def usage_log(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None = None, direction: str = "next",
+              limit: int = 50) -> LogPage:
+    org_id = _scope(db, actor)
+    limit = _page_size(limit)
+    e = UsageEvent
+    q = _keyset(usage_query(org_id, flt), [e.occurred_at, e.id], cursor, direction, limit)
+    rows, nxt, prv = _finish(db.exec(q).all(), direction, cursor, limit, lambda r: _encode(r[1], r[0]))
+    cols = (["org"] if org_id is None else []) + USAGE_COLUMNS
+    return LogPage(usage_rows(db, rows, org_id is None), nxt, prv, cols)
+
+
+# --------------------------------------------------------------------------------------------- sign-ins
+SIGNIN_COLUMNS = ["time", "user", "ip", "result", "reason"]
+
+
+def signin_query(org_id: int | None, f: LogFilter):
+    s = SignInEvent
+    q = (select(s.id, s.created_at, s.email, s.ip, s.success, s.reason, s.org_id, Organization.name)
+         .outerjoin(Organization, Organization.id == s.org_id))
+    if org_id is not None:
+        q = q.where(s.org_id == org_id)
+    if f.user_id is not None:
+        q = q.where(s.user_id == f.user_id)
+    if f.outcome:
+        q = q.where(s.success == (f.outcome == "success"))
+    lo, hi = f.time_bounds()
+    if lo:
+        q = q.where(s.created_at >= lo)
+    if hi:
+        q = q.where(s.created_at < hi)
+    return q
+
+
+def signin_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
+    out = []
+    for r in rows:
+        row = {"time": _fmt(r[1]), "user": r[2], "ip": r[3], "result": "success" if r[4] else "failure",
+               "reason": r[5]}
+        out.append({"org": r[7] or "", **row} if all_orgs else row)
+    return out
+
+
+def sign_ins(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None = None, direction: str = "next",
+             limit: int = 50) -> LogPage:
+    org_id = _scope(db, actor)
+    limit = _page_size(limit)
+    s = SignInEvent
+    q = _keyset(signin_query(org_id, flt), [s.created_at, s.id], cursor, direction, limit)
+    rows, nxt, prv = _finish(db.exec(q).all(), direction, cursor, limit, lambda r: _encode(r[1], r[0]))
+    return LogPage(signin_rows(db, rows, org_id is None), nxt, prv,
+                   (["org"] if org_id is None else []) + SIGNIN_COLUMNS)
+
+
+# ------------------------------------------------------------------------------------------------ audit
+AUDIT_COLUMNS = ["time", "actor", "action", "target", "changes", "ip"]
+
+
+def _short(v) -> str:
+    text = v if isinstance(v, str) else json.dumps(v, default=str, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def readable_diff(before: dict | None, after: dict | None) -> str:
+    """'field: old → new' for every value that differs; one line per field, keys in order."""
+    before, after = before or {}, after or {}
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return f"{_short(before)} → {_short(after)}"
+    lines = []
+    for k in sorted(set(before) | set(after)):
+        old, new = before.get(k, None), after.get(k, None)
+        if old == new:
+            continue
+        if k not in before:
+            lines.append(f"{k}: {_short(new)} (new)")
+        elif k not in after:
+            lines.append(f"{k}: {_short(old)} (removed)")
+        else:
+            lines.append(f"{k}: {_short(old)} → {_short(new)}")
+    return "\n".join(lines)
+
+
+def audit_query(org_id: int | None, f: LogFilter, dialect: str):
+    a = AuditEvent
+    q = (select(a.id, a.seq, a.created_at, a.actor_email, a.action, a.target_type, a.target_id, a.before, a.after,
+                a.ip, a.org_id, Organization.name).outerjoin(Organization, Organization.id == a.org_id))
+    if org_id is not None:
+        q = q.where(a.org_id == org_id)
+    if f.user_id is not None:
+        q = q.where(or_(a.actor_id == f.user_id, and_(a.target_type == "user", a.target_id == str(f.user_id))))
+    if f.action:
+        q = q.where(a.action == f.action)
+    lo, hi = f.time_bounds()
+    if lo:
+        q = q.where(a.created_at >= lo)
+    if hi:
+        q = q.where(a.created_at < hi)
+    for word in f.text.lower().split()[:5]:
+        esc = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{esc}%"
+        hay = [func.lower(a.actor_email), func.lower(a.action), func.lower(a.target_type), func.lower(a.target_id),
+               func.lower(cast(a.before, String)), func.lower(cast(a.after, String))]
+        q = q.where(or_(*[h.like(like, escape="\\") for h in hay]))
+    return q
+
+
+def audit_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
+    out = []
+    for r in rows:
+        target = f"{r[5]} {r[6]}".strip()
+        row = {"time": _fmt(r[2]), "actor": r[3] or "system", "action": r[4], "target": target,
+               "changes": readable_diff(r[7], r[8]), "ip": r[9]}
+        out.append({"org": r[11] or "", **row} if all_orgs else row)
+    return out
+
+
+def audit_trail(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None = None, direction: str = "next",
+                limit: int = 50) -> LogPage:
+    org_id = _scope(db, actor)
+    limit = _page_size(limit)
+    a = AuditEvent
+    q = _keyset(audit_query(org_id, flt, db.get_bind().dialect.name), [a.seq], cursor, direction, limit,
+                with_time=False)
+    rows, nxt, prv = _finish(db.exec(q).all(), direction, cursor, limit, lambda r: _encode(None, r[1]))
+    return LogPage(audit_rows(db, rows, org_id is None), nxt, prv,
+                   (["org"] if org_id is None else []) + AUDIT_COLUMNS)
+
+
+def audit_actions(db: Session, *, actor: Actor) -> list[str]:
+    """The action names for the filter (distinct over the action index)."""
+    _scope(db, actor)
+    return list(db.exec(select(AuditEvent.action).distinct().order_by(AuditEvent.action).limit(200)).all())
+
+
+def verify_audit_chain(db: Session, *, actor: Actor) -> ChainReport:
+    require_super(actor, "verify the audit chain")
+    return verify_chain(db)
+
+
+def log_page(db: Session, *, actor: Actor, tab: str, flt: LogFilter, cursor=None, direction="next",
+             limit=50) -> LogPage:
+    fn = {"usage": usage_log, "signins": sign_ins, "audit": audit_trail}.get(tab) if isinstance(tab, str) else None
+    if fn is None:
+        raise Invalid("Unknown log.", field="tab")
+    return fn(db, actor=actor, flt=flt, cursor=cursor, direction=direction, limit=limit)
