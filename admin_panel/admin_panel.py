@@ -5,15 +5,20 @@ import reflex as rx
 import models  # noqa: F401  (registers the tables, so Reflex's start-up schema check sees them)
 
 from . import styles
+from .api import gateway_api
 from .guard import GuardMiddleware
-from .pages import admin, login, member, mfa, password
-from .state.admin import AdminState
+from .pages import enterprise_request, login, member, mfa, password, signup
+from .scheduler import run_jobs_forever
+from .shell.layout import register_pages
 from .state.auth import ForgotPasswordState, ResetPasswordState
+from .state.enterprise_request import EnterpriseRequestState
 from .state.member import MemberState
 from .state.mfa import MfaSetupState, MfaVerifyState
+from .state.signup import InviteState, RegisterState, VerifyEmailState
 
-app = rx.App(style=styles.base_style)
+app = rx.App(style=styles.base_style, api_transformer=gateway_api)
 app.add_middleware(GuardMiddleware())
+app.register_lifespan_task(run_jobs_forever)  # the automatic jobs (services/jobs.py)
 
 for route in login.ROUTES:
     app.add_page(login.login, route=route, title=login.TITLE, on_load=login.ON_LOAD)
@@ -24,4 +29,11 @@ app.add_page(password.reset_password, route=password.RESET_ROUTE, title=password
 app.add_page(mfa.mfa_setup, route=mfa.SETUP_ROUTE, title=mfa.SETUP_TITLE, on_load=MfaSetupState.load)
 app.add_page(mfa.mfa_verify, route=mfa.VERIFY_ROUTE, title=mfa.VERIFY_TITLE, on_load=MfaVerifyState.load)
 app.add_page(member.member_page, route=member.ROUTE, title=member.TITLE, on_load=MemberState.load)
-app.add_page(admin.admin_page, route=admin.ROUTE, title=admin.TITLE, on_load=AdminState.load)
+app.add_page(enterprise_request.enterprise_request_page, route=enterprise_request.ROUTE,
+             title=enterprise_request.TITLE, on_load=EnterpriseRequestState.load)
+app.add_page(signup.invite_page, route=signup.INVITE_ROUTE, title=signup.INVITE_TITLE, on_load=InviteState.load)
+app.add_page(signup.register_page, route=signup.REGISTER_ROUTE, title=signup.REGISTER_TITLE,
+             on_load=RegisterState.clear)
+app.add_page(signup.verify_email_page, route=signup.VERIFY_ROUTE, title=signup.VERIFY_TITLE,
+             on_load=VerifyEmailState.clear)
+register_pages(app)

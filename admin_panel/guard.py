@@ -123,6 +123,13 @@ def landing_route(info: SessionInfo | None) -> str:
     return MEMBER_ROUTE
 
 
+def roles_of(state_cls: type) -> tuple[str, ...]:
+    """The roles a state's handlers allow. A state must declare `required_roles: ClassVar[tuple[str, ...]]`;
+    anything else (e.g. an unannotated attribute, which Reflex turns into a state var) allows nobody."""
+    roles = getattr(state_cls, "required_roles", ())
+    return roles if isinstance(roles, tuple) and all(isinstance(r, str) for r in roles) else ()
+
+
 def denial_route(state_cls: type, info: SessionInfo | None) -> str | None:
     """None if a state's handlers may run for this session, else the route to send the browser to."""
     if issubclass(state_cls, Public):
@@ -135,7 +142,7 @@ def denial_route(state_cls: type, info: SessionInfo | None) -> str | None:
     if needs_mfa and info.role in ADMIN_ROLES and not info.mfa_ok:
         return MFA_SETUP_ROUTE if not info.mfa_enabled else MFA_VERIFY_ROUTE
     if issubclass(state_cls, AdminArea):
-        if info.role not in getattr(state_cls, "required_roles", ()):
+        if info.role not in roles_of(state_cls):
             return landing_route(info) if info.role in ADMIN_ROLES else MEMBER_ROUTE
         return None
     if issubclass(state_cls, MemberArea):

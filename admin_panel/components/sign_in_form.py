@@ -76,6 +76,9 @@ def sign_in_form() -> rx.Component:
             on_submit=LoginState.sign_in,
             width="100%",
         ),
+        rx.text("New here? ", rx.link("Create an account", href="/register", color=styles.accent_text_color,
+                                      id="register-link"),
+                size="2", align="center", width="100%", padding_top="1rem"),
         rx.separator(size="4", margin_y="1.5rem"),
         rx.text(
             "Administrators confirm every sign-in with an authenticator app.",

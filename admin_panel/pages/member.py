@@ -27,6 +27,8 @@ def _stat(label: str, value, icon: str, stat_id: str) -> rx.Component:
 
 def member_page() -> rx.Component:
     header = app_header(
+        rx.link("Request an Enterprise Account", href="/enterprise/request", size="2", weight="medium",
+                id="enterprise-link"),
         rx.cond(MemberState.is_admin, rx.link("Admin Panel", href="/admin", size="2", weight="medium")),
         rx.text(MemberState.email, size="2", color=styles.muted_text_color,
                 display=rx.breakpoints(initial="none", sm="block")),
@@ -46,7 +48,10 @@ def member_page() -> rx.Component:
                 _stat("Used this month", MemberState.used, "activity", "stat-used"),
                 _stat("Remaining", MemberState.remaining, "battery-medium", "stat-remaining"),
                 _stat("Resets on", MemberState.resets_on, "calendar", "stat-resets"),
-                columns=rx.breakpoints(initial="1", sm="2", lg="4"),
+                _stat("Runs out (at this pace)", MemberState.run_out, "timer", "stat-run-out"),
+                _stat("Training tokens", MemberState.training_used + " / " + MemberState.training_allocation,
+                      "database", "stat-training"),
+                columns=rx.breakpoints(initial="1", sm="2", lg="3"),
                 spacing="4",
                 width="100%",
             ),
@@ -59,7 +64,58 @@ def member_page() -> rx.Component:
                     width="100%",
                 ),
             ),
+            _request_form(),
+            _my_requests(),
             spacing="4",
             width="100%",
+        ),
+    )
+
+
+def _request_form() -> rx.Component:
+    return card(
+        rx.form(
+            rx.vstack(
+                rx.heading("Request more tokens", size="4", as_="h2"),
+                rx.hstack(
+                    rx.input(name="amount", placeholder="Amount, e.g. 250000", input_mode="numeric",
+                             max_length=24, id="request-amount", width="100%"),
+                    rx.select(["tokens", "training"], value=MemberState.req_kind,
+                              on_change=MemberState.set_req_kind, id="request-kind"),
+                    width="100%", spacing="3",
+                ),
+                rx.text_area(name="reason", placeholder="Why do you need them? (up to 500 characters)",
+                             max_length=500, id="request-reason", width="100%"),
+                rx.cond(MemberState.req_error != "", rx.text(MemberState.req_error, color_scheme="red", size="2",
+                                                             role="alert", id="request-error")),
+                rx.cond(MemberState.req_notice != "", rx.text(MemberState.req_notice, color_scheme="green",
+                                                              size="2", id="request-notice")),
+                rx.button("Send request", type="submit", id="request-submit"),
+                spacing="3", width="100%",
+            ),
+            on_submit=MemberState.submit_request,
+            reset_on_submit=True,
+            width="100%",
+        ),
+    )
+
+
+def _my_requests() -> rx.Component:
+    return card(
+        rx.vstack(
+            rx.heading("My requests", size="4", as_="h2"),
+            rx.cond(
+                MemberState.my_requests.length() > 0,
+                rx.table.root(
+                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                                   ("Date", "Amount", "Kind", "Reason", "Status", "Note")])),
+                    rx.table.body(rx.foreach(MemberState.my_requests, lambda r: rx.table.row(
+                        rx.table.cell(r["date"]), rx.table.cell(r["amount"]), rx.table.cell(r["kind"]),
+                        rx.table.cell(r["reason"]), rx.table.cell(r["status"]), rx.table.cell(r["note"])))),
+                    width="100%", id="my-requests",
+                ),
+                rx.text("No requests yet.", color=styles.muted_text_color, size="2"),
+            ),
+            spacing="3", width="100%",
         ),
     )

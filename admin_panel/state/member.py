@@ -3,7 +3,7 @@
 import reflex as rx
 
 from models import utcnow
-from services import budget
+from services import budget, member_overview, token_requests
 from services.errors import DomainError
 from services.summary import next_month_start
 
@@ -39,6 +39,14 @@ class MemberState(MemberArea, rx.State):
     notice: str = ""
     error: str = ""
     loaded: bool = False
+    run_out: str = ""
+    training_allocation: str = ""
+    training_used: str = ""
+    my_requests: list[dict[str, str]] = []
+    has_pending: bool = False
+    req_kind: str = "tokens"
+    req_error: str = ""
+    req_notice: str = ""
 
     @rx.event
     async def load(self):
@@ -59,4 +67,53 @@ class MemberState(MemberArea, rx.State):
         self.resets_on = f"{next_month_start(utcnow()):%b %-d, %Y}"
         self.notice = REASONS.get(b.reason, "")
         self.error, self.loaded = "", True
+        await self._load_more(info)
         return None
+
+    async def _load_more(self, info) -> None:
+        actor = info.actor()
+
+        def read(db):
+            return member_overview.overview(db, actor=actor), token_requests.my_requests(db, actor=actor, limit=20)
+
+        try:
+            ov, mine = await in_db(read, read=True)
+        except DomainError as e:
+            self.error = e.message
+            return
+        t = ov["tokens"]
+        self.run_out = f"{t.run_out:%b %-d, %Y}" if t.run_out else t.run_out_note
+        self.training_allocation = fmt_tokens(ov["training"].allocation)
+        self.training_used = fmt_tokens(ov["training"].used)
+        self.my_requests = [{
+            "id": str(r["id"]), "date": f"{r['created_at']:%Y-%m-%d}", "amount": fmt_tokens(r["amount"]),
+            "kind": r["kind"], "reason": r["reason"],
+            "status": r["status"] + (" (auto)" if r["auto_approved"] else "")
+            + (f" · {r['approved_amount']:,}" if r["approved_amount"] not in (None, r["amount"]) else "")
+            + (f" · until {r['grant_expires_at']:%Y-%m-%d}" if r["grant_expires_at"] else ""),
+            "note": r["review_note"]} for r in mine]
+        self.has_pending = any(r["status"] == "pending" for r in mine)
+
+    @rx.event
+    def set_req_kind(self, kind: str):
+        if kind in ("tokens", "training"):
+            self.req_kind = kind
+
+    @rx.event
+    async def submit_request(self, form_data: dict):
+        """The request form: amount, kind, reason (≤ 500 characters). The service checks everything."""
+        info = await current_session(self)
+        if info is None:
+            return rx.redirect(LOGIN_ROUTE)
+        form = form_data if isinstance(form_data, dict) else {}
+        amount, reason, kind = form.get("amount", ""), form.get("reason", ""), self.req_kind
+        try:
+            r = await in_db(lambda db: token_requests.submit_request(db, actor=info.actor(), kind=kind,
+                                                                     amount=amount, reason=reason))
+        except DomainError as e:
+            self.req_error, self.req_notice = e.message, ""
+            return None
+        self.req_error = ""
+        self.req_notice = ("Approved automatically: your allocation is raised." if r.status == "approved"
+                           else "Request sent. An admin will review it.")
+        return MemberState.load

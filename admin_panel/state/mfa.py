@@ -19,6 +19,12 @@ def _verified_if(db, session_id: int, outcome):
     return outcome
 
 
+async def verify_session_code(info, code) -> bool:
+    """Check a code from the app (or a recovery code); when right, mark this session MFA-verified (one
+    transaction). Raises DomainError while guesses are throttled."""
+    return await in_db(lambda db: _verified_if(db, info.session_id, mfa.verify(db, user_id=info.user_id, code=code)))
+
+
 class MfaSetupState(PasswordStep, rx.State):
     """`/mfa/setup`: the pending secret is shown to its owner only, until enrolment is confirmed."""
 
@@ -99,7 +105,7 @@ class MfaVerifyState(PasswordStep, rx.State):
         code = _field(form_data, "code")
 
         try:
-            ok = await in_db(lambda db: _verified_if(db, info.session_id, mfa.verify(db, user_id=info.user_id, code=code)))
+            ok = await verify_session_code(info, code)
         except DomainError as e:
             self.error = e.message
             return None

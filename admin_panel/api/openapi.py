@@ -1,0 +1,130 @@
+"""The OpenAPI 3.1 document of `/api/v1`, written out by hand from the endpoint specs below."""
+
+from functools import lru_cache
+
+from models import INT64_MAX
+from services import settings
+from services.gateway import REASONS
+from services.usage import MAX_BATCH
+
+TOKENS = {"type": "integer", "minimum": 0, "maximum": INT64_MAX}
+USER_REF = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "format": "email", "maxLength": 320}],
+            "description": "The user's id or email (in the key's organization)."}
+KIND = {"type": "string", "enum": ["tokens", "training"], "default": "tokens"}
+
+SCHEMAS = {
+    "UsageEvent": {
+        "type": "object", "additionalProperties": False, "required": ["idempotency_key", "user", "model"],
+        "properties": {
+            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200,
+                                "description": "Unique per event; a retry with the same key is not counted again."},
+            "user": USER_REF,
+            "model": {"type": "string", "minLength": 1, "maxLength": 100},
+            "prompt_tokens": {**TOKENS, "default": 0},
+            "completion_tokens": {**TOKENS, "default": 0},
+            "kind": KIND,
+            "occurred_at": {"type": "string", "format": "date-time", "description": "Default: now (UTC)."},
+            "ip": {"type": "string", "maxLength": 45},
+            "reservation_id": {"type": "string", "maxLength": 40,
+                               "description": "Settles this reservation from POST /authorize."},
+        },
+    },
+    "UsageBatch": {"type": "object", "additionalProperties": False, "required": ["events"], "properties": {
+        "events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": {"$ref": "#/components/schemas/UsageEvent"}}}},
+    "UsageResult": {"type": "object", "properties": {
+        "recorded": {"type": "integer"}, "duplicates": {"type": "integer"},
+        "results": {"type": "array", "items": {"type": "object", "properties": {
+            "idempotency_key": {"type": "string"}, "event_id": {"type": "integer"}, "duplicate": {"type": "boolean"},
+            "billed_tokens": TOKENS}}}}},
+    "AuthorizeRequest": {
+        "type": "object", "additionalProperties": False, "required": ["user", "model", "tokens"],
+        "properties": {
+            "user": USER_REF, "model": {"type": "string", "minLength": 1, "maxLength": 100},
+            "tokens": {**TOKENS, "minimum": 1, "description": "Billed tokens the call may cost."},
+            "kind": KIND,
+            "reserve": {"type": "boolean", "default": False,
+                        "description": "Hold the tokens until a usage report settles them or they expire."},
+            "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": settings.RESERVATION_MAX_TTL_SECONDS,
+                            "default": settings.RESERVATION_TTL_SECONDS},
+        },
+    },
+    "Decision": {"type": "object", "properties": {
+        "allowed": {"type": "boolean"}, "reason": {"type": "string", "enum": list(REASONS)},
+        "remaining": TOKENS, "user_remaining": TOKENS, "org_remaining": TOKENS,
+        "reservation_id": {"type": ["string", "null"]}, "reserved": TOKENS,
+        "expires_at": {"type": ["string", "null"], "format": "date-time"}}},
+    "Balance": {"type": "object", "properties": {
+        "user_id": {"type": "integer"}, "email": {"type": "string"}, "kind": KIND, "cap": TOKENS,
+        "used_this_month": TOKENS, "reserved": TOKENS, "user_remaining": TOKENS, "org_remaining": TOKENS,
+        "remaining": TOKENS, "banned": {"type": "boolean"}, "paid": {"type": "boolean"}}},
+    "KindSummary": {"type": "object", "properties": {
+        "purchased": TOKENS, "assigned": TOKENS, "used_this_month": TOKENS, "pool_used": TOKENS,
+        "pool_remaining": TOKENS, "reserved": TOKENS, "monthly_cap": {"type": ["integer", "null"]}}},
+    "OrgSummary": {"type": "object", "properties": {
+        "org_id": {"type": "integer"}, "name": {"type": "string"}, "users": {"type": "integer"},
+        "closest_expiry": {"type": ["string", "null"], "format": "date-time"},
+        "tokens": {"$ref": "#/components/schemas/KindSummary"},
+        "training": {"$ref": "#/components/schemas/KindSummary"}}},
+    "Error": {"type": "object", "required": ["error", "message", "fields"], "properties": {
+        "error": {"type": "string", "enum": ["unauthorized", "forbidden", "not_found", "conflict", "too_large",
+                                             "validation_error", "rate_limited", "method_not_allowed"]},
+        "message": {"type": "string"},
+        "fields": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}}}}}},
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _errors(*codes: int) -> dict:
+    text = {401: "Missing or unknown API key.", 403: "The API key is revoked.", 404: "Not found (or another org's).",
+            409: "Conflict (reservation already settled or expired).", 413: "Body too large.",
+            422: "Validation failed; `fields` names each bad field.",
+            429: "Rate limit exceeded; see Retry-After."}
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ref("Error")}}}
+            for c in codes}
+
+
+def _ok(schema: str, text: str) -> dict:
+    return {"200": {"description": text, "content": {"application/json": {"schema": _ref(schema)}}}}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict:
+    common = (401, 403, 429)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Steward Gateway API", "version": "1.0.0",
+                 "description": "Usage reporting and spend authorization for GenAI gateways. Authenticate with "
+                                "`Authorization: Bearer <API key>` (or `X-API-Key`)."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
+        "paths": {
+            "/usage": {"post": {
+                "summary": "Report one usage event or a batch (at most %d)." % MAX_BATCH, "operationId": "reportUsage",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "oneOf": [_ref("UsageEvent"), _ref("UsageBatch")]}}}},
+                "responses": {**_ok("UsageResult", "Recorded (retried keys are acknowledged as duplicates)."),
+                              **_errors(*common, 409, 413, 422)}}},
+            "/authorize": {"post": {
+                "summary": "May this user spend N billed tokens now? Optionally reserve them.",
+                "operationId": "authorize",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AuthorizeRequest")}}},
+                "responses": {**_ok("Decision", "Allowed or denied with a reason."), **_errors(*common, 413, 422)}}},
+            "/users/{user_id}/balance": {"get": {
+                "summary": "A user's remaining budget this month.", "operationId": "userBalance",
+                "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                               {"name": "kind", "in": "query", "required": False, "schema": KIND}],
+                "responses": {**_ok("Balance", "The balance."), **_errors(*common, 404, 422)}}},
+            "/org/summary": {"get": {
+                "summary": "The key's organization: pool, assigned, used this month, reserved.",
+                "operationId": "orgSummary", "responses": {**_ok("OrgSummary", "The summary."), **_errors(*common)}}},
+            "/openapi.json": {"get": {"summary": "This document.", "operationId": "openapi", "security": [],
+                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+        },
+    }

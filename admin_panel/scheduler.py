@@ -1,0 +1,34 @@
+"""The in-app scheduler: a Reflex lifespan task that runs the due automatic jobs every
+STEWARD_JOBS_INTERVAL_SECONDS (default 300; 0 turns it off). Several workers or instances may each run it:
+every job claims its period with a conditional UPDATE, so the work is done once.
+
+Registered in admin_panel.py with `app.register_lifespan_task(run_jobs_forever)`."""
+
+import asyncio
+import logging
+
+from services import settings
+from services.db import session_scope
+from services.jobs import JobReport, run_due_jobs
+
+log = logging.getLogger("steward.jobs")
+
+
+def run_once(now=None) -> JobReport:
+    with session_scope() as db:
+        return run_due_jobs(db, now=now)
+
+
+async def run_jobs_forever() -> None:
+    interval = settings.JOBS_INTERVAL_SECONDS
+    if interval <= 0:
+        return
+    while True:
+        try:
+            report = await asyncio.to_thread(run_once)
+            log.info("jobs: %s", report)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a failing job must not stop the scheduler; the next tick retries
+            log.exception("automatic jobs failed")
+        await asyncio.sleep(interval)

@@ -1,0 +1,49 @@
+"""Running a large CSV export from a Reflex background event: the job writes in a worker thread, the event
+polls its progress into the state, a normal handler can cancel it, and the file goes to the browser of the
+user who started it (rx.download with the data, so no URL to it ever exists)."""
+
+import asyncio
+
+import reflex as rx
+
+from services import exports
+from services.db import read_scope
+from services.errors import DomainError
+
+POLL_SECONDS = 0.3
+
+
+async def run_export(state, *, owner_id: int, plan, actor, tab: str, flt):
+    """Drive one export job; `state` has export_* vars and `_export_job`. Returns the download event or None."""
+    job_id = exports.new_job_id()
+    async with state:
+        state._export_job = job_id
+        state.export_progress = 0
+        state.export_message = f"Exporting {plan.total:,} rows…"
+    task = asyncio.create_task(asyncio.to_thread(
+        exports.run_job, owner_id=owner_id, filename=plan.filename, header=plan.header, total=plan.total,
+        chunks=exports.log_chunks(read_scope, actor=actor, tab=tab, flt=flt), job_id=job_id))
+    while not task.done():
+        await asyncio.sleep(POLL_SECONDS)
+        try:
+            job = exports.get_job(job_id, owner_id=owner_id)
+        except DomainError:
+            continue
+        async with state:
+            state.export_progress = job.progress
+            state.export_message = f"Exporting… {job.rows:,} of {job.total:,} rows"
+    job = task.result()
+    async with state:
+        state.export_running = False
+        state.export_progress = job.progress
+        state.export_message = job.message
+        state.export_ready = job.status == "done"
+    if job.status != "done":
+        return None
+    name, data = exports.read_file(job_id, owner_id=owner_id)
+    return rx.download(data=data, filename=name, mime_type="text/csv")
+
+
+def download_event(job_id: str, owner_id: int):
+    name, data = exports.read_file(job_id, owner_id=owner_id)
+    return rx.download(data=data, filename=name, mime_type="text/csv")

@@ -1,0 +1,51 @@
+"""User Management → Export CSV: basic or full (with usage), sent to the requesting browser only."""
+
+from typing import ClassVar
+
+import reflex as rx
+
+from services import user_export
+from services.errors import DomainError
+from services.permissions import MANAGE
+
+from ..guard import AdminArea, current_session
+from .db import in_db
+
+KINDS = ("basic", "full")
+
+
+class ExportUsersState(AdminArea, rx.State):
+    """The CSV is built on the server in a read-only transaction (users read in pages), the export is
+    audited, and the file goes to this browser tab only (`rx.download` with the data: no URL anyone else
+    could fetch)."""
+
+    required_roles: ClassVar[tuple[str, ...]] = MANAGE
+
+    exporting: bool = False
+    error: str = ""
+
+    @rx.event(background=True)
+    async def export(self, kind: str):
+        full = kind == "full"
+        async with self:
+            if self.exporting:
+                return None
+            if kind not in KINDS:
+                self.error = "Choose a basic or a full export."
+                return None
+            info = await current_session(self)
+            if info is None:
+                return None
+            self.exporting, self.error = True, ""
+        actor = info.actor()
+        try:
+            text, count = await in_db(lambda db: user_export.export_csv(db, actor=actor, full=full), read=True)
+            await in_db(lambda db: user_export.record_export(db, actor=actor, full=full, users=count))
+        except DomainError as e:
+            async with self:
+                self.exporting, self.error = False, e.message
+            return None
+        async with self:
+            self.exporting = False
+        return rx.download(data=text, filename=user_export.filename(f"org-{actor.org_id}", full),
+                           mime_type="text/csv")
