@@ -5,6 +5,11 @@ import os
 import shutil
 from datetime import timedelta
 
+# Set before any service module is imported. Tests never write the embedded default's key file.
+os.environ.setdefault("STEWARD_SECRET_KEY", "x6y0Kq0gk9m8R2bQ0d4rJ3nV5uP7sT1wZ2cE4fG6hI8=")
+# Cheap argon2 parameters in tests only (services/passwords.py); the browser tests' app inherits it.
+os.environ.setdefault("STEWARD_FAST_PASSWORD_HASH", "1")
+
 import pytest
 from sqlalchemy import MetaData, select, text
 from sqlmodel import Session, SQLModel
@@ -17,8 +22,6 @@ from services.db import make_engine
 from services.migrate import upgrade
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
-# Tests never write the embedded default's key file.
-os.environ.setdefault("STEWARD_SECRET_KEY", "x6y0Kq0gk9m8R2bQ0d4rJ3nV5uP7sT1wZ2cE4fG6hI8=")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
 

@@ -1,7 +1,7 @@
 """Browser-test fixtures: the real Steward app in prod mode, and Playwright on the system Chromium.
 
 `app_url` migrates a fresh SQLite database, seeds a small demo data set through the services
-(`seed-demo --scale 0.05`: the accounts of services/demo.py, password `steward-demo`), starts `reflex run --env prod --single-port` on a free
+(`seed-demo --scale 0.15`: the accounts of services/demo.py, password `steward-demo`), starts `reflex run --env prod --single-port` on a free
 port (frontend and backend share it), waits until the page answers and kills the process tree at
 the end. The first build of the frontend takes minutes on a small machine: the timeout allows it.
 """
@@ -65,6 +65,8 @@ def _app_env(db_url: str, workdir: Path) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         # The app encrypts TOTP secrets: a private key file per run (never the developer's own).
         STEWARD_SECRET_KEY_FILE=str(workdir / "secret.key"),
+        # Tests drive the automatic jobs with `run-jobs --now`; no scheduler runs behind their back.
+        STEWARD_JOBS_INTERVAL_SECONDS="0",
     )
     return env
 
@@ -98,14 +100,24 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("app")
-    env = _app_env(f"sqlite:///{workdir / 'e2e.db'}", workdir)
+def app_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("app")
+
+
+@pytest.fixture(scope="session")
+def app_env(app_workdir: Path) -> dict[str, str]:
+    """The app's environment (its database: `REFLEX_DB_URL`), for tests that prepare data with the CLI."""
+    return _app_env(f"sqlite:///{app_workdir / 'e2e.db'}", app_workdir)
+
+
+@pytest.fixture(scope="session")
+def app_url(app_workdir: Path, app_env: dict[str, str]) -> Iterator[str]:
+    workdir, env = app_workdir, app_env
     subprocess.run(
         [sys.executable, "-m", "services.cli", "migrate"], cwd=ROOT, env=env, check=True, timeout=300
     )
     subprocess.run(
-        [sys.executable, "-m", "services.cli", "seed-demo", "--scale", "0.05"],
+        [sys.executable, "-m", "services.cli", "seed-demo", "--scale", "0.15"],
         cwd=ROOT, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL,
     )
 

@@ -58,6 +58,9 @@ def enrol_mfa(page: Page, screenshots_dir=None, shot: str | None = None) -> str:
 
 
 def sign_out(page: Page) -> None:
+    """The Admin Panel has sign-out in the user menu; the member page has a button."""
+    if page.locator("#user-menu").count():
+        page.locator("#user-menu").click()
     page.locator("#sign-out").first.click()
     path_is(page, "/login")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=T)
@@ -67,9 +70,8 @@ def test_admin_enrols_mfa_signs_out_and_verifies(page: Page, app_url: str, scree
     sign_in(page, app_url, "admin@acme.example")
     secret = enrol_mfa(page, screenshots_dir, shot="mfa-setup")
 
-    path_is(page, "/admin")
-    expect(page.locator("#who-email")).to_have_text("admin@acme.example", timeout=T)
-    expect(page.locator("#working-org")).to_have_text("Acme Corp")
+    path_is(page, "/admin/users")  # /admin leads an org admin to User Management
+    expect(page.locator("#page-title")).to_have_text("User Management", timeout=T)
     expect(page.locator("#org-badge")).to_contain_text("Acme Corp")
     expect(page.locator("#org-switcher")).to_have_count(0)  # org admins have no switcher
     shoot(page, screenshots_dir, "admin-org-admin")
@@ -90,8 +92,8 @@ def test_admin_enrols_mfa_signs_out_and_verifies(page: Page, app_url: str, scree
     shoot(page, screenshots_dir, "mfa-verify")
     page.get_by_label("Authentication code").fill(pyotp.TOTP(secret).at(time.time() + 30))
     page.get_by_role("button", name="Verify").click()
-    path_is(page, "/admin")
-    expect(page.locator("#who-email")).to_have_text("admin@acme.example", timeout=T)
+    path_is(page, "/admin/users")
+    expect(page.locator("#user-table")).to_contain_text("admin@acme.example", timeout=T)
     sign_out(page)
 
 
@@ -104,9 +106,9 @@ def test_member_lands_on_me_and_cannot_reach_admin(page: Page, app_url: str, scr
     expect(page.get_by_text("Remaining", exact=True)).to_be_visible()
     shoot(page, screenshots_dir, "member")
 
-    page.goto(f"{app_url}/admin")
+    page.goto(f"{app_url}/admin/users")
     path_is(page, "/me")
-    expect(page.locator("#who-email")).to_have_count(0)
+    expect(page.locator("#user-table")).to_have_count(0)
     sign_out(page)
     page.goto(f"{app_url}/me")
     path_is(page, "/login")
@@ -115,23 +117,25 @@ def test_member_lands_on_me_and_cannot_reach_admin(page: Page, app_url: str, scr
 def test_super_admin_switches_org(page: Page, app_url: str, screenshots_dir):
     sign_in(page, app_url, "super@steward.example")
     enrol_mfa(page)
-    path_is(page, "/admin")
-    expect(page.locator("#working-org")).to_have_text("All organizations", timeout=T)
+    page.goto(f"{app_url}/admin/users")
+    expect(page.locator("#choose-org")).to_be_visible(timeout=T)  # no org chosen yet: management pages ask
+    expect(page.locator("#org-switcher")).to_contain_text("All organizations")
 
     page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
     page.locator("#org-switcher").click()
     options = page.locator(".org-option")
-    expect(options).to_have_count(4, timeout=T)  # "All organizations" + the three demo orgs
+    expect(options).to_have_count(4, timeout=T)  # the four demo orgs ("All" only on analytics pages)
     page.locator("#org-search").fill("glob")
-    expect(options).to_have_count(2)
+    expect(options).to_have_count(1)
     page.wait_for_timeout(300)
     page.screenshot(path=str(screenshots_dir / "admin-org-switcher-desktop.png"))  # 1400 px, popover open
     options.filter(has_text="Globex Research").click()
 
-    expect(page.locator("#working-org")).to_have_text("Globex Research", timeout=T)
-    expect(page.locator("#who-org")).to_have_text("Globex Research")
+    expect(page.locator("#org-switcher")).to_contain_text("Globex Research", timeout=T)
+    expect(page.locator("#user-table")).to_contain_text("admin@globex.example", timeout=T)
     page.reload()
-    expect(page.locator("#working-org")).to_have_text("Globex Research", timeout=T)  # kept on the session
+    expect(page.locator("#org-switcher")).to_contain_text("Globex Research", timeout=T)  # kept on the session
+    expect(page.locator("#user-table")).not_to_contain_text("acme.example")
     shoot(page, screenshots_dir, "admin-super")
     sign_out(page)
 

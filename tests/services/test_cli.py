@@ -37,7 +37,7 @@ def test_seed_demo_runs_on_first_start_only_and_verify_audit(db_url, capsys):
     with Session(engine) as s:
         orgs_before = s.exec(select(Organization)).all().__len__()
         events_before = s.exec(select(UsageEvent.id)).all().__len__()
-    assert orgs_before == 3 and events_before > 1000
+    assert orgs_before == 4 and events_before > 1000  # 3 demo orgs + the activated enterprise request
     assert cli.main(["seed-demo", "--if-empty"]) == 0
     assert "already present" in capsys.readouterr().out
     assert cli.main(["seed-demo"]) == 1

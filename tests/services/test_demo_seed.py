@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from models import Organization, Purchase, TokenRequest, UsageEvent, UsageUserMonthly, User
+from models import EnterpriseRequest, Organization, Purchase, TokenRequest, UsageEvent, UsageUserMonthly, User
 from services.audit import verify_chain
 from services.demo import ACCOUNTS, DEMO_PASSWORD, seed_demo
 from services.passwords import verify_password
@@ -30,8 +30,11 @@ def test_seed_is_deterministic_and_consistent(engine, tmp_path):
         counts = seed_demo(s, now=NOW, scale=0.05)
         s.commit()
         first = _fingerprint(s)
-        assert counts["orgs"] == 3 and s.exec(select(Organization)).all().__len__() == 3
-        assert s.exec(select(Purchase)).all().__len__() == 6
+        # three demo orgs, plus Umbrella Health from the activated enterprise request
+        assert counts["orgs"] == 3 and s.exec(select(Organization)).all().__len__() == 4
+        assert s.exec(select(Purchase)).all().__len__() == 7
+        assert sorted(s.exec(select(EnterpriseRequest.org_name, EnterpriseRequest.status)).all()) == [
+            ("Hooli Cloud", "pending"), ("Umbrella Health", "activated")]
         statuses = {r.status for r in s.exec(select(TokenRequest)).all()}
         assert statuses == {"pending", "approved", "denied"}
         for _, email in ACCOUNTS:

@@ -18,13 +18,13 @@ from .conftest import PASSWORD, enrol_and_verify, redirect_of, sign_in, sub, tot
 
 def states():
     from admin_panel.guard import AuthState
-    from admin_panel.state.admin import AdminState
+    from admin_panel.shell.state import ShellState
     from admin_panel.state.auth import ForgotPasswordState, LoginState, ResetPasswordState, SessionState
     from admin_panel.state.member import MemberState
     from admin_panel.state.mfa import MfaSetupState, MfaVerifyState
 
     return dict(auth=AuthState, login=LoginState, forgot=ForgotPasswordState, reset=ResetPasswordState,
-                session=SessionState, member=MemberState, admin=AdminState, setup=MfaSetupState,
+                session=SessionState, member=MemberState, admin=ShellState, setup=MfaSetupState,
                 verify=MfaVerifyState)
 
 
@@ -99,9 +99,14 @@ def test_admin_enrols_mfa_then_lands_on_admin(root, people):
     assert setup.recovery_codes == []
 
     admin = sub(root, S["admin"])
-    assert redirect_of(run(admin.load())) is None
+    assert redirect_of(run(admin.load("users"))) is None
     assert admin.org_name == "Org A" and admin.role_label == "Org admin"
     assert not admin.is_super and admin.orgs == []
+    assert "orgs" not in admin.nav_keys and "users" in admin.nav_keys
+    # a page the role may not use sends it to its first page; unknown keys too
+    assert redirect_of(run(admin.load("orgs"))) == "/admin/users"
+    assert redirect_of(run(admin.load({"x": 1}))) == "/admin/users"
+    assert redirect_of(run(admin.land())) == "/admin/users"
 
 
 def test_mfa_setup_without_session_or_when_enrolled(root, people):
@@ -171,8 +176,8 @@ def test_super_admin_switches_org(root, people):
     S = states()
     _, token = _super_root(root, people)
     admin = sub(root, S["admin"])
-    run(admin.load())
-    assert admin.is_super and admin.org_name == "All organizations"
+    run(admin.load("users"))
+    assert admin.is_super and admin.org_name == "All organizations" and not admin.has_org
     assert [o["name"] for o in admin.orgs] == ["Org A", "Org B"]
 
     admin.set_org_query("b")
@@ -180,12 +185,12 @@ def test_super_admin_switches_org(root, people):
 
     ret = run(admin.switch_org(str(people.other_org_id)))
     assert ret is not None and admin.error == ""
-    run(admin.load())
-    assert admin.org_name == "Org B"
+    run(admin.load("users"))
+    assert admin.org_name == "Org B" and admin.has_org
     assert resolve(token).org_id == people.other_org_id
 
     run(admin.switch_org("all"))
-    run(admin.load())
+    run(admin.load("users"))
     assert admin.org_name == "All organizations"
 
 

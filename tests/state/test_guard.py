@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 import pytest
 from reflex_base.event import Event
@@ -127,8 +128,15 @@ def test_admin_roles_need_mfa_enrolment_then_verification(root, people, who):
         assert run_guard(root, name) is None, name
 
     enrol_and_verify(user.id, token)
+    g = guard_mod()
     for name in _admin_handlers() + _member_handlers():
-        assert run_guard(root, name) is None, name
+        cls = g.state_class_for(name)
+        allowed = not issubclass(cls, g.AdminArea) or user.role in g.roles_of(cls)
+        out = run_guard(root, name)
+        if allowed:
+            assert out is None, name
+        else:  # e.g. finance on a management page: sent to its own landing page
+            assert redirect_path(out) == "/admin", name
 
     # A second sign-in: MFA is set up but not verified in *this* session.
     with_token(root, sign_in(user.email))
@@ -140,7 +148,7 @@ def test_required_roles_of_a_state(people):
     g = guard_mod()
 
     class SuperOnly(g.AdminArea):
-        required_roles = ("super_admin",)
+        required_roles: ClassVar[tuple[str, ...]] = ("super_admin",)
 
     def info(user, verified=True):
         token = sign_in(user.email)
@@ -173,7 +181,7 @@ def test_bad_tokens_are_anonymous(root, people, kind):
 
 
 def test_denial_changes_no_state(root, people):
-    from admin_panel.state.admin import AdminState
+    from admin_panel.shell.state import ShellState as AdminState
 
     with_token(root, sign_in(people.member.email))
     admin = sub(root, AdminState)
@@ -182,3 +190,16 @@ def test_denial_changes_no_state(root, people):
     assert redirect_path(out) == "/me"
     assert admin.dict() == before
     assert root.get_delta() == {}
+
+
+def test_every_admin_state_declares_its_roles_as_a_class_constant():
+    """An unannotated `required_roles = (...)` on a Reflex state becomes a state var: the guard would then
+    allow nobody. Every AdminArea state must declare real roles."""
+    g = guard_mod()
+    import admin_panel.admin_panel  # noqa: F401
+
+    states = {g.state_class_for(n) for n in app_handlers(g.AdminArea)}
+    assert states
+    for cls in states:
+        assert g.roles_of(cls), f"{cls.__name__}: required_roles must be a ClassVar tuple of roles"
+        assert set(g.roles_of(cls)) <= {"super_admin", "admin", "finance"}, cls.__name__

@@ -1,0 +1,107 @@
+"""Attacks on the sign-in steps over the raw socket: a replayed TOTP code, password guessing until the
+lock, and a signed-out session token kept and replayed by an attacker."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from models import AuthSession, LoginThrottle, SignInEvent, utcnow
+from services import auth
+
+from .conftest import LOCK_AFTER
+from .registry import protected_handlers
+from .snapshots import diff, snapshot
+from .tab import Tab
+from .world import PASSWORD, World
+
+STATES = "reflex___state____state.admin_panel___state___"
+VERIFY = STATES + "mfa____mfa_verify_state.verify"
+SIGN_IN = STATES + "auth____login_state.sign_in"
+SIGN_OUT = STATES + "auth____session_state.sign_out"
+SHELL_LOAD = "reflex___state____state.admin_panel___shell___state____shell_state.load"
+MEMBER_LOAD = STATES + "member____member_state.load"
+
+
+def deltas(updates) -> dict:
+    out: dict = {}
+    for u in updates:
+        for state, values in u.delta.items():
+            out.setdefault(state, {}).update(values)
+    return out
+
+
+def redirects(updates) -> list[str]:
+    return [r for u in updates for r in u.redirects]
+
+
+def field(updates, state_suffix: str, name: str):
+    for state, values in deltas(updates).items():
+        if state.endswith(state_suffix) and f"{name}_rx_state_" in values:
+            return values[f"{name}_rx_state_"]
+    return None
+
+
+def test_a_totp_code_is_accepted_once(world: World, app_url: str) -> None:
+    code = world.totp("beta_admin2").now()
+    first, second = world.sign_in("beta_admin2"), world.sign_in("beta_admin2")
+
+    with Tab(app_url, first) as tab:
+        assert redirects(tab.call(SHELL_LOAD, {"nav_key": "users"})) == ["/mfa/verify"]  # not verified yet
+        assert redirects(tab.call(VERIFY, {"form_data": {"code": code}})) == ["/admin"]
+    assert world.session_row(first).mfa_verified_at is not None
+
+    with Tab(app_url, second) as tab:
+        got = tab.call(VERIFY, {"form_data": {"code": code}})
+        assert redirects(got) == [] and field(got, "mfa_verify_state", "error"), got
+        assert redirects(tab.call(SHELL_LOAD, {"nav_key": "users"})) == ["/mfa/verify"]
+    assert world.session_row(second).mfa_verified_at is None
+
+
+def test_password_guessing_locks_the_account_and_then_refuses_the_right_password(world: World,
+                                                                                   app_url: str) -> None:
+    email = world.emails["alpha_member2"]
+    eng = world.engine()
+    sessions_of = select(AuthSession).where(AuthSession.user_id == world.ids["alpha_member2"])
+    try:
+        with Tab(app_url) as tab:
+            for i in range(LOCK_AFTER):
+                got = tab.call(SIGN_IN, {"form_data": {"email": email, "password": f"guess-{i}"}})
+                assert field(got, "login_state", "error") is not None and not redirects(got), got
+            with Session(eng) as s:
+                locks = s.exec(select(LoginThrottle).where(LoginThrottle.locked_until > utcnow())).all()
+                assert any(email in row.key for row in locks), [r.key for r in locks]
+                assert s.exec(sessions_of).all() == []
+
+            got = tab.call(SIGN_IN, {"form_data": {"email": email, "password": PASSWORD}})
+            assert "Too many failed attempts" in field(got, "login_state", "error"), got
+            assert not redirects(got) and field(got, "auth_state", "token") is None, got
+        with Session(eng) as s:
+            assert s.exec(sessions_of).all() == [], "the right password made a session while locked"
+            failures = s.exec(select(SignInEvent).where(SignInEvent.email == email)).all()
+            assert len(failures) == LOCK_AFTER + 1 and not any(e.success for e in failures)
+            # The lock is in the database: a fresh check (as another worker would make) refuses too.
+            assert not auth.sign_in(s, email=email, password=PASSWORD).ok
+            s.rollback()
+    finally:
+        eng.dispose()
+
+
+def test_a_signed_out_token_can_no_longer_call_anything(world: World, app_url: str) -> None:
+    token = world.sign_in("alpha_finance", verified=True)
+    with Tab(app_url, token) as tab:
+        got = tab.call(SHELL_LOAD, {"nav_key": "stats"})
+        assert field(got, "shell_state", "email") == world.emails["alpha_finance"] and not redirects(got)
+        got = tab.call(SIGN_OUT)
+        assert redirects(got) == ["/login"] and field(got, "auth_state", "token") == ""
+    assert world.session_row(token).revoked_at is not None
+
+    eng = world.engine()
+    before = snapshot(eng)
+    try:
+        with Tab(app_url, token) as tab:  # the attacker kept the token and puts it back in storage
+            for h in protected_handlers():
+                got = tab.call(h.name, {})
+                assert len(got) == 1 and got[0].delta == {} and got[0].redirects == ["/login"], (h.name, got)
+        assert not diff(before, snapshot(eng))
+    finally:
+        eng.dispose()

@@ -1,0 +1,131 @@
+"""CSV exports: formula neutralization, chart CSVs, streamed raw/log exports with progress, cancel and owner."""
+
+import csv
+import io
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlmodel import Session
+
+from models import UsageEvent
+from services import activity, catalog, exports, statistics as st
+from services.errors import Conflict, Forbidden, Invalid, NotFound
+from services.usage import bulk_load
+
+UTC = timezone.utc
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def export_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("STEWARD_EXPORT_DIR", str(tmp_path / "exports"))
+    return tmp_path / "exports"
+
+
+@pytest.fixture
+def usage(session, world):
+    gpt = catalog.ensure_default_models(session)[0]
+    world.alice.name = "=HYPERLINK(\"http://evil\")"
+    session.add(world.alice)
+    bulk_load(session, [UsageEvent(idempotency_key=f"e-{i}", org_id=world.org.id,
+                                   user_id=(world.alice if i % 2 else world.bob).id, model_id=gpt.id, kind="tokens",
+                                   prompt_tokens=i, completion_tokens=0, billed_tokens=i + 1,
+                                   occurred_at=T0 + timedelta(minutes=i // 3),
+                                   ip="-1+2" if i == 0 else f"10.0.0.{i}") for i in range(35)])
+    bulk_load(session, [UsageEvent(idempotency_key="other", org_id=world.other_org.id, user_id=world.carol.id,
+                                   model_id=gpt.id, kind="tokens", prompt_tokens=1, completion_tokens=0,
+                                   billed_tokens=1, occurred_at=T0, ip="9.9.9.9")])
+    session.commit()
+
+
+def parse(data) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode() if isinstance(data, bytes) else data)))
+
+
+def test_neutralize_every_formula_prefix():
+    for bad in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert exports.neutralize(bad) == "'" + bad
+    for ok in ("hello", "1-2", "", "a=b"):
+        assert exports.neutralize(ok) == ok
+    assert exports.neutralize(-5) == -5  # numbers are numbers
+
+
+def test_chart_csv_neutralizes_and_matches_the_chart(session, world, usage):
+    admin = world.actor(world.admin)
+    f = st.make_filter(session, admin, start="2026-03-01", end="2026-03-01")
+    rows = parse(exports.chart_csv(session, actor=admin, chart="per_user", flt=f))
+    assert rows[0] == ["user_id", "email", "name", "billed_tokens", "events"]
+    by_email = {r[1]: r for r in rows[1:]}
+    assert by_email["alice@a.test"][2] == "'=HYPERLINK(\"http://evil\")"
+    assert int(by_email["alice@a.test"][3]) == sum(i + 1 for i in range(35) if i % 2)
+    assert int(by_email["bob@a.test"][3]) == sum(i + 1 for i in range(35) if i % 2 == 0)
+    over = parse(exports.chart_csv(session, actor=admin, chart="over_time", flt=f, granularity="day"))
+    assert over[0] == ["period", "kind", "billed_tokens", "events"]
+    assert ["2026-03-01", "tokens", str(sum(range(1, 36))), "35"] in over
+    assert parse(exports.chart_csv(session, actor=admin, chart="assigned", flt=f))[0] == [
+        "user_id", "email", "assigned", "used"]
+    with pytest.raises(Invalid):
+        exports.chart_csv(session, actor=admin, chart="secrets", flt=f)
+    with pytest.raises(Forbidden):
+        exports.chart_csv(session, actor=world.actor(world.alice), chart="models", flt=f)
+
+
+def test_raw_usage_export_streams_every_row_of_the_org(engine, session, world, usage, export_dir):
+    admin = world.actor(world.admin)
+    flt = activity.make_filter(session, admin, start="2026-03-01", end="2026-03-01")
+    plan = exports.plan_log_export(session, actor=admin, tab="usage", flt=flt)
+    assert plan.total == 35 and plan.filename == "usage-events_2026-03-01_2026-03-01.csv"
+    session.commit()  # end the test's transaction: the job reads in its own short transactions
+    seen = []
+    job = exports.run_job(owner_id=world.admin.id, filename=plan.filename, header=plan.header, total=plan.total,
+                          chunks=exports.log_chunks(lambda: Session(engine), actor=admin, tab="usage", flt=flt,
+                                                    chunk=10),
+                          on_progress=lambda j: seen.append((j.status, j.progress)))
+    assert job.status == "done" and job.rows == 35
+    assert [p for s, p in seen if s == "running"] == [28, 57, 85, 99] and seen[-1] == ("done", 100)
+    name, data = exports.read_file(job.id, owner_id=world.admin.id)
+    rows = parse(data)
+    assert rows[0] == activity.USAGE_COLUMNS and len(rows) == 36
+    assert sorted(int(r[3]) for r in rows[1:]) == list(range(35))  # each event once
+    assert "'-1+2" in {r[7] for r in rows[1:]} and "9.9.9.9" not in {r[7] for r in rows[1:]}
+    with pytest.raises(NotFound):  # another user's export answers like a missing one
+        exports.read_file(job.id, owner_id=world.finance.id)
+    with pytest.raises(NotFound):
+        exports.get_job("../../etc/passwd", owner_id=world.admin.id)
+
+
+def test_cancel_stops_the_job_and_removes_the_file(engine, session, world, usage, export_dir):
+    admin = world.actor(world.admin)
+    flt = activity.LogFilter()
+    session.commit()
+
+    def cancel_after_first(job):
+        if job.status == "running" and job.rows == 10:
+            with pytest.raises(NotFound):
+                exports.cancel(job.id, owner_id=world.finance.id)  # not theirs
+            exports.cancel(job.id, owner_id=world.admin.id)
+
+    job = exports.run_job(owner_id=world.admin.id, filename="x.csv", header=activity.USAGE_COLUMNS, total=35,
+                          chunks=exports.log_chunks(lambda: Session(engine), actor=admin, tab="usage", flt=flt,
+                                                    chunk=10), on_progress=cancel_after_first)
+    assert job.status == "cancelled" and job.rows == 10
+    assert exports.get_job(job.id, owner_id=world.admin.id).status == "cancelled"
+    with pytest.raises(Conflict):
+        exports.read_file(job.id, owner_id=world.admin.id)
+    assert not any(p.suffix == ".csv" for p in export_dir.iterdir())
+
+
+def test_log_export_rights_and_limit(session, world, usage, monkeypatch):
+    fin = world.actor(world.finance)
+    flt = activity.LogFilter(start=date(2026, 3, 1), end=date(2026, 3, 1))
+    assert exports.plan_log_export(session, actor=fin, tab="usage", flt=flt).total == 35  # the raw-usage export
+    for tab in ("audit", "signins"):
+        with pytest.raises(Forbidden):
+            exports.plan_log_export(session, actor=fin, tab=tab, flt=flt)
+    b = world.actor(world.other_admin)
+    assert exports.plan_log_export(session, actor=b, tab="usage", flt=flt).total == 1
+    monkeypatch.setattr(exports, "MAX_ROWS", 20)
+    with pytest.raises(Invalid, match="limit is 20"):
+        exports.plan_log_export(session, actor=world.actor(world.admin), tab="usage", flt=flt)
+    audit = exports.plan_log_export(session, actor=world.actor(world.admin), tab="audit", flt=activity.LogFilter())
+    assert audit.total > 0 and audit.header == activity.AUDIT_COLUMNS

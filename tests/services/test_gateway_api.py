@@ -1,0 +1,267 @@
+"""The /api/v1 ASGI app through Starlette's TestClient on the real database (SQLite and PostgreSQL):
+authentication (401/403), org scope (404), validation (422 with field messages, nothing recorded),
+conflicts (409), rate limit (429), idempotent retries, the authorize → usage flow, and a hypothesis fuzz."""
+
+import json
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
+
+from admin_panel.api import create_api
+from models import UsageEvent, utcnow
+from services import api_keys, settings
+from tests.conftest import snapshot
+from tests.services.gateway_helpers import setup
+
+
+@pytest.fixture
+def env(engine, world, session):
+    setup(world, session)
+    now = utcnow()
+    admin = replace(world.actor(world.admin), mfa_verified_at=now)
+    other = replace(world.actor(world.other_admin), mfa_verified_at=now)
+    with Session(engine, expire_on_commit=False) as s:
+        key = api_keys.create_key(s, actor=admin, name="gateway")
+        revoked = api_keys.create_key(s, actor=admin, name="old")
+        api_keys.revoke_key(s, actor=admin, key_id=revoked.view.id)
+        other_key = api_keys.create_key(s, actor=other, name="b")
+        s.commit()
+    client = TestClient(create_api(engine, worker=False), raise_server_exceptions=True)
+    world.client = client
+    world.engine = engine
+    world.h = {"Authorization": f"Bearer {key.secret}"}
+    world.revoked_h = {"Authorization": f"Bearer {revoked.secret}"}
+    world.other_h = {"X-API-Key": other_key.secret}
+    world.key_id = key.view.id
+    return world
+
+
+def snap(engine) -> dict:
+    """Every table except the per-request bookkeeping (rate windows, keys' last use)."""
+    out = snapshot(engine)
+    out.pop("rate_window"), out.pop("api_key")
+    return out
+
+
+def ev(w, key="e1", **kw):
+    return {"idempotency_key": key, "user": w.alice.id, "model": "gpt-4o", "prompt_tokens": 100,
+            "completion_tokens": 10, **kw}
+
+
+def fields(r) -> dict:
+    return {f["field"]: f["message"] for f in r.json()["fields"]}
+
+
+def test_authorize_then_usage_flow(env, session):
+    c, h = env.client, env.h
+    r = c.post("/api/v1/authorize", headers=h, json={"user": "alice@a.test", "model": "gpt-4o", "tokens": 500,
+                                                      "reserve": True})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["allowed"] is True and d["reason"] == "ok" and d["reserved"] == 500 and d["reservation_id"]
+    r = c.post("/api/v1/usage", headers=h, json=ev(env, reservation_id=d["reservation_id"]))
+    assert r.status_code == 200, r.text
+    assert r.json()["recorded"] == 1 and r.json()["results"][0]["billed_tokens"] == 130  # 100×1 + 10×3
+    again = c.post("/api/v1/usage", headers=h, json=ev(env, reservation_id=d["reservation_id"]))
+    assert again.json()["duplicates"] == 1 and again.json()["results"][0]["duplicate"] is True
+    b = c.get(f"/api/v1/users/{env.alice.id}/balance", headers=h).json()
+    assert (b["used_this_month"], b["reserved"], b["user_remaining"]) == (130, 0, 500_000 - 130)
+    s = c.get("/api/v1/org/summary", headers=h).json()
+    assert s["org_id"] == env.org.id and s["tokens"]["used_this_month"] == 130
+    other = c.post("/api/v1/usage", headers=h, json=ev(env, key="e2", reservation_id=d["reservation_id"]))
+    assert other.status_code == 409 and other.json()["error"] == "conflict"
+
+
+def test_denied_answers_carry_a_reason(env):
+    r = env.client.post("/api/v1/authorize", headers=env.h, json={"user": 10**6, "model": "gpt-4o", "tokens": 1})
+    assert r.status_code == 200 and r.json()["reason"] == "unknown_user" and r.json()["allowed"] is False
+    r = env.client.post("/api/v1/authorize", headers=env.h, json={"user": env.alice.id, "model": "gpt-4o",
+                                                                   "tokens": 500_001})
+    assert r.json()["reason"] == "monthly_cap_reached" and r.json()["user_remaining"] == 500_000
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Bearer stw_" + "x" * 43},
+                                     {"X-API-Key": ""}, {"Authorization": "Basic abc"}])
+def test_bad_key_is_401(env, headers, engine):
+    before = snap(engine)
+    for method, path in (("post", "/api/v1/usage"), ("post", "/api/v1/authorize"), ("get", "/api/v1/org/summary"),
+                         ("get", f"/api/v1/users/{env.alice.id}/balance")):
+        r = getattr(env.client, method)(path, headers=headers, **({"json": ev(env)} if method == "post" else {}))
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized", (path, r.text)
+    assert snap(engine) == before
+
+
+def test_revoked_key_is_403(env, engine):
+    before = snap(engine)
+    r = env.client.post("/api/v1/usage", headers=env.revoked_h, json=ev(env))
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    assert snap(engine) == before
+
+
+def test_other_org_objects_are_404(env, engine):
+    c = env.client
+    assert c.get(f"/api/v1/users/{env.carol.id}/balance", headers=env.h).status_code == 404
+    assert c.get(f"/api/v1/users/{env.alice.id}/balance", headers=env.other_h).status_code == 404
+    for bad in ("abc", "0", "99999999999999999999999"):
+        r = c.get(f"/api/v1/users/{bad}/balance", headers=env.h)
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert c.get("/api/v1/nothing", headers=env.h).status_code == 404
+    r = c.get("/api/v1/usage", headers=env.h)
+    assert r.status_code == 405 and r.headers["content-type"].startswith("application/json")
+    before = snap(engine)
+    r = c.post("/api/v1/usage", headers=env.other_h, json=ev(env))  # alice is not in org B
+    assert r.status_code == 422 and "user" in fields(r)
+    assert snap(engine) == before
+
+
+@pytest.mark.parametrize("body,field", [
+    (b"{not json", "body"), (b"", "body"), (b"[1, 2]", "body"), (b'"text"', "body"),
+    (b'{"idempotency_key": "a", "user": 1, "model": "gpt-4o", "prompt_tokens": NaN}', "body"),
+    (b'{"idempotency_key": "a", "user": 1, "model": "gpt-4o", "prompt_tokens": ' + b"9" * 5000 + b"}", "body"),
+])
+def test_malformed_json_is_422(env, engine, body, field):
+    before = snap(engine)
+    r = env.client.post("/api/v1/usage", headers={**env.h, "Content-Type": "application/json"}, content=body)
+    assert r.status_code == 422, r.text
+    assert field in fields(r) and r.json()["error"] == "validation_error"
+    assert snap(engine) == before
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"prompt_tokens": -1}, "prompt_tokens"), ({"completion_tokens": 2**63}, "completion_tokens"),
+    ({"prompt_tokens": 1e300}, "prompt_tokens"), ({"prompt_tokens": "many"}, "prompt_tokens"),
+    ({"prompt_tokens": 1.5}, "prompt_tokens"), ({"prompt_tokens": [1]}, "prompt_tokens"),
+    ({"model": "gpt-9"}, "model"), ({"model": None}, "model"), ({"kind": "x"}, "kind"),
+    ({"user": "ghost@a.test"}, "user"), ({"user": True}, "user"), ({"idempotency_key": "k" * 201}, "idempotency_key"),
+    ({"idempotency_key": None}, "idempotency_key"), ({"occurred_at": "yesterday"}, "occurred_at"),
+    ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"), ({"ip": "1" * 46}, "ip"), ({"colour": "red"}, "colour"),
+])
+def test_bad_fields_are_422_with_field_messages(env, engine, change, field):
+    before = snap(engine)
+    body = {k: v for k, v in {**ev(env), **change}.items()}
+    r = env.client.post("/api/v1/usage", headers=env.h, json=body)
+    assert r.status_code == 422, r.text
+    assert field in fields(r), r.json()
+    assert snap(engine) == before
+
+
+def test_batch_errors_name_each_event_and_record_nothing(env, engine, session):
+    before = snap(engine)
+    batch = [ev(env, key=f"b{i}") for i in range(5)]
+    batch[1]["prompt_tokens"] = -3
+    batch[3]["model"] = "nope"
+    r = env.client.post("/api/v1/usage", headers=env.h, json={"events": batch})
+    assert r.status_code == 422
+    assert set(fields(r)) == {"events[1].prompt_tokens", "events[3].model"}
+    assert snap(engine) == before
+    r = env.client.post("/api/v1/usage", headers=env.h, json={"events": [ev(env, key=f"x{i}") for i in range(1001)]})
+    assert r.status_code == 422 and "events" in fields(r)
+    assert env.client.post("/api/v1/usage", headers=env.h, json={"events": []}).status_code == 422
+    assert env.client.post("/api/v1/usage", headers=env.h, json={"events": [ev(env)], "x": 1}).status_code == 422
+    assert snap(engine) == before
+    good = env.client.post("/api/v1/usage", headers=env.h, json={"events": [ev(env, key=f"g{i}") for i in range(1000)]})
+    assert good.status_code == 200 and good.json()["recorded"] == 1000
+    assert len(session.exec(select(UsageEvent)).all()) == 1000
+    session.commit()
+
+
+def test_oversized_body_is_413(env, monkeypatch):
+    monkeypatch.setattr(settings, "GATEWAY_MAX_BODY_BYTES", 1000)
+    r = env.client.post("/api/v1/usage", headers=env.h, json={"events": [ev(env, key=f"g{i}") for i in range(50)]})
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"user": 1, "model": "gpt-4o"}, "tokens"), ({"user": 1, "model": "gpt-4o", "tokens": -5}, "tokens"),
+    ({"user": 1, "model": "nope", "tokens": 5}, "model"), ({"user": 1, "model": "gpt-4o", "tokens": 5, "x": 1}, "x"),
+    ({"user": 1, "model": "gpt-4o", "tokens": 5, "reserve": 1}, "reserve"),
+])
+def test_authorize_validation(env, engine, body, field):
+    before = snap(engine)
+    r = env.client.post("/api/v1/authorize", headers=env.h, json=body)
+    assert r.status_code == 422 and field in fields(r), r.text
+    assert snap(engine) == before
+
+
+def test_rate_limit_is_429_per_key(env, monkeypatch):
+    monkeypatch.setattr(settings, "GATEWAY_RATE_LIMIT", 3)
+    monkeypatch.setattr(settings, "GATEWAY_RATE_BACKEND", "db")
+    monkeypatch.setattr(settings, "GATEWAY_RATE_WINDOW_SECONDS", 3600)
+    codes = [env.client.get("/api/v1/org/summary", headers=env.h).status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    r = env.client.get("/api/v1/org/summary", headers=env.h)
+    assert int(r.headers["Retry-After"]) >= 1 and r.json()["error"] == "rate_limited"
+    assert env.client.get("/api/v1/org/summary", headers=env.other_h).status_code == 200  # another key
+
+
+def test_rate_limit_in_redis(env, monkeypatch):
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, db=7).ping()
+    except Exception:
+        pytest.skip("no local Redis")
+    monkeypatch.setenv("REFLEX_REDIS_URL", "redis://127.0.0.1:6379/7")
+    monkeypatch.setattr(settings, "GATEWAY_RATE_LIMIT", 2)
+    monkeypatch.setattr(settings, "GATEWAY_RATE_BACKEND", "auto")
+    monkeypatch.setattr(settings, "GATEWAY_RATE_WINDOW_SECONDS", 3600)
+    redis.Redis(host="127.0.0.1", port=6379, db=7).flushdb()
+    codes = [env.client.get("/api/v1/org/summary", headers=env.h).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_last_used_is_recorded(env, session):
+    from models import ApiKey
+
+    assert session.get(ApiKey, env.key_id).last_used_at is None
+    session.commit()
+    env.client.get("/api/v1/org/summary", headers=env.h)
+    assert session.get(ApiKey, env.key_id, populate_existing=True).last_used_at is not None
+    session.commit()
+
+
+def test_openapi_document(env):
+    doc = env.client.get("/api/v1/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {"/usage", "/authorize", "/users/{user_id}/balance", "/org/summary", "/openapi.json"}
+    assert doc["components"]["schemas"]["UsageBatch"]["properties"]["events"]["maxItems"] == 1000
+    json.dumps(doc)
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+                       | st.text(max_size=30), lambda kids: st.lists(kids, max_size=4)
+                       | st.dictionaries(st.text(max_size=12), kids, max_size=4), max_leaves=12)
+EVENT_FIELDS = st.fixed_dictionaries({}, optional={
+    "idempotency_key": JSONISH | st.text(min_size=1, max_size=40), "user": JSONISH | st.sampled_from(["alice@a.test", 1]),
+    "model": JSONISH | st.sampled_from(["gpt-4o", "nope"]), "prompt_tokens": JSONISH, "completion_tokens": JSONISH,
+    "kind": JSONISH | st.sampled_from(["tokens", "training"]), "occurred_at": JSONISH, "ip": JSONISH,
+    "reservation_id": JSONISH})
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=JSONISH | EVENT_FIELDS | st.fixed_dictionaries({"events": st.lists(EVENT_FIELDS, max_size=3)}))
+def test_fuzz_usage_never_500_and_never_half_records(env, body):
+    with Session(env.engine) as s:
+        before = len(s.exec(select(UsageEvent.id)).all())
+    r = env.client.post("/api/v1/usage", headers=env.h, json=body)
+    assert r.status_code in (200, 404, 409, 422), r.text
+    assert r.headers["content-type"].startswith("application/json")
+    with Session(env.engine) as s:
+        after = len(s.exec(select(UsageEvent.id)).all())
+    if r.status_code != 200:
+        assert after == before
+    else:
+        assert after - before == r.json()["recorded"]
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=JSONISH | st.fixed_dictionaries({}, optional={
+    "user": JSONISH, "model": JSONISH | st.just("gpt-4o"), "tokens": JSONISH, "kind": JSONISH, "reserve": JSONISH,
+    "ttl_seconds": JSONISH}))
+def test_fuzz_authorize_never_500(env, body):
+    r = env.client.post("/api/v1/authorize", headers=env.h, json=body)
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert r.json()["fields"]
