@@ -47,10 +47,10 @@ run: install
 
 test: test-unit test-e2e
 
-# Services and state tests (pytest exit code 5 = "no tests collected" is not a failure here: the
+# Services, state and security tests (pytest exit code 5 = "no tests collected" is not a failure here: the
 # directories may still be empty early on).
 test-unit: install
-	@dirs="$(wildcard tests/services tests/state)"; \
+	@dirs="$(wildcard tests/services tests/state tests/security)"; \
 	if [ -z "$$dirs" ]; then echo "No unit test directories yet."; exit 0; fi; \
 	rc=0; $(PY) -m pytest $$dirs || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "No unit tests collected in $$dirs."; rc=0; fi; \
