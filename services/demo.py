@@ -144,13 +144,16 @@ def seed_demo(session: Session, *, seed: int = 42, now: datetime | None = None, 
         org.created_at = start - timedelta(days=30)
         actor = system_actor(org.id)
         total = _round_2m(n_users * spec.tokens_per_user)
-        orgs.record_purchase(session, actor=actor, org_id=org.id, tokens=_round_2m(total // 3),
+        # The pool is what unexpired purchases hold minus the usage since the earliest of them began: a
+        # quarterly purchase about to expire and a larger renewal leave the demo pool roughly half used.
+        orgs.record_purchase(session, actor=actor, org_id=org.id, tokens=_round_2m(total),
                              training_tokens=2_000_000, payer_email=f"finance@{spec.domain}",
-                             comment="Initial enterprise purchase", purchased_at=start,
+                             comment="Quarterly enterprise purchase", purchased_at=now - timedelta(days=75),
                              expires_at=now + timedelta(days=rng.randint(20, 45)))
-        orgs.record_purchase(session, actor=actor, org_id=org.id, tokens=total, training_tokens=_round_2m(total // 10),
-                             payer_email=f"finance@{spec.domain}", comment="Annual renewal",
-                             purchased_at=now - timedelta(days=120), expires_at=now + timedelta(days=245))
+        orgs.record_purchase(session, actor=actor, org_id=org.id, tokens=_round_2m(total * 2),
+                             training_tokens=_round_2m(total // 10), payer_email=f"finance@{spec.domain}",
+                             comment="Annual renewal", purchased_at=now - timedelta(days=30),
+                             expires_at=now + timedelta(days=335))
         people = []
         for email, name, role in _people(rng, spec)[:n_users]:
             cap = spec.tokens_per_user * rng.choice((1, 1, 1, 2)) if role == Role.member.value else spec.tokens_per_user

@@ -7,8 +7,9 @@ from sqlmodel import Session, select
 
 from models import EnterpriseRequest, Organization, Purchase, TokenRequest, UsageEvent, UsageUserMonthly, User
 from services.audit import verify_chain
-from services.demo import ACCOUNTS, DEMO_PASSWORD, seed_demo
+from services.demo import ACCOUNTS, DEMO_ORGS, DEMO_PASSWORD, seed_demo
 from services.passwords import verify_password
+from services.summary import compute_summary
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc)
 
@@ -46,6 +47,10 @@ def test_seed_is_deterministic_and_consistent(engine, tmp_path):
         months = s.exec(select(func.count(func.distinct(UsageUserMonthly.month)))).one()
         assert months >= 12
         assert verify_chain(s).intact
+        for org in s.exec(select(Organization).where(Organization.name.in_([o.name for o in DEMO_ORGS]))).all():
+            # a living demo: every pool is in use and none is exhausted
+            pool = compute_summary(s, org.id, NOW).tokens
+            assert 0 < pool.pool_used < pool.purchased, (org.name, pool)
 
     other_url = f"sqlite:///{tmp_path / 'again.db'}"
     upgrade(other_url)
