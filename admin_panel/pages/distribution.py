@@ -4,7 +4,7 @@ pinned users, Distribute now (preview → confirm → execute) and the history o
 import reflex as rx
 
 from ..shell import admin_page
-from ..state.distribution import BOOL_FIELDS, CHOICES, FIELD_LABELS
+from ..state.distribution import BOOL_FIELDS, CHOICE_LABELS, CHOICES, FIELD_LABELS
 from ..state.distribution import DistributionState as S
 
 PRESET_BUTTONS = (("conservative", "Conservative"), ("standard", "Standard"), ("aggressive", "Aggressive"),
@@ -29,8 +29,10 @@ def _field(name: str) -> rx.Component:
         return rx.hstack(rx.switch(name=name, default_checked=S.pol[name] == "on", key=S.pol[name] + name), label,
                          align="center", spacing="2")
     if name in CHOICES:
-        return rx.vstack(label, rx.select(CHOICES[name], name=name, default_value=S.pol[name],
-                                          key=S.pol[name] + name), spacing="1")
+        options = [rx.select.item(CHOICE_LABELS[v], value=v) for v in CHOICES[name]]
+        return rx.vstack(label, rx.select.root(rx.select.trigger(id="policy-" + name), rx.select.content(*options),
+                                               name=name, default_value=S.pol[name], key=S.pol[name] + name),
+                         spacing="1")
     return rx.vstack(label, rx.input(name=name, default_value=S.pol[name], key=S.pol[name] + name, max_length=24,
                                      id="policy-" + name), spacing="1")
 

@@ -185,12 +185,16 @@ def pager() -> rx.Component:
         rx.hstack(rx.text("Rows", size="1"),
                   _select(UsersState.page_size.to_string(), (("25", "25"), ("50", "50"), ("100", "100")),
                           UsersState.set_page_size, "Page size", "page-size", "5rem"), align="center", spacing="1"),
-        rx.button(rx.icon("chevron-left", size=14), "Previous", variant="soft", size="2",
-                  disabled=UsersState.page <= 1, on_click=UsersState.go_to(UsersState.page - 1), id="prev-page"),
-        rx.text("Page ", UsersState.page, " of ", UsersState.pages, size="2", id="page-label"),
-        rx.button("Next", rx.icon("chevron-right", size=14), variant="soft", size="2",
-                  disabled=UsersState.page >= UsersState.pages, on_click=UsersState.go_to(UsersState.page + 1),
-                  id="next-page"),
+        rx.hstack(  # the navigation wraps as one piece on narrow screens
+            rx.button(rx.icon("chevron-left", size=14), "Previous", variant="soft", size="2",
+                      disabled=UsersState.page <= 1, on_click=UsersState.go_to(UsersState.page - 1), id="prev-page"),
+            rx.text("Page ", UsersState.page, " of ", UsersState.pages, size="2", id="page-label",
+                    white_space="nowrap"),
+            rx.button("Next", rx.icon("chevron-right", size=14), variant="soft", size="2",
+                      disabled=UsersState.page >= UsersState.pages, on_click=UsersState.go_to(UsersState.page + 1),
+                      id="next-page"),
+            align="center", spacing="3",
+        ),
         gap="0.75rem", align="center", wrap="wrap", width="100%",
     )
 

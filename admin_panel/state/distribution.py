@@ -30,6 +30,11 @@ FIELD_LABELS = {
 BOOL_FIELDS = ("auto_increase", "monthly_reset", "reclamation", "auto_approve")
 CHOICES = {"increase_method": list(policy.METHODS), "reclaim_schedule": list(policy.RECLAIM_SCHEDULES),
            "schedule": list(policy.SCHEDULES), "scheduled_strategy": list(policy.STRATEGIES)}
+CHOICE_LABELS = {
+    "flat": "Flat amount", "percent_current": "% of current allocation", "percent_headroom": "% of headroom",
+    "tiered": "Tiered (% of headroom)", "off": "Off", "daily": "Daily", "weekly": "Weekly (Mondays)",
+    "monthly": "Monthly (the 1st)", "equal": "Equal split", "usage": "Usage-based", "incremental": "Incremental",
+}
 
 
 def fmt(n) -> str:

@@ -19,6 +19,7 @@ def shoot(page: Page, screenshots_dir, name: str) -> None:
     """Full-page screenshots at 1400 px and 800 px (then back to desktop width)."""
     for label, width in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": 900})
+        page.evaluate("window.scrollTo(0, 0)")  # sticky header/sidebar otherwise land mid-page in the shot
         page.wait_for_timeout(300)
         page.screenshot(path=str(screenshots_dir / f"{name}-{label}.png"), full_page=True)
     page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
