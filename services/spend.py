@@ -1,0 +1,129 @@
+"""What users and orgs may still spend, read set-based for many decisions at once.
+
+`Budgets.load` reads, for a set of orgs and users, everything a spend decision needs in a handful of queries
+(pool per org, org usage since the pool began and this month, open holds per user, usage this month per
+user); `left()` then answers in plain Python and `hold()` counts a new reservation, so a group of decisions
+taken in one transaction behaves exactly like the same decisions taken one after another.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import case, func, or_, select
+from sqlmodel import Session
+
+from models import Organization, Purchase, Reservation, UsageDaily, UsageUserMonthly, month_start
+from services.allocation import CAP_FIELD
+
+
+@dataclass
+class Remaining:
+    user_remaining: int
+    org_remaining: int
+    pool_remaining: int
+    cap: int
+    used_this_month: int
+    held: int
+
+    @property
+    def remaining(self) -> int:
+        return min(self.user_remaining, self.org_remaining)
+
+
+@dataclass
+class OrgPool:
+    """One org's pool (unexpired purchases) and usage, per kind."""
+
+    purchased: dict[str, int] = field(default_factory=dict)
+    pool_used: dict[str, int] = field(default_factory=dict)
+    month_used: dict[str, int] = field(default_factory=dict)
+    monthly_cap: dict[str, int | None] = field(default_factory=dict)
+    latest_purchase: int | None = None
+
+
+def pools(session: Session, org_ids, now: datetime, *, lock: bool = False) -> dict[int, OrgPool]:
+    """Pool figures of each org: one query for the purchases and org rows, one per org over the daily rollup.
+    `lock` takes the org rows FOR UPDATE in id order (SQLite: the write lock is already held)."""
+    org_ids = sorted(set(org_ids))
+    out = {o: OrgPool() for o in org_ids}
+    if not org_ids:
+        return out
+    q = select(Organization.id, Organization.monthly_token_cap, Organization.monthly_training_cap).where(
+        Organization.id.in_(org_ids)).order_by(Organization.id)
+    for oid, tcap, trcap in session.execute(q.with_for_update() if lock else q):
+        out[oid].monthly_cap = {"tokens": tcap, "training": trcap}
+    earliest: dict[int, datetime] = {}
+    for oid, tokens, training, first, latest in session.execute(
+            select(Purchase.org_id, func.sum(Purchase.tokens), func.sum(Purchase.training_tokens),
+                   func.min(Purchase.purchased_at), func.max(Purchase.id))
+            .where(Purchase.org_id.in_(org_ids), or_(Purchase.expires_at.is_(None), Purchase.expires_at > now))
+            .group_by(Purchase.org_id)):
+        out[oid].purchased = {"tokens": int(tokens or 0), "training": int(training or 0)}
+        out[oid].latest_purchase = latest
+        if first is not None:
+            earliest[oid] = first
+    month = month_start(now)
+    for oid in org_ids:
+        since: date | None = earliest[oid].date() if oid in earliest else None
+        lo = min(since, month) if since else month
+        pool_part = case((UsageDaily.day >= since, UsageDaily.billed_tokens), else_=0) if since else 0
+        month_part = case((UsageDaily.day >= month, UsageDaily.billed_tokens), else_=0)
+        rows = session.execute(select(UsageDaily.kind, func.sum(pool_part), func.sum(month_part)).where(
+            UsageDaily.org_id == oid, UsageDaily.day >= lo).group_by(UsageDaily.kind))
+        for kind, pool_used, month_used in rows:
+            out[oid].pool_used[kind] = int(pool_used or 0)
+            out[oid].month_used[kind] = int(month_used or 0)
+    return out
+
+
+def used_this_month(session: Session, user_ids, now: datetime) -> dict[tuple[int, str], int]:
+    """{(user id, kind): billed tokens this month} from the monthly rollup, in one query."""
+    if not user_ids:
+        return {}
+    rows = session.execute(select(UsageUserMonthly.user_id, UsageUserMonthly.kind, func.sum(UsageUserMonthly.billed_tokens))
+                           .where(UsageUserMonthly.user_id.in_(set(user_ids)),
+                                  UsageUserMonthly.month == month_start(now))
+                           .group_by(UsageUserMonthly.user_id, UsageUserMonthly.kind))
+    return {(u, k): int(v) for u, k, v in rows}
+
+
+def holds(session: Session, org_ids, now: datetime) -> dict[tuple[int, int, str], int]:
+    """{(org id, user id, kind): tokens held by open (unexpired) reservations}, in one query."""
+    if not org_ids:
+        return {}
+    rows = session.execute(select(Reservation.org_id, Reservation.user_id, Reservation.kind, func.sum(Reservation.amount))
+                           .where(Reservation.org_id.in_(set(org_ids)), Reservation.status == "held",
+                                  Reservation.expires_at > now)
+                           .group_by(Reservation.org_id, Reservation.user_id, Reservation.kind))
+    return {(o, u, k): int(v) for o, u, k, v in rows}
+
+
+class Budgets:
+    """Budget figures of some orgs and users at one moment, kept current as holds are added."""
+
+    def __init__(self, session: Session, org_ids, user_ids, now: datetime, *, lock: bool = False):
+        self.pools = pools(session, org_ids, now, lock=lock)
+        self.used = used_this_month(session, user_ids, now)
+        self.held_user: dict[tuple[int, int, str], int] = defaultdict(int, holds(session, org_ids, now))
+        self.held_org: dict[tuple[int, str], int] = defaultdict(int)
+        for (o, _u, k), v in self.held_user.items():
+            self.held_org[(o, k)] += v
+
+    def left(self, org_id: int, user, kind: str) -> Remaining:
+        """`user` has id and the cap fields (max_tokens, max_training_tokens)."""
+        p = self.pools[org_id]
+        cap = getattr(user, CAP_FIELD[kind])
+        used = self.used.get((user.id, kind), 0)
+        held_user = self.held_user.get((org_id, user.id, kind), 0)
+        held_org = self.held_org.get((org_id, kind), 0)
+        pool_left = max(0, p.purchased.get(kind, 0) - p.pool_used.get(kind, 0) - held_org)
+        org_left = pool_left
+        monthly_cap = p.monthly_cap.get(kind)
+        if monthly_cap is not None:
+            org_left = min(org_left, max(0, monthly_cap - p.month_used.get(kind, 0) - held_org))
+        return Remaining(max(0, cap - used - held_user), org_left, pool_left, cap, used, held_user)
+
+    def hold(self, org_id: int, user_id: int, kind: str, amount: int) -> None:
+        self.held_user[(org_id, user_id, kind)] += amount
+        self.held_org[(org_id, kind)] += amount
