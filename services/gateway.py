@@ -294,7 +294,11 @@ def report_usage(session: Session, *, actor: Actor, events: list, now: datetime 
     """Record usage (one transaction: ledger, rollups, settled reservations, threshold notices)."""
     org_id = scoped_org_id(session, actor, _require_gateway(actor))
     now = now or utcnow()
-    report = report_many(session, [UsageReport(org_id, usage.check_events(events, now))], now)[0]
+    try:
+        pending = usage.check_events(events, now)
+    except DomainError as exc:
+        raise usage.with_lookups(session, org_id, events, exc) from None
+    report = report_many(session, [UsageReport(org_id, pending)], now)[0]
     if isinstance(report.outcome, DomainError):
         raise report.outcome
     return report.outcome

@@ -68,16 +68,13 @@ class Pending:
     billed_tokens: int = 0
 
 
-class EventErrors(Invalid):
-    """Field errors of a batch: [(event index, field or None, message), …]. Raised as the class of the first
-    error (NotFound for an unknown user, model or reservation) so that callers see the usual domain error."""
-
-
 def event_errors(errors: list[tuple[int, str | None, str, type]]) -> DomainError:
-    """One domain error carrying every (index, field, message); its class, message and field are the first's."""
+    """One domain error carrying every (event index, field or None, message, error class) as `event_errors`;
+    it is of the first one's class (NotFound for an unknown user, model or reservation), message and field,
+    so callers that look at one error see the usual domain error."""
     i, field, message, cls = errors[0]
     exc = cls(message, field=field)
-    exc.event_errors = [(j, f, m) for j, f, m, _ in errors]
+    exc.event_errors = list(errors)
     return exc
 
 
@@ -263,6 +260,34 @@ def insert_new(session: Session, rows: list[Pending], now: datetime) -> dict[str
     return dict(session.execute(stmt, params).all())
 
 
+def with_lookups(session: Session, org_id: int, events: list, exc: DomainError) -> DomainError:
+    """A rejected batch's error, completed with the unknown users and models of every event (also of events
+    that failed other checks), so that one answer names every bad field. Only runs on the error path."""
+    errors = list(getattr(exc, "event_errors", ()))
+    if not errors or not isinstance(events, list):
+        return exc
+    reported = {(i, f) for i, f, *_ in errors}
+    raws = [(i, raw) for i, raw in enumerate(events) if isinstance(raw, dict)]
+    refs = {}
+    for i, raw in raws:
+        scratch: list = []
+        ref = _user_ref(raw.get("user"), scratch, i)
+        refs[i] = None if scratch else ref
+    users = users_by_ref(session, {r for r in refs.values() if r is not None})
+    names = {raw["model"].strip() for _, raw in raws if isinstance(raw.get("model"), str)}
+    models = models_by_name(session, names - {""})
+    added = []
+    for i, raw in raws:
+        ref, name = refs[i], raw.get("model")
+        if ref is not None and (i, "user") not in reported and (users.get(ref) is None or users[ref][1] != org_id):
+            added.append((i, "user", f"Unknown user {ref!r}.", NotFound))
+        if isinstance(name, str) and name.strip() and (i, "model") not in reported and name.strip() not in models:
+            added.append((i, "model", f"Unknown model {name.strip()!r}.", NotFound))
+    if not added:
+        return exc
+    return event_errors(sorted(errors + added, key=lambda e: e[0]))
+
+
 # ------------------------------------------------------------------------------------------ one report
 def record_usage(session: Session, *, actor: Actor, events: list[dict], now: datetime | None = None) -> list[Recorded]:
     """Record one or more usage events for the actor's org. All events are validated before anything is
@@ -271,7 +296,10 @@ def record_usage(session: Session, *, actor: Actor, events: list[dict], now: dat
         raise Forbidden("Only the gateway can report usage.")
     org_id = scoped_org_id(session, actor)
     now = now or utcnow()
-    pending = check_events(events, now)
+    try:
+        pending = check_events(events, now)
+    except DomainError as exc:
+        raise with_lookups(session, org_id, events, exc) from None
     errors = resolve(session, org_id, pending, users_by_ref(session, {p.user_ref for p in pending}),
                      models_by_name(session, {p.model_name for p in pending}))
     if errors:
