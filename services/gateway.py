@@ -113,10 +113,14 @@ def check_ask(org_id: int, *, user, model, tokens, kind="tokens", reserve=False,
     return Ask(org_id, user, model.strip(), amount, kind, reserve, ttl, api_key_id)
 
 
+_LIST = bindparam("values", expanding=True)
+_LISTED = select(OrgAllowedModel.org_id, OrgAllowedModel.model_id).where(OrgAllowedModel.org_id.in_(_LIST))
+
+
 def _allowed_models(session: Session, org_ids) -> dict[int, set[int]]:
+    """{org id: ids of the models it lists} (none listed: every enabled model is allowed)."""
     out: dict[int, set[int]] = {o: set() for o in org_ids}
-    for org_id, model_id in session.execute(select(OrgAllowedModel.org_id, OrgAllowedModel.model_id)
-                                            .where(OrgAllowedModel.org_id.in_(set(org_ids)))):
+    for org_id, model_id in session.connection().execute(_LISTED, {"values": list(org_ids)}):
         out[org_id].add(model_id)
     return out
 
@@ -162,7 +166,7 @@ def decide(session: Session, asks: list[Ask], now: datetime) -> list:
                             user_remaining=left.user_remaining - a.amount, org_remaining=left.org_remaining - a.amount,
                             reservation_id=public_id, reserved=a.amount, expires_at=expires))
     if new_rows:
-        session.execute(insert(Reservation.__table__), new_rows)
+        session.connection().execute(_INSERT_RES, new_rows)
     return out
 
 
@@ -180,6 +184,9 @@ def authorize(session: Session, *, actor: Actor, user, model, tokens, kind="toke
 
 
 # ------------------------------------------------------------------------------------------ usage reports
+_INSERT_RES = insert(Reservation.__table__)
+
+
 @dataclass
 class UsageReport:
     """One checked usage report (`usage.check_events`) of one org; `outcome` is set by `report_many`."""
@@ -196,12 +203,18 @@ def _reservations(session: Session, reports: list[UsageReport], now: datetime) -
     if not wanted:
         return {}
     orgs = sorted({r.org_id for r in reports if any(p.reservation_id for p in r.pending)})
-    session.execute(select(Organization.id).where(Organization.id.in_(orgs)).order_by(Organization.id)
-                    .with_for_update())
-    rows = session.execute(select(Reservation.public_id, Reservation.id, Reservation.org_id, Reservation.user_id,
-                                  Reservation.kind, Reservation.status, Reservation.expires_at, Reservation.settled_key)
-                           .where(Reservation.public_id.in_(sorted(wanted))).order_by(Reservation.id).with_for_update())
-    return {r.public_id: r for r in rows}
+    conn = session.connection()
+    conn.execute(_LOCK_ORGS, {"values": orgs})
+    return {r.public_id: r for r in conn.execute(_HELD, {"values": sorted(wanted)})}
+
+
+_LOCK_ORGS = select(Organization.id).where(Organization.id.in_(_LIST)).order_by(Organization.id).with_for_update()
+_HELD = select(Reservation.public_id, Reservation.id, Reservation.org_id, Reservation.user_id, Reservation.kind,
+               Reservation.status, Reservation.expires_at, Reservation.settled_key).where(
+    Reservation.public_id.in_(_LIST)).order_by(Reservation.id).with_for_update()
+_RES = Reservation.__table__
+_SETTLE = update(_RES).where(_RES.c.id == bindparam("rid"), _RES.c.status == "held").values(
+    status="settled", settled_at=bindparam("at"), settled_key=bindparam("key"))
 
 
 def _check_settlements(report: UsageReport, held: dict, prior: dict, claimed: dict, settled: dict,
@@ -248,7 +261,9 @@ def report_many(session: Session, reports: list[UsageReport], now: datetime) -> 
         errors = usage.resolve(session, r.org_id, r.pending, users, models)
         r.outcome = usage.event_errors(errors) if errors else None
     live = [r for r in reports if r.outcome is None]
-    prior = usage.existing(session, {p.idempotency_key for r in live for p in r.pending})
+    # Keys that settle a reservation are looked up first (the reservation must match the event that keeps
+    # the key); every other retried key is found by the INSERT's ON CONFLICT (usage.write).
+    prior = usage.existing(session, {p.idempotency_key for r in live for p in r.pending if p.reservation_id})
     held = _reservations(session, live, now)
     claimed: dict = {}  # key → the Pending of the report that records it
     settled: dict[str, str] = {}  # reservation public id → settling key, within the group
@@ -279,9 +294,7 @@ def report_many(session: Session, reports: list[UsageReport], now: datetime) -> 
         r.outcome = out
     settles = [{"rid": res.id, "key": key} for r in live if isinstance(r.outcome, list) for res, key in r.settle]
     if settles:
-        t = Reservation.__table__.c
-        session.execute(update(Reservation.__table__).where(t.id == bindparam("rid"), t.status == "held")
-                        .values(status="settled", settled_at=now, settled_key=bindparam("key")), settles)
+        session.connection().execute(_SETTLE, [dict(s, at=now) for s in settles])
     affected: dict[int, set] = {}
     for p in (claimed[k] for k in ids):
         affected.setdefault(p.org_id, set()).add((p.user_id, p.kind))

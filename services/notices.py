@@ -8,13 +8,13 @@ same transaction. Read state is per org: any admin marking them read clears the 
 
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select, update
 
 from models import Notice, User, month_start, utcnow
 from services import spend, webhooks
 from services.actor import Actor
-from services.dialect import insert_for
+from services.dialect import built
 from services.permissions import READ_STATS, require_role, scoped_org_id
 
 THRESHOLDS = (80, 90, 100)
@@ -29,14 +29,24 @@ def crossed(used: int, limit: int) -> list[int]:
     return [t for t in THRESHOLDS if used * 100 >= limit * t]
 
 
+_USERS = select(User.id, User.email, User.max_tokens, User.max_training_tokens).where(
+    User.id.in_(bindparam("values", expanding=True)))
+
+
+def _insert(insert):
+    t = Notice.__table__
+    return insert(t).on_conflict_do_nothing(
+        index_elements=["org_id", "scope", "subject_id", "kind", "threshold", "period"]).returning(
+        t.c.id, t.c.org_id, t.c.scope, t.c.subject_id, t.c.kind, t.c.threshold, t.c.period)
+
+
 def _candidates(session: Session, affected: dict[int, set[tuple[int, str]]], now: datetime) -> list[dict]:
     """Every threshold the affected users' caps and their orgs' pools have reached (recorded or not)."""
     period = month_start(now).strftime("%Y-%m")
     user_ids = {u for pairs in affected.values() for u, _ in pairs}
-    users = {row[0]: row for row in session.execute(select(User.id, User.email, User.max_tokens,
-                                                           User.max_training_tokens).where(User.id.in_(user_ids)))}
+    users = {row[0]: row for row in session.connection().execute(_USERS, {"values": list(user_ids)})}
     used = spend.used_this_month(session, user_ids, now)
-    pools = spend.pools(session, affected, now)
+    pools = spend.pools(session, affected, now, caps=False)
     out = []
     for org_id in sorted(affected):
         pairs = affected[org_id]
@@ -68,11 +78,8 @@ def check_many(session: Session, affected: dict[int, set[tuple[int, str]]], now:
         return []
     for r in rows:
         r["message"], r["created_at"], r["read_at"] = r["message"][:300], now, None
-    t = Notice.__table__
-    stmt = insert_for(session, t).on_conflict_do_nothing(
-        index_elements=["org_id", "scope", "subject_id", "kind", "threshold", "period"]).returning(
-        t.c.id, t.c.org_id, t.c.scope, t.c.subject_id, t.c.kind, t.c.threshold, t.c.period)
-    created = {tuple(row[1:]): row[0] for row in session.execute(stmt, rows)}
+    created = {tuple(row[1:]): row[0]
+               for row in session.connection().execute(built(session, "notice.insert", _insert), rows)}
     for r in rows:
         new_id = created.get((r["org_id"], r["scope"], r["subject_id"], r["kind"], r["threshold"], r["period"]))
         if new_id is not None:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import bindparam, case, func, literal, or_, select
 from sqlmodel import Session
 
 from models import Organization, Purchase, Reservation, UsageDaily, UsageUserMonthly, month_start
@@ -42,36 +42,53 @@ class OrgPool:
     latest_purchase: int | None = None
 
 
-def pools(session: Session, org_ids, now: datetime, *, lock: bool = False) -> dict[int, OrgPool]:
-    """Pool figures of each org: one query for the purchases and org rows, one per org over the daily rollup.
-    `lock` takes the org rows FOR UPDATE in id order (SQLite: the write lock is already held)."""
+_LIST = bindparam("values", expanding=True)
+_ORGS = select(Organization.id, Organization.monthly_token_cap, Organization.monthly_training_cap).where(
+    Organization.id.in_(_LIST)).order_by(Organization.id)
+_ORGS_LOCKED = _ORGS.with_for_update()
+_POOLS = select(Purchase.org_id, func.sum(Purchase.tokens), func.sum(Purchase.training_tokens),
+                func.min(Purchase.purchased_at), func.max(Purchase.id)).where(
+    Purchase.org_id.in_(_LIST), or_(Purchase.expires_at.is_(None), Purchase.expires_at > bindparam("now"))
+).group_by(Purchase.org_id)
+_MONTH_PART = func.sum(case((UsageDaily.day >= bindparam("month"), UsageDaily.billed_tokens), else_=0))
+_ORG_USAGE = {  # since the pool began and this month, per kind; without a pool only this month
+    True: select(UsageDaily.kind, func.sum(case((UsageDaily.day >= bindparam("since"), UsageDaily.billed_tokens),
+                                                else_=0)), _MONTH_PART),
+    False: select(UsageDaily.kind, literal(0), _MONTH_PART),
+}
+_ORG_USAGE = {k: q.where(UsageDaily.org_id == bindparam("org"), UsageDaily.day >= bindparam("lo"))
+              .group_by(UsageDaily.kind) for k, q in _ORG_USAGE.items()}
+_USED = select(UsageUserMonthly.user_id, UsageUserMonthly.kind, func.sum(UsageUserMonthly.billed_tokens)).where(
+    UsageUserMonthly.user_id.in_(_LIST), UsageUserMonthly.month == bindparam("month")
+).group_by(UsageUserMonthly.user_id, UsageUserMonthly.kind)
+_HOLDS = select(Reservation.org_id, Reservation.user_id, Reservation.kind, func.sum(Reservation.amount)).where(
+    Reservation.org_id.in_(_LIST), Reservation.status == "held", Reservation.expires_at > bindparam("now")
+).group_by(Reservation.org_id, Reservation.user_id, Reservation.kind)
+
+
+def pools(session: Session, org_ids, now: datetime, *, lock: bool = False, caps: bool = True) -> dict[int, OrgPool]:
+    """Pool figures of each org: one query for the org rows (`caps`: the monthly caps), one for the purchases,
+    one per org over the daily rollup. `lock` takes the org rows FOR UPDATE in id order (SQLite: the write
+    lock is already held)."""
     org_ids = sorted(set(org_ids))
     out = {o: OrgPool() for o in org_ids}
     if not org_ids:
         return out
-    q = select(Organization.id, Organization.monthly_token_cap, Organization.monthly_training_cap).where(
-        Organization.id.in_(org_ids)).order_by(Organization.id)
-    for oid, tcap, trcap in session.execute(q.with_for_update() if lock else q):
-        out[oid].monthly_cap = {"tokens": tcap, "training": trcap}
+    conn = session.connection()
+    if caps or lock:
+        for oid, tcap, trcap in conn.execute(_ORGS_LOCKED if lock else _ORGS, {"values": org_ids}):
+            out[oid].monthly_cap = {"tokens": tcap, "training": trcap}
     earliest: dict[int, datetime] = {}
-    for oid, tokens, training, first, latest in session.execute(
-            select(Purchase.org_id, func.sum(Purchase.tokens), func.sum(Purchase.training_tokens),
-                   func.min(Purchase.purchased_at), func.max(Purchase.id))
-            .where(Purchase.org_id.in_(org_ids), or_(Purchase.expires_at.is_(None), Purchase.expires_at > now))
-            .group_by(Purchase.org_id)):
+    for oid, tokens, training, first, latest in conn.execute(_POOLS, {"values": org_ids, "now": now}):
         out[oid].purchased = {"tokens": int(tokens or 0), "training": int(training or 0)}
         out[oid].latest_purchase = latest
         if first is not None:
-            earliest[oid] = first
+            earliest[oid] = first if isinstance(first, datetime) else datetime.fromisoformat(first)
     month = month_start(now)
     for oid in org_ids:
         since: date | None = earliest[oid].date() if oid in earliest else None
-        lo = min(since, month) if since else month
-        pool_part = case((UsageDaily.day >= since, UsageDaily.billed_tokens), else_=0) if since else 0
-        month_part = case((UsageDaily.day >= month, UsageDaily.billed_tokens), else_=0)
-        rows = session.execute(select(UsageDaily.kind, func.sum(pool_part), func.sum(month_part)).where(
-            UsageDaily.org_id == oid, UsageDaily.day >= lo).group_by(UsageDaily.kind))
-        for kind, pool_used, month_used in rows:
+        params = {"org": oid, "month": month, "lo": min(since, month) if since else month, "since": since}
+        for kind, pool_used, month_used in conn.execute(_ORG_USAGE[since is not None], params):
             out[oid].pool_used[kind] = int(pool_used or 0)
             out[oid].month_used[kind] = int(month_used or 0)
     return out
@@ -81,10 +98,7 @@ def used_this_month(session: Session, user_ids, now: datetime) -> dict[tuple[int
     """{(user id, kind): billed tokens this month} from the monthly rollup, in one query."""
     if not user_ids:
         return {}
-    rows = session.execute(select(UsageUserMonthly.user_id, UsageUserMonthly.kind, func.sum(UsageUserMonthly.billed_tokens))
-                           .where(UsageUserMonthly.user_id.in_(set(user_ids)),
-                                  UsageUserMonthly.month == month_start(now))
-                           .group_by(UsageUserMonthly.user_id, UsageUserMonthly.kind))
+    rows = session.connection().execute(_USED, {"values": list(set(user_ids)), "month": month_start(now)})
     return {(u, k): int(v) for u, k, v in rows}
 
 
@@ -92,10 +106,7 @@ def holds(session: Session, org_ids, now: datetime) -> dict[tuple[int, int, str]
     """{(org id, user id, kind): tokens held by open (unexpired) reservations}, in one query."""
     if not org_ids:
         return {}
-    rows = session.execute(select(Reservation.org_id, Reservation.user_id, Reservation.kind, func.sum(Reservation.amount))
-                           .where(Reservation.org_id.in_(set(org_ids)), Reservation.status == "held",
-                                  Reservation.expires_at > now)
-                           .group_by(Reservation.org_id, Reservation.user_id, Reservation.kind))
+    rows = session.connection().execute(_HOLDS, {"values": list(set(org_ids)), "now": now})
     return {(o, u, k): int(v) for o, u, k, v in rows}
 
 

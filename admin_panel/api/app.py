@@ -96,15 +96,15 @@ class Api:
         """The parsed JSON body, or an error response (413 too large)."""
         limit = settings.GATEWAY_MAX_BODY_BYTES
         size = request.headers.get("content-length")
-        too_large = error(413, f"The request body is larger than {limit:,} bytes.")
         if size and size.isdigit() and int(size) > limit:
-            return None, too_large
-        raw = b""
+            return None, error(413, f"The request body is larger than {limit:,} bytes.")
+        chunks, n = [], 0
         async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > limit:
-                return None, too_large
-        return bodies.parse_json(raw), None
+            chunks.append(chunk)
+            n += len(chunk)
+            if n > limit:
+                return None, error(413, f"The request body is larger than {limit:,} bytes.")
+        return bodies.parse_json(b"".join(chunks)), None
 
     async def _handle(self, request: Request, work: Callable, *, with_body: bool, batch_of=None) -> JSONResponse:
         batch = False
