@@ -13,7 +13,7 @@ against the user's monthly cap, the org pool and the org monthly cap exactly lik
 without a reservation only ever adds to what is used, so it needs no lock.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, update
@@ -50,9 +50,10 @@ class Decision:
     expires_at: datetime | None = None
 
     def as_dict(self) -> dict:
-        out = asdict(self)
-        out["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
-        return out
+        return {"allowed": self.allowed, "reason": self.reason, "remaining": self.remaining,
+                "user_remaining": self.user_remaining, "org_remaining": self.org_remaining,
+                "reservation_id": self.reservation_id, "reserved": self.reserved,
+                "expires_at": self.expires_at.isoformat() if self.expires_at else None}
 
 
 def _require_gateway(actor: Actor) -> int:
@@ -320,8 +321,9 @@ def report_usage(session: Session, *, actor: Actor, events: list, now: datetime 
 def expire_reservations(session: Session, *, now: datetime | None = None) -> int:
     """Mark held reservations past their expiry as expired (they already stopped counting at expiry)."""
     now = now or utcnow()
-    result = session.exec(update(Reservation).where(Reservation.status == "held", Reservation.expires_at <= now)
-                          .values(status="expired"))
+    result = session.exec(update(Reservation).where(  # org by org: ix_reservation_held finds them
+        Reservation.org_id.in_(select(Organization.id)), Reservation.status == "held", Reservation.expires_at <= now)
+        .values(status="expired"))
     return result.rowcount or 0
 
 

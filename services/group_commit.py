@@ -14,6 +14,7 @@ authorization waiting for it and handles them together in ONE transaction (servi
 The thread stops after a few idle seconds and starts again with the next request.
 """
 
+import asyncio
 import logging
 import threading
 import time
@@ -57,13 +58,24 @@ class Writer:
     def submit(self, item) -> Future:
         """Queue a checked UsageReport or Ask; the future gets its outcome after the commit."""
         fut: Future = Future()
+        self._put(item, fut)
+        return fut
+
+    def submit_async(self, item) -> "asyncio.Future":
+        """The same from a running event loop: an asyncio future, resolved on that loop (one wake-up of the
+        loop per group, not one per request)."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._put(item, (loop, fut))
+        return fut
+
+    def _put(self, item, target) -> None:
         with self._cv:
-            self._queue.append((item, fut))
+            self._queue.append((item, target))
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._loop, name="steward-group-commit", daemon=True).start()
             self._cv.notify()
-        return fut
 
     def _take(self) -> list[tuple[object, Future]] | None:
         with self._cv:
@@ -90,32 +102,51 @@ class Writer:
             if group is None:
                 return
             try:
-                self._run(group)
-            except BaseException:  # never leave a request unanswered
+                self._answer(group, self._run([i for i, _ in group]))
+            except BaseException as exc:  # never leave a request unanswered
                 log.exception("group commit failed")
-                for _item, fut in group:
-                    if not fut.done():
-                        fut.set_exception(RuntimeError("The usage writer failed."))
+                self._answer(group, [RuntimeError(f"The usage writer failed: {exc}")] * len(group))
 
-    def _run(self, group: list[tuple[object, Future]]) -> None:
-        items = [i for i, _ in group]
+    def _run(self, items: list) -> list:
+        """Every item's outcome; the group in one transaction, or each item alone if that transaction fails."""
         read_only = all(isinstance(i, Ask) and not i.reserve for i in items)
         try:
             with (read_scope if read_only else session_scope)(self._engine()) as db:
                 outcomes = process(db, items, utcnow())
         except Exception as exc:
-            if len(group) > 1:  # find the culprit: every request alone
-                for one in group:
-                    self._run([one])
-                return
-            group[0][1].set_exception(exc)
-            return
+            if len(items) > 1:  # find the culprit: every request alone
+                return [self._run([one])[0] for one in items]
+            return [exc]
         self.groups += 1
-        for (_item, fut), outcome in zip(group, outcomes):
-            if isinstance(outcome, Exception):
-                fut.set_exception(outcome)
+        return outcomes
+
+    @staticmethod
+    def _answer(group: list, outcomes: list) -> None:
+        by_loop: dict = {}
+        for (_item, target), outcome in zip(group, outcomes):
+            if isinstance(target, Future):
+                if isinstance(outcome, BaseException):
+                    target.set_exception(outcome)
+                else:
+                    target.set_result(outcome)
             else:
-                fut.set_result(outcome)
+                loop, fut = target
+                by_loop.setdefault(loop, []).append((fut, outcome))
+        for loop, answers in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, answers)
+            except RuntimeError:  # the loop was closed meanwhile: nobody waits any more
+                pass
+
+
+def _deliver(answers: list) -> None:
+    for fut, outcome in answers:
+        if fut.done():  # the request was cancelled (client gone)
+            continue
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
 
 
 _writers: "weakref.WeakKeyDictionary[Engine, Writer]" = weakref.WeakKeyDictionary()

@@ -137,5 +137,3 @@ class LocalCounter:
             w.flushing = False
             w.flushed_at = self.clock()
 
-
-COUNTER = LocalCounter()

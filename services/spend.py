@@ -61,9 +61,11 @@ _ORG_USAGE = {k: q.where(UsageDaily.org_id == bindparam("org"), UsageDaily.day >
 _USED = select(UsageUserMonthly.user_id, UsageUserMonthly.kind, func.sum(UsageUserMonthly.billed_tokens)).where(
     UsageUserMonthly.user_id.in_(_LIST), UsageUserMonthly.month == bindparam("month")
 ).group_by(UsageUserMonthly.user_id, UsageUserMonthly.kind)
-_HOLDS = select(Reservation.org_id, Reservation.user_id, Reservation.kind, func.sum(Reservation.amount)).where(
-    Reservation.org_id.in_(_LIST), Reservation.status == "held", Reservation.expires_at > bindparam("now")
-).group_by(Reservation.org_id, Reservation.user_id, Reservation.kind)
+_HELD = (Reservation.status == "held", Reservation.expires_at > bindparam("now"))
+_HOLDS_ORG = select(Reservation.org_id, Reservation.kind, func.sum(Reservation.amount)).where(
+    Reservation.org_id.in_(_LIST), *_HELD).group_by(Reservation.org_id, Reservation.kind)
+_HOLDS_USER = select(Reservation.org_id, Reservation.user_id, Reservation.kind, func.sum(Reservation.amount)).where(
+    Reservation.user_id.in_(_LIST), *_HELD).group_by(Reservation.org_id, Reservation.user_id, Reservation.kind)
 
 
 def pools(session: Session, org_ids, now: datetime, *, lock: bool = False, caps: bool = True) -> dict[int, OrgPool]:
@@ -102,12 +104,19 @@ def used_this_month(session: Session, user_ids, now: datetime) -> dict[tuple[int
     return {(u, k): int(v) for u, k, v in rows}
 
 
-def holds(session: Session, org_ids, now: datetime) -> dict[tuple[int, int, str], int]:
-    """{(org id, user id, kind): tokens held by open (unexpired) reservations}, in one query."""
+def holds(session: Session, org_ids, user_ids, now: datetime) -> tuple[dict, dict]:
+    """Tokens held by open (unexpired) reservations: ({(org id, kind): total}, {(org id, user id, kind): total}
+    for the users named), in two queries."""
     if not org_ids:
-        return {}
-    rows = session.connection().execute(_HOLDS, {"values": list(set(org_ids)), "now": now})
-    return {(o, u, k): int(v) for o, u, k, v in rows}
+        return {}, {}
+    conn = session.connection()
+    orgs = list(set(org_ids))
+    by_org = {(o, k): int(v) for o, k, v in conn.execute(_HOLDS_ORG, {"values": orgs, "now": now})}
+    by_user = {}
+    if by_org and user_ids:
+        by_user = {(o, u, k): int(v) for o, u, k, v in conn.execute(
+            _HOLDS_USER, {"values": list(set(user_ids)), "now": now}) if (o, k) in by_org}
+    return by_org, by_user
 
 
 class Budgets:
@@ -116,10 +125,9 @@ class Budgets:
     def __init__(self, session: Session, org_ids, user_ids, now: datetime, *, lock: bool = False):
         self.pools = pools(session, org_ids, now, lock=lock)
         self.used = used_this_month(session, user_ids, now)
-        self.held_user: dict[tuple[int, int, str], int] = defaultdict(int, holds(session, org_ids, now))
-        self.held_org: dict[tuple[int, str], int] = defaultdict(int)
-        for (o, _u, k), v in self.held_user.items():
-            self.held_org[(o, k)] += v
+        by_org, by_user = holds(session, org_ids, user_ids, now)
+        self.held_org: dict[tuple[int, str], int] = defaultdict(int, by_org)
+        self.held_user: dict[tuple[int, int, str], int] = defaultdict(int, by_user)
 
     def left(self, org_id: int, user, kind: str) -> Remaining:
         """`user` has id and the cap fields (max_tokens, max_training_tokens)."""

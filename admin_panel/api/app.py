@@ -5,7 +5,6 @@ plain Python on the event loop and handed to the group commit writer (services/g
 answers after its transaction committed; the GET endpoints read in a worker thread. JSON in, JSON out, also
 for errors: {"error", "message", "fields": [{"field", "message"}]}."""
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
@@ -72,6 +71,7 @@ class Api:
         self._engine = engine
         self._worker = worker
         self._worker_started = False
+        self._rate = ratelimit.LocalCounter()  # this process's counts (database backend)
 
     @property
     def engine(self) -> Engine:
@@ -88,8 +88,8 @@ class Api:
             key = await run_in_threadpool(api_keys.KEYS.load, self.engine, secret)
         if ratelimit.backend() == "redis":
             await run_in_threadpool(ratelimit.hit_redis, key.id)
-        elif ratelimit.COUNTER.hit(key.id):
-            await run_in_threadpool(ratelimit.COUNTER.flush, self.engine, key.id)
+        elif self._rate.hit(key.id):
+            await run_in_threadpool(self._rate.flush, self.engine, key.id)
         return key
 
     async def _body(self, request: Request):
@@ -123,7 +123,7 @@ class Api:
 
     async def _write(self, item):
         """Hand a checked item to the group commit writer; its outcome once committed (DomainError raised)."""
-        return await asyncio.wrap_future(group_commit.writer_for(self.engine).submit(item))
+        return await group_commit.writer_for(self.engine).submit_async(item)
 
     # ------------------------------------------------------------------------------------------ endpoints
     async def usage(self, request: Request) -> JSONResponse:
