@@ -105,6 +105,9 @@ def check_ask(org_id: int, *, user, model, tokens, kind="tokens", reserve=False,
                       field="ttl_seconds")
     if not isinstance(model, str) or not model.strip():
         raise Invalid("Model is required.", field="model")
+    for field, value in (("model", model), ("user", user)):
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL refuses NUL in text
+            raise Invalid(f"{field} must not contain NUL characters.", field=field)
     if isinstance(user, str):
         if "@" not in user:
             raise Invalid("User must be a user id or an email.", field="user")
