@@ -7,8 +7,9 @@ uvicorn (or granian) in a separate process on loopback, driven by a small keep-a
     .venv/bin/python -m bench.gateway_bench --scale 0.2 --server granian --out /tmp/gateway.md
 
 A PostgreSQL database given here is EMPTIED (schema dropped). For each database: POST /usage single and batched
-(1,000 events a request), POST /authorize (a plain check, and with a reservation) at 1, 16 and 64 concurrent
-clients: requests, events/s, median / p95 / p99 latency; a 404 round trip through the same server (the HTTP
+(1,000 events a request), POST /authorize (a plain check), and the gateway's cycle (POST /authorize with a
+reservation, then the POST /usage that settles it) at 1, 16 and 64 concurrent clients: requests, events/s,
+median / p95 / p99 latency; a 404 round trip through the same server (the HTTP
 stack's own ceiling); and a plain DB-API executemany of the same ledger rows into a copy of the ledger table
 (with its indexes, and bare) in the same run — the batched-ingest ratio. No assertions: figures, not tests.
 `rows(...)` returns the figures for a `make bench` runner; `--out` writes them as Markdown.
@@ -135,6 +136,41 @@ async def drive(port: int, secret: str, clients: int, bodies: list[list[tuple[st
     for conn in conns:
         conn.close()
     return wall, lat, errors
+
+
+async def cycle(port: int, secret: str, clients: int, per: int, ids: list[int]):
+    """What a gateway does per call: authorize with a reservation, then report the usage that settles it.
+    Returns the (wall, latencies, errors) of the authorizations and of the settling reports."""
+    conns = [await Conn(port, secret).open() for _ in range(clients)]
+    lat_a, lat_s, err_a, err_s = [], [], [], []
+
+    async def one(c: int):
+        for j in range(per):
+            user = ids[(c * 7 + j) % len(ids)]
+            t = time.perf_counter()
+            status, answer = await conns[c].call("POST", "/api/v1/authorize", json.dumps(
+                {"user": user, "model": "gpt-4o", "tokens": 1000, "reserve": True}).encode())
+            lat_a.append((time.perf_counter() - t) * 1000)
+            d = json.loads(answer) if status == 200 else {}
+            if not d.get("allowed"):
+                lat_a.pop()
+                err_a.append(f"HTTP {status}: {answer[:140]!r}")
+                continue
+            t = time.perf_counter()
+            status, answer = await conns[c].call("POST", "/api/v1/usage", json.dumps(
+                {"idempotency_key": f"cyc-{clients}-{c}-{j}", "user": user, "model": "gpt-4o", "prompt_tokens": 700,
+                 "completion_tokens": 100, "reservation_id": d["reservation_id"]}).encode())
+            if status == 200 and json.loads(answer)["recorded"] == 1:
+                lat_s.append((time.perf_counter() - t) * 1000)
+            else:
+                err_s.append(f"HTTP {status}: {answer[:140]!r}")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(c) for c in range(clients)))
+    wall = time.perf_counter() - t0
+    for conn in conns:
+        conn.close()
+    return (wall, lat_a, err_a), (wall, lat_s, err_s)
 
 
 def to_row(db: str, what: str, clients: int, per_request: int, result, note: str = "") -> Row:
@@ -304,16 +340,22 @@ async def measure(label: str, port: int, secret: str, ids: list[int], scale: flo
         rows.append(to_row(label, f"POST /usage, batch of {BATCH_SIZE:,}", clients, BATCH_SIZE,
                            await drive(port, secret, clients, bodies, _recorded(BATCH_SIZE))))
         print(_line(rows[-1]), flush=True)
-    for reserve in (False, True):
-        for clients in CLIENTS:
-            per = _split(n(AUTH, clients), clients)
-            bodies = [[("POST", "/api/v1/authorize", json.dumps({
-                "user": ids[(c * 7 + j) % len(ids)], "model": "gpt-4o", "tokens": 1000, "reserve": reserve}).encode())
-                for j in range(per)] for c in range(clients)]
-            allowed = lambda _b, a: None if json.loads(a)["allowed"] else f"denied: {a[:100]!r}"  # noqa: E731
-            rows.append(to_row(label, "POST /authorize" + (", reserve" if reserve else ""), clients, 1,
-                               await drive(port, secret, clients, bodies, allowed)))
-            print(_line(rows[-1]), flush=True)
+    for clients in CLIENTS:
+        per = _split(n(AUTH, clients), clients)
+        bodies = [[("POST", "/api/v1/authorize", json.dumps({
+            "user": ids[(c * 7 + j) % len(ids)], "model": "gpt-4o", "tokens": 1000}).encode())
+            for j in range(per)] for c in range(clients)]
+        allowed = lambda _b, a: None if json.loads(a)["allowed"] else f"denied: {a[:100]!r}"  # noqa: E731
+        rows.append(to_row(label, "POST /authorize (check)", clients, 1,
+                           await drive(port, secret, clients, bodies, allowed)))
+        print(_line(rows[-1]), flush=True)
+    for clients in CLIENTS:
+        per = _split(n(AUTH, clients), clients)
+        auth, settle = await cycle(port, secret, clients, per, ids)
+        rows.append(to_row(label, "POST /authorize, reserve", clients, 1, auth))
+        print(_line(rows[-1]), flush=True)
+        rows.append(to_row(label, "POST /usage settling that reservation", clients, 1, settle))
+        print(_line(rows[-1]), flush=True)
     return rows
 
 
