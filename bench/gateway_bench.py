@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("STEWARD_SECRET_KEY", "x6y0Kq0gk9m8R2bQ0d4rJ3nV5uP7sT1wZ2cE4fG6hI8=")
 
+from bench.gateway_server import free_port  # noqa: E402
+
 N_USERS = 50
 CLIENTS = (1, 16, 64)
 # Requests per run at --scale 1 (batches hold 1,000 events each).
@@ -185,21 +187,12 @@ def to_row(db: str, what: str, clients: int, per_request: int, result, note: str
 
 # ------------------------------------------------------------------------------------------ database
 def fresh_db(url: str) -> tuple[str, str]:
-    """(SQLAlchemy URL, label) of an empty, migrated database."""
-    from sqlalchemy import text
-
-    from services.db import make_engine
-    from services.migrate import upgrade
+    """(SQLAlchemy URL, label) of an empty, migrated database ("sqlite": a new temp file)."""
+    from bench.generate import _fresh
 
     if url == "sqlite":
         url = f"sqlite:///{tempfile.mkdtemp(prefix='gwbench-')}/bench.db"
-    else:
-        eng = make_engine(url)
-        with eng.begin() as c:
-            c.execute(text("DROP SCHEMA public CASCADE"))
-            c.execute(text("CREATE SCHEMA public"))
-        eng.dispose()
-    upgrade(url)
+    _fresh(url)
     return url, ("SQLite" if url.startswith("sqlite") else "PostgreSQL")
 
 
@@ -222,17 +215,6 @@ def seed(engine) -> tuple[str, list[int]]:
         key = api_keys.create_key(s, actor=replace(system_actor(org.id), user_id=None), name="bench")
         s.commit()
         return key.secret, ids
-
-
-def free_port() -> int:
-    for port in range(41000 + os.getpid() % 900, 42000):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port in 41000-41999")
 
 
 def start_server(url: str, port: int, server: str) -> subprocess.Popen:

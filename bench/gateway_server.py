@@ -10,6 +10,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
+
+
+def free_port() -> int:
+    """A free loopback port in 41000-41999 (the range this project's benches and test servers use)."""
+    for port in range(41000 + os.getpid() % 500, 42000):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in 41000-41999")
 
 
 def make_app():

@@ -51,17 +51,3 @@ def reservation(session, public_id) -> Reservation:
     session.commit()
     return r
 
-
-def free_port() -> int:
-    """A free loopback port in 41000-41999 (the range this project's test servers use)."""
-    import os
-    import socket
-
-    for port in range(41000 + os.getpid() % 500, 42000):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port in 41000-41999")

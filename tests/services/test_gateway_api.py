@@ -254,15 +254,20 @@ BAD = {"idempotency_key": JSONISH | st.just("k" * 201), "user": JSONISH | st.sam
 
 
 @st.composite
-def usage_event(draw):
-    """A valid event, or one with one to three fields replaced by bad values (or missing)."""
-    ev = {k: draw(v) for k, v in GOOD.items() if k in ("idempotency_key", "user", "model") or draw(st.booleans())}
-    for field in draw(st.lists(st.sampled_from(sorted(BAD)), max_size=3, unique=True)):
+def mutated(draw, good: dict, bad: dict, required: tuple, most: int):
+    """A valid body (required fields, some optional ones), or one with up to `most` fields replaced by bad
+    values or left out."""
+    body = {k: draw(v) for k, v in good.items() if k in required or draw(st.booleans())}
+    for field in draw(st.lists(st.sampled_from(sorted(bad)), max_size=most, unique=True)):
         if draw(st.integers(0, 4)) == 0:
-            ev.pop(field, None)
+            body.pop(field, None)
         else:
-            ev[field] = draw(BAD[field])
-    return ev
+            body[field] = draw(bad[field])
+    return body
+
+
+def usage_event():
+    return mutated(GOOD, BAD, ("idempotency_key", "user", "model"), 3)
 
 
 USAGE_BODIES = (JSONISH | usage_event() | st.fixed_dictionaries({"events": st.lists(usage_event(), max_size=6)})
@@ -330,15 +335,8 @@ AUTH_BAD = {"user": JSONISH | st.sampled_from(["ghost@a.test", 10**30, "alice"])
             "colour": JSONISH}
 
 
-@st.composite
-def authorize_body(draw):
-    body = {k: draw(v) for k, v in AUTH_GOOD.items() if k in ("user", "model", "tokens") or draw(st.booleans())}
-    for field in draw(st.lists(st.sampled_from(sorted(AUTH_BAD)), max_size=2, unique=True)):
-        if draw(st.integers(0, 4)) == 0:
-            body.pop(field, None)
-        else:
-            body[field] = draw(AUTH_BAD[field])
-    return body
+def authorize_body():
+    return mutated(AUTH_GOOD, AUTH_BAD, ("user", "model", "tokens"), 2)
 
 
 @hsettings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

@@ -21,10 +21,11 @@ import uvicorn
 from sqlmodel import Session, select
 
 from admin_panel.api import create_api
+from bench.gateway_server import free_port
 from models import Reservation, UsageEvent, User, utcnow
 from services import api_keys, gateway
 from services.db import make_engine
-from tests.services.gateway_helpers import free_port, setup
+from tests.services.gateway_helpers import setup
 from tests.services.test_concurrency import run_together
 
 N_CLIENTS = 64
