@@ -70,6 +70,13 @@ def lock_org(session: Session, org_id: int) -> Organization:
     return org
 
 
+def lock_orgs(session: Session, org_ids) -> None:
+    """Lock org rows in id order (PostgreSQL row locks; SQLite already holds the write lock). Locking again
+    in the same transaction is harmless."""
+    if org_ids:
+        session.connection().execute(_LOCK_ORGS, {"values": sorted(org_ids)})
+
+
 def remaining_for(session: Session, user: User, kind: str, now: datetime) -> Remaining:
     """What the user may still spend this month, net of open reservations (user cap, org pool, org cap)."""
     return Budgets(session, [user.org_id], [user.id], now).left(user.org_id, user, kind)
@@ -206,10 +213,8 @@ def _reservations(session: Session, reports: list[UsageReport], now: datetime) -
     wanted = {p.reservation_id for r in reports for p in r.pending if p.reservation_id is not None}
     if not wanted:
         return {}
-    orgs = sorted({r.org_id for r in reports if any(p.reservation_id for p in r.pending)})
-    conn = session.connection()
-    conn.execute(_LOCK_ORGS, {"values": orgs})
-    return {r.public_id: r for r in conn.execute(_HELD, {"values": sorted(wanted)})}
+    lock_orgs(session, {r.org_id for r in reports if any(p.reservation_id for p in r.pending)})
+    return {r.public_id: r for r in session.connection().execute(_HELD, {"values": sorted(wanted)})}
 
 
 _LOCK_ORGS = select(Organization.id).where(Organization.id.in_(_LIST)).order_by(Organization.id).with_for_update()

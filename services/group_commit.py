@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from models import utcnow
 from services import settings
 from services.db import read_scope, session_scope
-from services.gateway import Ask, UsageReport, decide, report_many
+from services.gateway import Ask, UsageReport, decide, lock_orgs, report_many
 
 log = logging.getLogger(__name__)
 IDLE_SECONDS = 5.0
@@ -38,11 +38,15 @@ def _size(item) -> int:
 
 
 def process(session, items: list, now) -> list:
-    """The outcome of each item (a list of Recorded, a Decision, or a DomainError), in item order."""
+    """The outcome of each item (a list of Recorded, a Decision, or a DomainError), in item order. The org rows
+    that reservations need are locked first, before any ledger or rollup row: every writer takes the locks in
+    the same order (org rows, then rollup rows), so writers of several processes cannot deadlock."""
     reports = [i for i in items if isinstance(i, UsageReport)]
+    asks = [i for i in items if isinstance(i, Ask)]
+    lock_orgs(session, {a.org_id for a in asks if a.reserve}
+              | {r.org_id for r in reports if any(p.reservation_id for p in r.pending)})
     if reports:
         report_many(session, reports, now)
-    asks = [i for i in items if isinstance(i, Ask)]
     answers = iter(decide(session, asks, now) if asks else [])
     return [i.outcome if isinstance(i, UsageReport) else next(answers) for i in items]
 

@@ -1,11 +1,11 @@
 """Usage recording: the append-only ledger and its rollups, written in one transaction, set-based.
 
 An event is checked in plain Python first (`check_events`: types, ranges, times — no query), then the users
-and models a whole batch names are resolved with one IN query each (`resolve`), the retried keys are found
-with one query, the new events land with one multi-row INSERT … ON CONFLICT DO NOTHING RETURNING, and the
-rollups get one upsert per table. A retried idempotency key is acknowledged and changes nothing; a key that
-a concurrent transaction inserted first (ON CONFLICT) is answered as a duplicate too.
-"""
+and models a whole batch names are resolved with one IN query each (`resolve`), the new events land with one
+multi-row INSERT … ON CONFLICT DO NOTHING RETURNING (`insert_new`), the keys it skipped (retries, or keys a
+concurrent transaction recorded first) are looked up with one query, and the rollups get one upsert per
+table. A retried idempotency key is acknowledged with the first report's event id and billed tokens and
+changes nothing."""
 
 import json
 from dataclasses import dataclass
@@ -19,7 +19,6 @@ from models import INT64_MAX, AIModel, UsageEvent, User, utcnow
 from models.catalog import RATE_SCALE
 from services import rollups, validation
 from services.actor import Actor
-from services.dialect import built
 from services.errors import DomainError, Forbidden, Invalid, NotFound
 from services.permissions import scoped_org_id
 
