@@ -13,12 +13,14 @@ class Reservation(SQLModel, table=True):
     usage report or until `expires_at` passes."""
 
     __tablename__ = "reservation"
-    __table_args__ = (Index("ix_reservation_org_status", "org_id", "status", "expires_at"),)
+    # Covering: the open holds of an org (and the sweep of its expired ones), and of some users (services/spend.py).
+    __table_args__ = (Index("ix_reservation_held", "org_id", "status", "expires_at", "kind", "amount"),
+                      Index("ix_reservation_user_held", "user_id", "status", "expires_at", "org_id", "kind", "amount"))
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIGINT_PK)
     public_id: str = Field(max_length=40, unique=True)
     org_id: int = Field(foreign_key="organization.id")
-    user_id: int = Field(foreign_key="app_user.id", index=True)
+    user_id: int = Field(foreign_key="app_user.id")
     model_id: int = Field(foreign_key="ai_model.id")
     kind: str = Field(max_length=20)
     amount: int = token_field()

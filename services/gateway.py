@@ -1,47 +1,41 @@
 """The gateway's questions and reports: may a user spend N tokens now (optionally holding them in a
 reservation), usage reports that settle reservations, balances and the org summary.
 
+Set-based: `decide` answers a group of authorizations and `report_many` records a group of usage reports,
+each in one transaction with a fixed handful of queries (the group commit writer, services/group_commit.py,
+hands them whole groups; the one-call functions `authorize` and `report_usage` are groups of one).
+
 Exactness under concurrency: every transaction that grants a reservation or settles one first locks the
-org row (SQLite: the BEGIN IMMEDIATE write lock), then reads usage and open holds, so two authorizations
-can never both spend the same last tokens. Open holds (status `held`, not yet expired) count against the
-user's monthly cap, the org pool and the org monthly cap exactly like usage. Usage that arrives without a
-reservation only ever adds to what is used, so it needs no lock.
+org rows (SQLite: the BEGIN IMMEDIATE write lock), then reads usage and open holds, so two authorizations
+can never both spend the same last tokens; inside a group the decisions are taken one after another over the
+same figures, each counting the holds granted before it. Open holds (status `held`, not yet expired) count
+against the user's monthly cap, the org pool and the org monthly cap exactly like usage. Usage that arrives
+without a reservation only ever adds to what is used, so it needs no lock.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
-from sqlmodel import Session, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlmodel import Session
 
-from models import AIModel, Organization, Reservation, UsageEvent, User, month_start, utcnow
+from models import AIModel, INT64_MAX, Organization, OrgAllowedModel, Reservation, User, utcnow
 from services import notices, settings, usage, validation
 from services.actor import Actor
-from services.allocation import CAP_FIELD
-from services.budget import ban_active, used_this_month
-from services.catalog import allowed_model_ids
+from services.budget import ban_active
 from services.crypto import new_token
-from services.errors import Conflict, Forbidden, Invalid, NotFound
+from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from services.permissions import scoped_org_id
-from services.summary import compute_summary, org_usage_by_kind, pool
+from services.spend import Budgets, Remaining
+from services.summary import compute_summary
 
 GATEWAY = usage.GATEWAY
 REASONS = ("ok", "unknown_user", "banned", "not_paid", "model_not_allowed", "monthly_cap_reached",
            "org_pool_exhausted", "org_monthly_cap_reached")
+_USER_COLS = (User.paid, User.banned, User.banned_until, User.max_tokens, User.max_training_tokens)
 
-
-@dataclass
-class Remaining:
-    user_remaining: int
-    org_remaining: int
-    pool_remaining: int
-    cap: int
-    used_this_month: int
-    held: int
-
-    @property
-    def remaining(self) -> int:
-        return min(self.user_remaining, self.org_remaining)
+__all__ = ["Ask", "Decision", "Remaining", "UsageReport", "authorize", "balance", "check_ask", "decide",
+           "expire_reservations", "org_summary", "remaining_for", "report_many", "report_usage"]
 
 
 @dataclass
@@ -56,9 +50,10 @@ class Decision:
     expires_at: datetime | None = None
 
     def as_dict(self) -> dict:
-        out = asdict(self)
-        out["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
-        return out
+        return {"allowed": self.allowed, "reason": self.reason, "remaining": self.remaining,
+                "user_remaining": self.user_remaining, "org_remaining": self.org_remaining,
+                "reservation_id": self.reservation_id, "reserved": self.reserved,
+                "expires_at": self.expires_at.isoformat() if self.expires_at else None}
 
 
 def _require_gateway(actor: Actor) -> int:
@@ -75,54 +70,36 @@ def lock_org(session: Session, org_id: int) -> Organization:
     return org
 
 
-def _held(session: Session, now: datetime, kind: str, *, org_id: int, user_id: int | None = None) -> int:
-    q = select(func.coalesce(func.sum(Reservation.amount), 0)).where(
-        Reservation.org_id == org_id, Reservation.kind == kind, Reservation.status == "held",
-        Reservation.expires_at > now)
-    if user_id is not None:
-        q = q.where(Reservation.user_id == user_id)
-    return int(session.exec(q).one())
+def lock_orgs(session: Session, org_ids) -> None:
+    """Lock org rows in id order (PostgreSQL row locks; SQLite already holds the write lock). Locking again
+    in the same transaction is harmless."""
+    if org_ids:
+        session.connection().execute(_LOCK_ORGS, {"values": sorted(org_ids)})
 
 
 def remaining_for(session: Session, user: User, kind: str, now: datetime) -> Remaining:
     """What the user may still spend this month, net of open reservations (user cap, org pool, org cap)."""
-    org = session.get(Organization, user.org_id)
-    cap = getattr(user, CAP_FIELD[kind])
-    used = used_this_month(session, user.id, kind, now)
-    held_user = _held(session, now, kind, org_id=org.id, user_id=user.id)
-    held_org = _held(session, now, kind, org_id=org.id)
-    purchased, pool_used, month_used = pool_figures(session, org.id, kind, now)
-    pool_left = max(0, purchased - pool_used - held_org)
-    org_left = pool_left
-    monthly_cap = org.monthly_token_cap if kind == "tokens" else org.monthly_training_cap
-    if monthly_cap is not None:
-        org_left = min(org_left, max(0, monthly_cap - month_used - held_org))
-    return Remaining(max(0, cap - used - held_user), org_left, pool_left, cap, used, held_user)
+    return Budgets(session, [user.org_id], [user.id], now).left(user.org_id, user, kind)
 
 
-def pool_figures(session: Session, org_id: int, kind: str, now: datetime) -> tuple[int, int, int]:
-    """(purchased, used since the pool began, used this month) for one kind: the part of the org summary a
-    budget decision needs (no scan over the org's users)."""
-    p_tokens, p_training, _closest, earliest = pool(session, org_id, now)
-    month = org_usage_by_kind(session, org_id, month_start(now)).get(kind, 0)
-    used = org_usage_by_kind(session, org_id, earliest.date()).get(kind, 0) if earliest else 0
-    return (p_tokens if kind == "tokens" else p_training), used, month
+# ------------------------------------------------------------------------------------------ authorize
+@dataclass
+class Ask:
+    """One checked authorization question (`check_ask`)."""
+
+    org_id: int
+    user: int | str  # id or lower-cased email
+    model: str
+    amount: int
+    kind: str
+    reserve: bool
+    ttl: int
+    api_key_id: int | None = None
 
 
-def _find_user(session: Session, org_id: int, ref) -> User | None:
-    try:
-        return usage._resolve_user(session, org_id, ref)
-    except NotFound:
-        return None
-
-
-def authorize(session: Session, *, actor: Actor, user, model, tokens, kind="tokens", reserve: bool = False,
-              ttl_seconds=None, api_key_id: int | None = None, now: datetime | None = None) -> Decision:
-    """May `user` spend `tokens` billed tokens of `kind` on `model` now? With `reserve`, the amount is held
-    (reservation id + expiry) and counted against every budget until a usage report settles it."""
-    org_id = _require_gateway(actor)
-    org_id = scoped_org_id(session, actor, org_id)
-    now = now or utcnow()
+def check_ask(org_id: int, *, user, model, tokens, kind="tokens", reserve=False, ttl_seconds=None,
+              api_key_id: int | None = None) -> Ask:
+    """The plain-Python checks of an authorization (no query); raises Invalid naming the field."""
     if isinstance(user, bool) or not isinstance(user, (int, str)):
         raise Invalid("User must be a user id or an email.", field="user")
     amount = validation.token_amount(tokens, "tokens", allow_zero=False)
@@ -133,111 +110,234 @@ def authorize(session: Session, *, actor: Actor, user, model, tokens, kind="toke
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= settings.RESERVATION_MAX_TTL_SECONDS:
         raise Invalid(f"ttl_seconds must be a whole number from 1 to {settings.RESERVATION_MAX_TTL_SECONDS}.",
                       field="ttl_seconds")
-    ai_model = usage._resolve_model(session, {}, model) if isinstance(model, str) else None
-    if ai_model is None:
+    if not isinstance(model, str) or not model.strip():
         raise Invalid("Model is required.", field="model")
-    if isinstance(user, str) and "@" not in user:
-        raise Invalid("User must be a user id or an email.", field="user")
-    if reserve:
-        lock_org(session, org_id)
-    target = _find_user(session, org_id, user)
-    if target is None:
-        return Decision(False, "unknown_user")
-    left = remaining_for(session, target, kind, now)
-    base = dict(remaining=left.remaining, user_remaining=left.user_remaining, org_remaining=left.org_remaining)
-    if ban_active(target, now):
-        return Decision(False, "banned", **base)
-    if not target.paid:
-        return Decision(False, "not_paid", **base)
-    if ai_model.id not in allowed_model_ids(session, org_id):
-        return Decision(False, "model_not_allowed", **base)
-    if left.user_remaining < amount:
-        return Decision(False, "monthly_cap_reached", **base)
-    if left.pool_remaining < amount:
-        return Decision(False, "org_pool_exhausted", **base)
-    if left.org_remaining < amount:
-        return Decision(False, "org_monthly_cap_reached", **base)
-    if not reserve:
-        return Decision(True, "ok", **base)
-    res = Reservation(public_id="rsv_" + new_token(18), org_id=org_id, user_id=target.id, model_id=ai_model.id,
-                      kind=kind, amount=amount, created_at=now, expires_at=now + timedelta(seconds=ttl),
-                      api_key_id=api_key_id)
-    session.add(res)
-    session.flush()
-    return Decision(True, "ok", remaining=left.remaining - amount, user_remaining=left.user_remaining - amount,
-                    org_remaining=left.org_remaining - amount, reservation_id=res.public_id, reserved=amount,
-                    expires_at=res.expires_at)
+    for field, value in (("model", model), ("user", user)):
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL refuses NUL in text
+            raise Invalid(f"{field} must not contain NUL characters.", field=field)
+    if isinstance(user, str):
+        if "@" not in user:
+            raise Invalid("User must be a user id or an email.", field="user")
+        user = user.strip().lower()
+    elif not 0 < user <= INT64_MAX:
+        user = 0  # no such user: answered "unknown_user"
+    return Ask(org_id, user, model.strip(), amount, kind, reserve, ttl, api_key_id)
 
 
-def _settlements(session: Session, org_id: int, events: list, now: datetime) -> dict[str, Reservation]:
-    """Reservations named by the events (idempotency key → reservation), checked and locked."""
-    wanted = {}
-    for i, raw in enumerate(events):
-        if isinstance(raw, dict) and raw.get("reservation_id") is not None:
-            rid = raw["reservation_id"]
-            if not isinstance(rid, str) or not 1 <= len(rid) <= 40:
-                raise Invalid("reservation_id must be a reservation id.", field=f"events[{i}].reservation_id")
-            wanted[rid] = (i, raw)
+_LIST = bindparam("values", expanding=True)
+_LISTED = select(OrgAllowedModel.org_id, OrgAllowedModel.model_id).where(OrgAllowedModel.org_id.in_(_LIST))
+
+
+def _allowed_models(session: Session, org_ids) -> dict[int, set[int]]:
+    """{org id: ids of the models it lists} (none listed: every enabled model is allowed)."""
+    out: dict[int, set[int]] = {o: set() for o in org_ids}
+    for org_id, model_id in session.connection().execute(_LISTED, {"values": list(org_ids)}):
+        out[org_id].add(model_id)
+    return out
+
+
+def decide(session: Session, asks: list[Ask], now: datetime) -> list:
+    """Answer checked authorizations in order (a Decision each, or the DomainError of an unknown model),
+    reading every figure once and holding reserved amounts as it goes; reservations are inserted together."""
+    if not asks:
+        return []
+    models = usage.models_by_name(session, {a.model for a in asks})
+    users = usage.users_by_ref(session, {a.user for a in asks}, *_USER_COLS)
+    org_ids = {a.org_id for a in asks}
+    budgets = Budgets(session, org_ids, {u.id for u in users.values()}, now,
+                      lock=any(a.reserve for a in asks))
+    listed = _allowed_models(session, org_ids)
+    out, new_rows = [], []
+    for a in asks:
+        m = models.get(a.model)
+        if m is None:
+            out.append(NotFound(f"Unknown model {a.model!r}.", field="model"))
+            continue
+        target = users.get(a.user)
+        if target is None or target.org_id != a.org_id:
+            out.append(Decision(False, "unknown_user"))
+            continue
+        left = budgets.left(a.org_id, target, a.kind)
+        base = dict(remaining=left.remaining, user_remaining=left.user_remaining, org_remaining=left.org_remaining)
+        model_ok = m[3] and (not listed[a.org_id] or m[0] in listed[a.org_id])
+        reason = ("banned" if ban_active(target, now) else "not_paid" if not target.paid
+                  else "model_not_allowed" if not model_ok else "monthly_cap_reached" if left.user_remaining < a.amount
+                  else "org_pool_exhausted" if left.pool_remaining < a.amount
+                  else "org_monthly_cap_reached" if left.org_remaining < a.amount else "ok")
+        if reason != "ok" or not a.reserve:
+            out.append(Decision(reason == "ok", reason, **base))
+            continue
+        expires = now + timedelta(seconds=a.ttl)
+        public_id = "rsv_" + new_token(18)
+        new_rows.append({"public_id": public_id, "org_id": a.org_id, "user_id": target.id, "model_id": m[0],
+                         "kind": a.kind, "amount": a.amount, "status": "held", "created_at": now,
+                         "expires_at": expires, "settled_at": None, "settled_key": None, "api_key_id": a.api_key_id})
+        budgets.hold(a.org_id, target.id, a.kind, a.amount)
+        out.append(Decision(True, "ok", remaining=left.remaining - a.amount,
+                            user_remaining=left.user_remaining - a.amount, org_remaining=left.org_remaining - a.amount,
+                            reservation_id=public_id, reserved=a.amount, expires_at=expires))
+    if new_rows:
+        session.connection().execute(_INSERT_RES, new_rows)
+    return out
+
+
+def authorize(session: Session, *, actor: Actor, user, model, tokens, kind="tokens", reserve: bool = False,
+              ttl_seconds=None, api_key_id: int | None = None, now: datetime | None = None) -> Decision:
+    """May `user` spend `tokens` billed tokens of `kind` on `model` now? With `reserve`, the amount is held
+    (reservation id + expiry) and counted against every budget until a usage report settles it."""
+    org_id = scoped_org_id(session, actor, _require_gateway(actor))
+    ask = check_ask(org_id, user=user, model=model, tokens=tokens, kind=kind, reserve=reserve,
+                    ttl_seconds=ttl_seconds, api_key_id=api_key_id)
+    answer = decide(session, [ask], now or utcnow())[0]
+    if isinstance(answer, DomainError):
+        raise answer
+    return answer
+
+
+# ------------------------------------------------------------------------------------------ usage reports
+_INSERT_RES = insert(Reservation.__table__)
+
+
+@dataclass
+class UsageReport:
+    """One checked usage report (`usage.check_events`) of one org; `outcome` is set by `report_many`."""
+
+    org_id: int
+    pending: list
+    outcome: object = None
+    settle: list = field(default_factory=list)
+
+
+def _reservations(session: Session, reports: list[UsageReport], now: datetime) -> dict[str, tuple]:
+    """The reservations the reports name, locked (org rows first, in id order): {public id: row}."""
+    wanted = {p.reservation_id for r in reports for p in r.pending if p.reservation_id is not None}
     if not wanted:
         return {}
-    if len(wanted) != sum(1 for r in events if isinstance(r, dict) and r.get("reservation_id") is not None):
-        raise Invalid("The batch settles one reservation twice.", field="reservation_id")
-    lock_org(session, org_id)
-    rows = {r.public_id: r for r in session.exec(
-        select(Reservation).where(Reservation.public_id.in_(sorted(wanted))).with_for_update()).all()}
-    out = {}
-    for rid, (i, raw) in sorted(wanted.items()):
-        res = rows.get(rid)
-        field = f"events[{i}].reservation_id"
-        if res is None or res.org_id != org_id:
-            raise NotFound(f"Unknown reservation {rid!r}.", field=field)
-        key = raw.get("idempotency_key")
-        if res.status == "settled":
-            if res.settled_key != (key.strip() if isinstance(key, str) else key):
-                raise Conflict(f"Reservation {rid} was already settled by another usage report.", field=field)
+    lock_orgs(session, {r.org_id for r in reports if any(p.reservation_id for p in r.pending)})
+    return {r.public_id: r for r in session.connection().execute(_HELD, {"values": sorted(wanted)})}
+
+
+_LOCK_ORGS = select(Organization.id).where(Organization.id.in_(_LIST)).order_by(Organization.id).with_for_update()
+_HELD = select(Reservation.public_id, Reservation.id, Reservation.org_id, Reservation.user_id, Reservation.kind,
+               Reservation.status, Reservation.expires_at, Reservation.settled_key).where(
+    Reservation.public_id.in_(_LIST)).order_by(Reservation.id).with_for_update()
+_RES = Reservation.__table__
+_SETTLE = update(_RES).where(_RES.c.id == bindparam("rid"), _RES.c.status == "held").values(
+    status="settled", settled_at=bindparam("at"), settled_key=bindparam("key"))
+
+
+def _check_settlements(report: UsageReport, held: dict, prior: dict, claimed: dict, settled: dict,
+                       now: datetime) -> DomainError | None:
+    """Reservation checks of one report against the rows and what earlier reports of the group did."""
+    errors = []
+    for p in report.pending:
+        rid = p.reservation_id
+        if rid is None:
+            continue
+        res = held.get(rid)
+        if res is None or res.org_id != report.org_id:
+            errors.append((p.index, "reservation_id", f"Unknown reservation {rid!r}.", NotFound))
+            continue
+        settled_key = settled.get(rid, res.settled_key if res.status == "settled" else None)
+        if settled_key is not None:
+            if settled_key != p.idempotency_key:
+                errors.append((p.index, "reservation_id",
+                               f"Reservation {rid} was already settled by another usage report.", Conflict))
             continue
         if res.status == "expired" or res.expires_at <= now:
-            raise Conflict(f"Reservation {rid} expired; report the usage without reservation_id.", field=field)
-        out[key.strip() if isinstance(key, str) else key] = res
-    return out
+            errors.append((p.index, "reservation_id",
+                           f"Reservation {rid} expired; report the usage without reservation_id.", Conflict))
+            continue
+        ev = prior.get(p.idempotency_key)
+        owner = (ev[2], ev[3]) if ev else ((claimed[p.idempotency_key].user_id, claimed[p.idempotency_key].kind)
+                                           if p.idempotency_key in claimed else (p.user_id, p.kind))
+        if owner != (res.user_id, res.kind):
+            errors.append((p.index, "reservation_id", f"Reservation {rid} is for another user or kind.", Conflict))
+            continue
+        report.settle.append((res, p.idempotency_key))
+    return usage.event_errors(errors) if errors else None
+
+
+def report_many(session: Session, reports: list[UsageReport], now: datetime) -> list[UsageReport]:
+    """Record checked usage reports in the caller's transaction: ledger, rollups, settled reservations and
+    threshold notices. A report whose users, models or reservations do not check out gets its DomainError as
+    `outcome` and writes nothing; the others get their [Recorded] (a key sent twice in the group is recorded
+    once: the first report records it, later ones are answered as duplicates)."""
+    everything = [p for r in reports for p in r.pending]
+    users = usage.users_by_ref(session, {p.user_ref for p in everything})
+    models = usage.models_by_name(session, {p.model_name for p in everything})
+    for r in reports:
+        errors = usage.resolve(session, r.org_id, r.pending, users, models)
+        r.outcome = usage.event_errors(errors) if errors else None
+    live = [r for r in reports if r.outcome is None]
+    # Keys that settle a reservation are looked up first (the reservation must match the event that keeps
+    # the key); every other retried key is found by the INSERT's ON CONFLICT (usage.write).
+    prior = usage.existing(session, {p.idempotency_key for r in live for p in r.pending if p.reservation_id})
+    held = _reservations(session, live, now)
+    claimed: dict = {}  # key → the Pending of the report that records it
+    settled: dict[str, str] = {}  # reservation public id → settling key, within the group
+    for r in live:
+        r.settle = []
+        r.outcome = _check_settlements(r, held, prior, claimed, settled, now)
+        if r.outcome is not None:
+            continue
+        for p in r.pending:
+            if p.idempotency_key not in prior:
+                claimed.setdefault(p.idempotency_key, p)
+        settled.update({res.public_id: key for res, key in r.settle})
+    fresh = list(claimed.values())
+    ids, prior = usage.write(session, fresh, now, prior=prior)
+    for r in live:  # a key recorded by a concurrent transaction meanwhile must still match its reservation
+        if r.outcome is None and any(k not in ids and prior[k][2:4] != (res.user_id, res.kind) for res, k in r.settle):
+            raise Conflict("A usage report with the same key arrived at the same time; retry.")
+    for r in live:
+        if r.outcome is not None:
+            continue
+        out = []
+        for p in r.pending:
+            k = p.idempotency_key
+            if k in ids:
+                out.append(usage.Recorded(k, ids[k], claimed[k] is not p, claimed[k].billed_tokens))
+            else:
+                out.append(usage.Recorded(k, prior[k][0], True, prior[k][1]))
+        r.outcome = out
+    settles = [{"rid": res.id, "key": key} for r in live if isinstance(r.outcome, list) for res, key in r.settle]
+    if settles:
+        session.connection().execute(_SETTLE, [dict(s, at=now) for s in settles])
+    affected: dict[int, set] = {}
+    for p in (claimed[k] for k in ids):
+        affected.setdefault(p.org_id, set()).add((p.user_id, p.kind))
+    if affected:
+        notices.check_many(session, affected, now)
+    return reports
 
 
 def report_usage(session: Session, *, actor: Actor, events: list, now: datetime | None = None) -> list:
     """Record usage (one transaction: ledger, rollups, settled reservations, threshold notices)."""
-    org_id = _require_gateway(actor)
-    org_id = scoped_org_id(session, actor, org_id)
+    org_id = scoped_org_id(session, actor, _require_gateway(actor))
     now = now or utcnow()
-    if not isinstance(events, list) or not events:
-        raise Invalid("Send at least one usage event.", field="events")
-    if len(events) > usage.MAX_BATCH:
-        raise Invalid(f"A batch holds at most {usage.MAX_BATCH:,} events.", field="events")
-    settle = _settlements(session, org_id, events, now)
-    results = usage.record_usage(session, actor=actor, events=events, now=now)
-    fresh_ids = [r.event_id for r in results if not r.duplicate]
-    for key, res in settle.items():
-        ev = session.exec(select(UsageEvent.user_id, UsageEvent.kind).where(UsageEvent.idempotency_key == key)).one()
-        if (ev[0], ev[1]) != (res.user_id, res.kind):
-            raise Conflict(f"Reservation {res.public_id} is for another user or kind.", field="reservation_id")
-        session.exec(update(Reservation).where(Reservation.id == res.id, Reservation.status == "held")
-                     .values(status="settled", settled_at=now, settled_key=key))
-    if fresh_ids:
-        pairs = set(session.exec(select(UsageEvent.user_id, UsageEvent.kind).where(
-            UsageEvent.id.in_(fresh_ids)).distinct()).all())
-        notices.check_usage(session, org_id, pairs, now)
-    return results
+    try:
+        pending = usage.check_events(events, now)
+    except DomainError as exc:
+        raise usage.with_lookups(session, org_id, events, exc) from None
+    report = report_many(session, [UsageReport(org_id, pending)], now)[0]
+    if isinstance(report.outcome, DomainError):
+        raise report.outcome
+    return report.outcome
 
 
 def expire_reservations(session: Session, *, now: datetime | None = None) -> int:
     """Mark held reservations past their expiry as expired (they already stopped counting at expiry)."""
     now = now or utcnow()
-    result = session.exec(update(Reservation).where(Reservation.status == "held", Reservation.expires_at <= now)
-                          .values(status="expired"))
+    result = session.exec(update(Reservation).where(  # org by org: ix_reservation_held finds them
+        Reservation.org_id.in_(select(Organization.id)), Reservation.status == "held", Reservation.expires_at <= now)
+        .values(status="expired"))
     return result.rowcount or 0
 
 
+# ------------------------------------------------------------------------------------------ reads
 def balance(session: Session, *, actor: Actor, user_id, kind: str = "tokens", now: datetime | None = None) -> dict:
-    org_id = _require_gateway(actor)
-    org_id = scoped_org_id(session, actor, org_id)
+    org_id = scoped_org_id(session, actor, _require_gateway(actor))
     kind = validation.kind(kind)
     now = now or utcnow()
     if not isinstance(user_id, int) or isinstance(user_id, bool):
@@ -253,18 +353,18 @@ def balance(session: Session, *, actor: Actor, user_id, kind: str = "tokens", no
 
 
 def org_summary(session: Session, *, actor: Actor, now: datetime | None = None) -> dict:
-    org_id = _require_gateway(actor)
-    org_id = scoped_org_id(session, actor, org_id)
+    org_id = scoped_org_id(session, actor, _require_gateway(actor))
     now = now or utcnow()
     s = compute_summary(session, org_id, now)
     org = session.get(Organization, org_id)
+    budgets = Budgets(session, [org_id], [], now)
     out = {"org_id": org_id, "name": org.name, "users": s.users,
            "closest_expiry": s.closest_expiry.isoformat() if s.closest_expiry else None}
     for ks in (s.tokens, s.training):
         cap = org.monthly_token_cap if ks.kind == "tokens" else org.monthly_training_cap
         out[ks.kind] = {"purchased": ks.purchased, "assigned": ks.assigned, "used_this_month": ks.used_this_month,
                         "pool_used": ks.pool_used, "pool_remaining": ks.pool_remaining,
-                        "reserved": _held(session, now, ks.kind, org_id=org_id), "monthly_cap": cap}
+                        "reserved": budgets.held_org.get((org_id, ks.kind), 0), "monthly_cap": cap}
     return out
 
 

@@ -8,17 +8,14 @@ same transaction. Read state is per org: any admin marking them read clears the 
 
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select, update
 
-from models import Notice, Purchase, User, month_start, utcnow
-from services import webhooks
+from models import Notice, User, month_start, utcnow
+from services import spend, webhooks
 from services.actor import Actor
-from services.allocation import CAP_FIELD
-from services.budget import used_this_month
-from services.dialect import insert_for
+from services.dialect import built
 from services.permissions import READ_STATS, require_role, scoped_org_id
-from services.summary import _unexpired
 
 THRESHOLDS = (80, 90, 100)
 LABEL = {"tokens": "token", "training": "training token"}
@@ -32,48 +29,70 @@ def crossed(used: int, limit: int) -> list[int]:
     return [t for t in THRESHOLDS if used * 100 >= limit * t]
 
 
-def _record(session: Session, *, org_id: int, scope: str, subject_id: int, kind: str, threshold: int,
-            period: str, used: int, limit: int, message: str, now: datetime) -> int | None:
-    stmt = insert_for(session, Notice).values(
-        org_id=org_id, scope=scope, subject_id=subject_id, kind=kind, threshold=threshold, period=period,
-        used=used, limit_tokens=limit, message=message[:300], created_at=now, read_at=None,
-    ).on_conflict_do_nothing(
-        index_elements=["org_id", "scope", "subject_id", "kind", "threshold", "period"]).returning(Notice.id)
-    new_id = session.execute(stmt).scalar()
-    if new_id is not None:
-        webhooks.enqueue(session, org_id, "notice.threshold", {
-            "notice_id": new_id, "scope": scope, "subject_id": subject_id, "kind": kind, "threshold": threshold,
-            "period": period, "used": used, "limit": limit, "message": message, "created_at": now.isoformat()},
-            notice_id=new_id, now=now)
-    return new_id
+_USERS = select(User.id, User.email, User.max_tokens, User.max_training_tokens).where(
+    User.id.in_(bindparam("values", expanding=True)))
+
+
+def _insert(insert):
+    t = Notice.__table__
+    return insert(t).on_conflict_do_nothing(
+        index_elements=["org_id", "scope", "subject_id", "kind", "threshold", "period"]).returning(
+        t.c.id, t.c.org_id, t.c.scope, t.c.subject_id, t.c.kind, t.c.threshold, t.c.period)
+
+
+def _candidates(session: Session, affected: dict[int, set[tuple[int, str]]], now: datetime) -> list[dict]:
+    """Every threshold the affected users' caps and their orgs' pools have reached (recorded or not)."""
+    period = month_start(now).strftime("%Y-%m")
+    user_ids = {u for pairs in affected.values() for u, _ in pairs}
+    users = {row[0]: row for row in session.connection().execute(_USERS, {"values": list(user_ids)})}
+    used = spend.used_this_month(session, user_ids, now)
+    pools = spend.pools(session, affected, now, caps=False)
+    out = []
+    for org_id in sorted(affected):
+        pairs = affected[org_id]
+        for user_id, kind in sorted(pairs):
+            _uid, email, cap_tokens, cap_training = users[user_id]
+            cap = cap_tokens if kind == "tokens" else cap_training
+            n = used.get((user_id, kind), 0)
+            for t in crossed(n, cap):
+                out.append(dict(org_id=org_id, scope="user", subject_id=user_id, kind=kind, threshold=t, period=period,
+                                used=n, limit_tokens=cap, message=f"{email} has used {t}% of the monthly {LABEL[kind]} "
+                                                                  f"cap ({n:,} of {cap:,})."))
+        p = pools[org_id]
+        for kind in sorted({k for _, k in pairs}):
+            purchased, pool_used = p.purchased.get(kind, 0), p.pool_used.get(kind, 0)
+            for t in crossed(pool_used, purchased):
+                out.append(dict(org_id=org_id, scope="org", subject_id=org_id, kind=kind, threshold=t,
+                                period=f"pool-{p.latest_purchase}", used=pool_used, limit_tokens=purchased,
+                                message=f"The organization has used {t}% of its {LABEL[kind]} pool "
+                                        f"({pool_used:,} of {purchased:,})."))
+    return out
+
+
+def check_many(session: Session, affected: dict[int, set[tuple[int, str]]], now: datetime | None = None) -> list[int]:
+    """After usage of {org id: {(user id, kind), …}}: record every newly crossed threshold (one multi-row
+    INSERT … ON CONFLICT DO NOTHING for all of them) and queue its webhook. Returns the new notice ids."""
+    now = now or utcnow()
+    rows = _candidates(session, affected, now)
+    if not rows:
+        return []
+    for r in rows:
+        r["message"], r["created_at"], r["read_at"] = r["message"][:300], now, None
+    created = {tuple(row[1:]): row[0]
+               for row in session.connection().execute(built(session, "notice.insert", _insert), rows)}
+    for r in rows:
+        new_id = created.get((r["org_id"], r["scope"], r["subject_id"], r["kind"], r["threshold"], r["period"]))
+        if new_id is not None:
+            webhooks.enqueue(session, r["org_id"], "notice.threshold", {
+                "notice_id": new_id, "scope": r["scope"], "subject_id": r["subject_id"], "kind": r["kind"],
+                "threshold": r["threshold"], "period": r["period"], "used": r["used"], "limit": r["limit_tokens"],
+                "message": r["message"], "created_at": now.isoformat()}, notice_id=new_id, now=now)
+    return sorted(created.values())
 
 
 def check_usage(session: Session, org_id: int, pairs: set[tuple[int, str]], now: datetime | None = None) -> list[int]:
-    """After usage for (user id, kind) pairs: record every newly crossed threshold. Returns new notice ids."""
-    now = now or utcnow()
-    created = []
-    period = month_start(now).strftime("%Y-%m")
-    for user_id, kind in sorted(pairs):
-        user = session.get(User, user_id)
-        cap = getattr(user, CAP_FIELD[kind])
-        used = used_this_month(session, user_id, kind, now)
-        for t in crossed(used, cap):
-            msg = f"{user.email} has used {t}% of the monthly {LABEL[kind]} cap ({used:,} of {cap:,})."
-            created.append(_record(session, org_id=org_id, scope="user", subject_id=user_id, kind=kind,
-                                   threshold=t, period=period, used=used, limit=cap, message=msg, now=now))
-    kinds = sorted({k for _, k in pairs})
-    if kinds:
-        latest = session.exec(select(func.max(Purchase.id)).where(_unexpired(org_id, now))).one()
-        from services.gateway import pool_figures
-
-        for kind in kinds:
-            purchased, pool_used, _month = pool_figures(session, org_id, kind, now)
-            for t in crossed(pool_used, purchased):
-                msg = f"The organization has used {t}% of its {LABEL[kind]} pool ({pool_used:,} of {purchased:,})."
-                created.append(_record(session, org_id=org_id, scope="org", subject_id=org_id, kind=kind,
-                                       threshold=t, period=f"pool-{latest}", used=pool_used,
-                                       limit=purchased, message=msg, now=now))
-    return [c for c in created if c is not None]
+    """After usage for (user id, kind) pairs of one org: record every newly crossed threshold."""
+    return check_many(session, {org_id: set(pairs)}, now) if pairs else []
 
 
 def _scope(session: Session, actor: Actor) -> int:

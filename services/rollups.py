@@ -1,27 +1,33 @@
 """Rollup buckets and the upserts that keep them equal to the ledger."""
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from functools import lru_cache
 
 from sqlmodel import Session
 
 from models import UsageDaily, UsageHourly, UsageUserDaily, UsageUserMonthly, month_start
-from services.dialect import insert_for
+from services.dialect import built
+
+
+@lru_cache(maxsize=4096)
+def _times(t: datetime) -> tuple[date, datetime, date]:
+    """(UTC day, UTC hour, first day of the UTC month) of an instant (naive = UTC); events share few."""
+    t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    day = t.date()
+    return day, t.replace(minute=0, second=0, microsecond=0), month_start(day)
 
 
 def buckets(ev) -> list[tuple[type, tuple, dict]]:
     """(table, key, increments) for each rollup one event lands in."""
-    t: datetime = ev.occurred_at
-    t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
-    day = t.date()
-    hour = t.replace(minute=0, second=0, microsecond=0)
+    day, hour, month = _times(ev.occurred_at)
     billed = ev.billed_tokens
     return [
         (UsageDaily, (ev.org_id, ev.model_id, ev.kind, day),
          {"prompt_tokens": ev.prompt_tokens, "completion_tokens": ev.completion_tokens,
           "billed_tokens": billed, "events": 1}),
         (UsageHourly, (ev.org_id, ev.kind, hour), {"billed_tokens": billed, "events": 1}),
-        (UsageUserMonthly, (ev.org_id, ev.user_id, ev.kind, month_start(day)), {"billed_tokens": billed, "events": 1}),
+        (UsageUserMonthly, (ev.org_id, ev.user_id, ev.kind, month), {"billed_tokens": billed, "events": 1}),
         (UsageUserDaily, (ev.org_id, ev.user_id, ev.kind, day), {"billed_tokens": billed, "events": 1}),
     ]
 
@@ -44,20 +50,26 @@ def aggregate(events) -> dict[type, dict[tuple, dict]]:
     return acc
 
 
+def _upsert(insert, table, cols: tuple[str, ...]):
+    """INSERT … ON CONFLICT (key) DO UPDATE SET col = col + excluded.col for the incremented columns."""
+    t = table.__table__
+    stmt = insert(t)
+    return stmt.on_conflict_do_update(index_elements=list(_KEYS[table]),
+                                      set_={c: t.c[c] + stmt.excluded[c] for c in cols})
+
+
 def apply(session: Session, events) -> None:
     """Add the events' amounts to every rollup (one upsert per distinct bucket, in a fixed order so
     concurrent transactions on PostgreSQL lock rows in the same order and cannot deadlock)."""
     acc = aggregate(events)
-    for table in (UsageDaily, UsageHourly, UsageUserMonthly, UsageUserDaily):
+    conn = None
+    for table in _KEYS:
         rows = acc.get(table)
         if not rows:
             continue
         keys = _KEYS[table]
         params = [dict(zip(keys, key), **inc) for key, inc in sorted(rows.items(), key=lambda kv: kv[0])]
-        cols = [c for c in params[0] if c not in keys]
-        stmt = insert_for(session, table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c: getattr(table, c) + getattr(stmt.excluded, c) for c in cols},
-        )
-        session.execute(stmt, params)
+        cols = tuple(c for c in params[0] if c not in keys)
+        stmt = built(session, ("rollup", table, cols), lambda insert, t=table, c=cols: _upsert(insert, t, c))
+        conn = conn or session.connection()
+        conn.execute(stmt, params)

@@ -1,6 +1,9 @@
-"""Routes of `/api/v1`. Every request: API key (401 unknown, 403 revoked) and rate limit (429) in one short
-transaction, then the work in its own transaction through the services (the key's org is the only org it can
-touch). JSON in, JSON out, also for errors: {"error", "message", "fields": [{"field", "message"}]}."""
+"""Routes of `/api/v1`. Every request: API key (401 unknown, 403 revoked; checked keys are remembered for a few
+seconds, services/api_keys.py `KEYS`) and rate limit (429; services/ratelimit.py), then the work through the
+services (the key's org is the only org it can touch). `POST /usage` and `POST /authorize` are checked in
+plain Python on the event loop and handed to the group commit writer (services/group_commit.py), which
+answers after its transaction committed; the GET endpoints read in a worker thread. JSON in, JSON out, also
+for errors: {"error", "message", "fields": [{"field", "message"}]}."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -9,12 +12,13 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from services import api_keys, gateway, ratelimit, settings, usage, webhooks
-from services.db import get_engine, read_scope, session_scope
+from models import utcnow
+from services import api_keys, gateway, group_commit, ratelimit, settings, usage, webhooks
+from services.db import get_engine, read_scope
 from services.errors import Conflict, DomainError, NotFound, RateLimited
 
 from . import bodies
@@ -31,7 +35,7 @@ def error(status: int, message: str, fields: list[tuple[str, str]] | None = None
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _from_domain(exc: DomainError, *, body_refs: bool = False) -> JSONResponse:
+def _from_domain(exc: DomainError, *, body_refs: bool = False, batch: bool = False) -> JSONResponse:
     if isinstance(exc, bodies.BodyErrors):
         return error(422, exc.message, exc.errors)
     if isinstance(exc, RateLimited):
@@ -42,7 +46,12 @@ def _from_domain(exc: DomainError, *, body_refs: bool = False) -> JSONResponse:
     if status == 400:
         status = 422
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Conflict) and exc.retry_after else None
-    fields = [(exc.field, exc.message)] if exc.field else []
+    per_event = getattr(exc, "event_errors", None)
+    if per_event is not None:  # every bad field of every event; "events[i]." in front for a batch body
+        fields = [((f"events[{i}].{f}" if f else f"events[{i}]") if batch else (f or "body"), m)
+                  for i, f, m, *_ in per_event]
+    else:
+        fields = [(exc.field, exc.message)] if exc.field else []
     return error(status, exc.message, fields, headers)
 
 
@@ -53,20 +62,6 @@ def _secret(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def _usage_field_errors(engine: Engine, org_id: int, events: list) -> list[tuple[str, str]]:
-    """Every bad field of a rejected batch, with its event index (only run when the batch failed)."""
-    out = []
-    now = gateway.utcnow()
-    with read_scope(engine) as db:
-        cache: dict = {}
-        for i, raw in enumerate(events):
-            try:
-                usage._build_event(db, org_id, raw, cache, now)
-            except DomainError as e:
-                out.append((f"events[{i}].{e.field}" if e.field else f"events[{i}]", e.message))
-    return out
-
-
 def _iso(v):
     return v.isoformat() if isinstance(v, datetime) else v
 
@@ -75,90 +70,118 @@ class Api:
     def __init__(self, engine: Engine | None = None, *, worker: bool = True):
         self._engine = engine
         self._worker = worker
+        self._worker_started = False
+        self._rate = ratelimit.LocalCounter()  # this process's counts (database backend)
 
     @property
     def engine(self) -> Engine:
         return self._engine or get_engine()
 
-    def _authenticated(self, request: Request, raw: bytes | None, work: Callable, *, body_refs=False) -> JSONResponse:
-        if self._worker:
+    async def _key(self, request: Request) -> api_keys.KeyInfo:
+        """The request's API key, counted against its rate limit (DomainError: 401/403/429)."""
+        if self._worker and not self._worker_started:
             webhooks.start_worker(self._engine)
-        try:
-            with session_scope(self.engine) as db:
-                key = api_keys.authenticate(db, _secret(request))
-                key_id, org_id = key.id, key.org_id
-                ratelimit.hit(db, key_id)
-        except DomainError as exc:
-            return _from_domain(exc)
-        actor = usage.gateway_actor(org_id)
-        try:
-            body = bodies.parse_json(raw) if raw is not None else None
-            with session_scope(self.engine) as db:
-                return work(db, actor, body, key_id)
-        except DomainError as exc:
-            return _from_domain(exc, body_refs=body_refs)
+            self._worker_started = True
+        secret = _secret(request)
+        key = api_keys.KEYS.cached(secret)
+        if key is None:
+            key = await run_in_threadpool(api_keys.KEYS.load, self.engine, secret)
+        if ratelimit.backend() == "redis":
+            await run_in_threadpool(ratelimit.hit_redis, key.id)
+        elif self._rate.hit(key.id):
+            await run_in_threadpool(self._rate.flush, self.engine, key.id)
+        return key
 
-    async def _run(self, request: Request, work: Callable, *, with_body: bool, body_refs=False) -> JSONResponse:
-        raw = None
-        if with_body:
-            size = request.headers.get("content-length")
-            if size and size.isdigit() and int(size) > settings.GATEWAY_MAX_BODY_BYTES:
-                return error(413, f"The request body is larger than {settings.GATEWAY_MAX_BODY_BYTES:,} bytes.")
-            raw = b""
-            async for chunk in request.stream():
-                raw += chunk
-                if len(raw) > settings.GATEWAY_MAX_BODY_BYTES:
-                    return error(413, f"The request body is larger than {settings.GATEWAY_MAX_BODY_BYTES:,} bytes.")
-        return await run_in_threadpool(self._authenticated, request, raw, work, body_refs=body_refs)
+    async def _body(self, request: Request):
+        """The parsed JSON body, or an error response (413 too large)."""
+        limit = settings.GATEWAY_MAX_BODY_BYTES
+        size = request.headers.get("content-length")
+        if size and size.isdigit() and int(size) > limit:
+            return None, error(413, f"The request body is larger than {limit:,} bytes.")
+        chunks, n = [], 0
+        while True:  # the ASGI messages themselves (Request.stream() costs more than the parsing here)
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            n += len(chunk)
+            if n > limit:
+                return None, error(413, f"The request body is larger than {limit:,} bytes.")
+            if not message.get("more_body", False):
+                return bodies.parse_json(b"".join(chunks)), None
+
+    async def _handle(self, request: Request, work: Callable, *, with_body: bool, batch_of=None) -> JSONResponse:
+        batch = False
+        try:
+            key = await self._key(request)
+            body = None
+            if with_body:
+                body, too_large = await self._body(request)
+                if too_large is not None:
+                    return too_large
+            if batch_of is not None:
+                batch = batch_of(body)
+            return await work(key, body)
+        except DomainError as exc:
+            return _from_domain(exc, body_refs=True, batch=batch)
+
+    async def _write(self, item):
+        """Hand a checked item to the group commit writer; its outcome once committed (DomainError raised)."""
+        return await group_commit.writer_for(self.engine).submit_async(item)
 
     # ------------------------------------------------------------------------------------------ endpoints
     async def usage(self, request: Request) -> JSONResponse:
-        engine = self.engine
-
-        def work(db, actor, body, _key_id):
+        async def work(key, body):
             events, _batch = bodies.usage_events(body)
             try:
-                results = gateway.report_usage(db, actor=actor, events=events)
+                pending = usage.check_events(events, utcnow())
             except DomainError as exc:
-                if exc.status in (404, 422) and len(events) > 1:
-                    db.rollback()
-                    fields = _usage_field_errors(engine, actor.org_id, events)
-                    if fields:
-                        raise bodies.BodyErrors(fields) from None
-                raise
+                raise await self._read(lambda db: usage.with_lookups(db, key.org_id, events, exc)) from None
+            report = gateway.UsageReport(key.org_id, pending)
+            results = await self._write(report)
             new = sum(1 for r in results if not r.duplicate)
             return JSONResponse({"recorded": new, "duplicates": len(results) - new, "results": [
                 {"idempotency_key": r.idempotency_key, "event_id": r.event_id, "duplicate": r.duplicate,
                  "billed_tokens": r.billed_tokens} for r in results]})
 
-        return await self._run(request, work, with_body=True, body_refs=True)
+        return await self._handle(request, work, with_body=True,
+                                  batch_of=lambda body: isinstance(body, dict) and "events" in body)
 
     async def authorize(self, request: Request) -> JSONResponse:
-        def work(db, actor, body, key_id):
+        async def work(key, body):
             b = bodies.authorize_body(body)
-            decision = gateway.authorize(db, actor=actor, user=b["user"], model=b["model"], tokens=b["tokens"],
-                                         kind=b.get("kind", "tokens"), reserve=b.get("reserve", False),
-                                         ttl_seconds=b.get("ttl_seconds"), api_key_id=key_id)
-            return JSONResponse(decision.as_dict())
+            ask = gateway.check_ask(key.org_id, user=b["user"], model=b["model"], tokens=b["tokens"],
+                                    kind=b.get("kind", "tokens"), reserve=b.get("reserve", False),
+                                    ttl_seconds=b.get("ttl_seconds"), api_key_id=key.id)
+            return JSONResponse((await self._write(ask)).as_dict())
 
-        return await self._run(request, work, with_body=True, body_refs=True)
+        return await self._handle(request, work, with_body=True)
+
+    def _read(self, fn: Callable):
+        def run():
+            with read_scope(self.engine) as db:
+                return fn(db)
+        return run_in_threadpool(run)
 
     async def balance(self, request: Request) -> JSONResponse:
         raw_id = request.path_params["user_id"]
         kind = request.query_params.get("kind", "tokens")
+        user_id = int(raw_id) if raw_id.isdigit() and len(raw_id) <= 18 else -1
 
-        def work(db, actor, _body, _key_id):
-            user_id = int(raw_id) if raw_id.isdigit() and len(raw_id) <= 18 else -1
-            return JSONResponse({k: _iso(v) for k, v in
-                                 gateway.balance(db, actor=actor, user_id=user_id, kind=kind).items()})
+        async def work(key, _body):
+            out = await self._read(lambda db: gateway.balance(db, actor=usage.gateway_actor(key.org_id),
+                                                              user_id=user_id, kind=kind))
+            return JSONResponse({k: _iso(v) for k, v in out.items()})
 
-        return await self._run(request, work, with_body=False)
+        return await self._handle(request, work, with_body=False)
 
     async def summary(self, request: Request) -> JSONResponse:
-        def work(db, actor, _body, _key_id):
-            return JSONResponse(gateway.org_summary(db, actor=actor))
+        async def work(key, _body):
+            return JSONResponse(await self._read(
+                lambda db: gateway.org_summary(db, actor=usage.gateway_actor(key.org_id))))
 
-        return await self._run(request, work, with_body=False)
+        return await self._handle(request, work, with_body=False)
 
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(openapi_document())

@@ -32,10 +32,17 @@ def parse_json(raw: bytes):
         raise BodyErrors([("body", "The request body is not valid JSON.")]) from None
 
 
+def _name(key: str) -> str:
+    """A field name as the error names it (an empty key as "")."""
+    return key if key else '""'
+
+
 def _check_object(obj, allowed: set[str], required: tuple[str, ...], prefix: str) -> list[tuple[str, str]]:
     if not isinstance(obj, dict):
         return [(prefix.rstrip(".") or "body", "Expected a JSON object.")]
-    errors = [(f"{prefix}{k}" if prefix else str(k), "Unknown field.") for k in sorted(map(str, obj)) if k not in allowed]
+    if obj.keys() <= allowed and all(obj.get(k) is not None and obj.get(k) != "" for k in required):
+        return []  # the common case, without building messages
+    errors = [(f"{prefix}{_name(k)}", "Unknown field.") for k in sorted(map(str, obj)) if k not in allowed]
     errors += [(f"{prefix}{k}", "This field is required.") for k in required if obj.get(k) in (None, "")]
     return errors
 
@@ -45,7 +52,7 @@ def usage_events(body) -> tuple[list, bool]:
     if isinstance(body, dict) and "events" in body:
         extra = sorted(k for k in body if k != "events")
         if extra:
-            raise BodyErrors([(str(k), "Unknown field.") for k in extra])
+            raise BodyErrors([(_name(k), "Unknown field.") for k in extra])
         events = body["events"]
         if not isinstance(events, list):
             raise BodyErrors([("events", "Expected a list of usage events.")])

@@ -50,3 +50,4 @@ def reservation(session, public_id) -> Reservation:
     r = session.exec(select(Reservation).where(Reservation.public_id == public_id)).one()
     session.commit()
     return r
+

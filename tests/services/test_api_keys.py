@@ -113,3 +113,77 @@ def test_last_used_is_written_at_most_once_a_minute(world, session):
     api_keys.authenticate(session, key.secret, now=t0 + timedelta(seconds=61))
     session.commit()
     assert session.get(ApiKey, key.view.id, populate_existing=True).last_used_at == t0 + timedelta(seconds=61)
+
+
+# --- the REST API's key cache (KeyCache) -------------------------------------------------------------
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_key_cache_remembers_checked_keys_for_its_ttl_only(engine, world, session):
+    admin = fresh(world.actor(world.admin))
+    key = api_keys.create_key(session, actor=admin, name="cached")
+    session.commit()
+    clock = Clock()
+    cache = api_keys.KeyCache(ttl=5, clock=clock)
+    assert cache.cached(key.secret) is None  # never checked: the caller reads the DB
+    info = cache.load(engine, key.secret)
+    assert (info.id, info.org_id, info.revoked) == (key.view.id, world.org.id, False)
+    assert cache.cached(key.secret) == info
+    # Another process revokes it (a plain UPDATE: this process hears nothing) ...
+    row = session.get(ApiKey, key.view.id)
+    row.revoked_at = utcnow()
+    session.add(row)
+    session.commit()
+    clock.t += 4.9
+    assert cache.cached(key.secret) == info  # ... still accepted here within the documented bound ...
+    clock.t += 0.2
+    assert cache.cached(key.secret) is None  # ... and not a moment longer: read again, refused
+    with pytest.raises(Forbidden):
+        cache.load(engine, key.secret)
+    with pytest.raises(Forbidden):  # the refusal is remembered too
+        cache.cached(key.secret)
+
+
+def test_revoking_in_this_process_is_refused_at_once(engine, world, session):
+    admin = fresh(world.actor(world.admin))
+    key = api_keys.create_key(session, actor=admin, name="k")
+    session.commit()
+    api_keys.KEYS.load(engine, key.secret)
+    assert api_keys.KEYS.cached(key.secret) is not None
+    api_keys.revoke_key(session, actor=admin, key_id=key.view.id)
+    api_keys.KEYS.load(engine, key.secret)  # a request between revoke and commit caches the old state …
+    session.commit()  # … and the commit drops it
+    assert api_keys.KEYS.cached(key.secret) is None
+    with pytest.raises(Forbidden):
+        api_keys.KEYS.load(engine, key.secret)
+
+
+def test_key_cache_never_caches_unknown_keys(engine, world):
+    cache = api_keys.KeyCache(ttl=5)
+    unknown = "stw_" + "a" * 43  # well formed, not a key
+    with pytest.raises(Unauthorized):
+        cache.load(engine, unknown)
+    assert cache.cached(unknown) is None  # asked again next time (nothing remembered)
+    for malformed in (None, "", "stw_short", 12):
+        with pytest.raises(Unauthorized):
+            cache.cached(malformed)
+
+
+def test_key_cache_touches_last_used_at_most_once_a_minute(engine, world, session):
+    key = api_keys.create_key(session, actor=fresh(world.actor(world.admin)), name="k")
+    session.commit()
+    t0 = utcnow()
+    cache = api_keys.KeyCache(ttl=0)  # no caching: every call reads the key
+    cache.load(engine, key.secret, now=t0)
+    cache.load(engine, key.secret, now=t0 + timedelta(seconds=30))
+    assert session.get(ApiKey, key.view.id, populate_existing=True).last_used_at == t0
+    session.commit()
+    cache.load(engine, key.secret, now=t0 + timedelta(seconds=61))
+    assert session.get(ApiKey, key.view.id, populate_existing=True).last_used_at == t0 + timedelta(seconds=61)
+    session.commit()

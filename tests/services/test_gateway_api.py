@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
@@ -230,38 +230,131 @@ def test_openapi_document(env):
     json.dumps(doc)
 
 
-JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False)
-                       | st.text(max_size=30), lambda kids: st.lists(kids, max_size=4)
-                       | st.dictionaries(st.text(max_size=12), kids, max_size=4), max_leaves=12)
-EVENT_FIELDS = st.fixed_dictionaries({}, optional={
-    "idempotency_key": JSONISH | st.text(min_size=1, max_size=40), "user": JSONISH | st.sampled_from(["alice@a.test", 1]),
-    "model": JSONISH | st.sampled_from(["gpt-4o", "nope"]), "prompt_tokens": JSONISH, "completion_tokens": JSONISH,
-    "kind": JSONISH | st.sampled_from(["tokens", "training"]), "occurred_at": JSONISH, "ip": JSONISH,
-    "reservation_id": JSONISH})
+# --- fuzzing ------------------------------------------------------------------------------------------
+# Bodies from junk (any JSON: huge numbers, floats, NUL characters, nesting) to nearly valid events with one
+# field wrong, alone and in batches. Every answer is 200 or a JSON error with field messages (422, or 409
+# for a reservation conflict); an answer other than 200 records nothing (ledger, rollups, reservations,
+# notices); a 200 records exactly the events it says it recorded.
+FUZZ_EXAMPLES = 150
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**80, 2**80) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30) | st.sampled_from(["", " ", "\x00", "-1", "9" * 30, "1e3", "2024-13-45"]),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=4),
+    max_leaves=12)
+TOKENS = st.integers(0, 10**6) | st.sampled_from([-1, 2**63, 2**63 - 1, 2**62, 1.5, 1e300, "12", "x", None, True])
+GOOD = {"idempotency_key": st.text(min_size=1, max_size=40).filter(lambda k: k.strip() and "\x00" not in k),
+        "user": st.sampled_from(["alice@a.test", "BOB@a.test"]), "model": st.sampled_from(["gpt-4o", "gpt-4o-mini"]),
+        "prompt_tokens": st.integers(0, 10**6), "completion_tokens": st.integers(0, 10**6),
+        "kind": st.sampled_from(["tokens", "training"]), "occurred_at": st.just("2020-01-01T00:00:00Z"),
+        "ip": st.sampled_from(["", "10.0.0.1", "::1"])}
+BAD = {"idempotency_key": JSONISH | st.just("k" * 201), "user": JSONISH | st.sampled_from(["ghost@a.test", 10**6, 0]),
+       "model": JSONISH | st.sampled_from(["nope", ""]), "prompt_tokens": TOKENS, "completion_tokens": TOKENS,
+       "kind": JSONISH, "occurred_at": JSONISH | st.just("2999-01-01T00:00:00Z"), "ip": JSONISH | st.just("1" * 46),
+       "reservation_id": JSONISH | st.just("rsv_nope"), "colour": JSONISH}
 
 
-@hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=JSONISH | EVENT_FIELDS | st.fixed_dictionaries({"events": st.lists(EVENT_FIELDS, max_size=3)}))
-def test_fuzz_usage_never_500_and_never_half_records(env, body):
-    with Session(env.engine) as s:
-        before = len(s.exec(select(UsageEvent.id)).all())
-    r = env.client.post("/api/v1/usage", headers=env.h, json=body)
-    assert r.status_code in (200, 404, 409, 422), r.text
-    assert r.headers["content-type"].startswith("application/json")
-    with Session(env.engine) as s:
-        after = len(s.exec(select(UsageEvent.id)).all())
-    if r.status_code != 200:
-        assert after == before
-    else:
-        assert after - before == r.json()["recorded"]
+@st.composite
+def mutated(draw, good: dict, bad: dict, required: tuple, most: int):
+    """A valid body (required fields, some optional ones), or one with up to `most` fields replaced by bad
+    values or left out."""
+    body = {k: draw(v) for k, v in good.items() if k in required or draw(st.booleans())}
+    for field in draw(st.lists(st.sampled_from(sorted(bad)), max_size=most, unique=True)):
+        if draw(st.integers(0, 4)) == 0:
+            body.pop(field, None)
+        else:
+            body[field] = draw(bad[field])
+    return body
 
 
-@hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=JSONISH | st.fixed_dictionaries({}, optional={
-    "user": JSONISH, "model": JSONISH | st.just("gpt-4o"), "tokens": JSONISH, "kind": JSONISH, "reserve": JSONISH,
-    "ttl_seconds": JSONISH}))
-def test_fuzz_authorize_never_500(env, body):
-    r = env.client.post("/api/v1/authorize", headers=env.h, json=body)
-    assert r.status_code in (200, 422), r.text
+def usage_event():
+    return mutated(GOOD, BAD, ("idempotency_key", "user", "model"), 3)
+
+
+USAGE_BODIES = (JSONISH | usage_event() | st.fixed_dictionaries({"events": st.lists(usage_event(), max_size=6)})
+                | st.fixed_dictionaries({"events": JSONISH}))
+
+
+def state(engine) -> tuple:
+    """What a usage report or an authorization may change (counts and totals of every affected table)."""
+    with engine.connect() as c:
+        return tuple(c.exec_driver_sql(q).one() for q in (
+            "SELECT count(*), coalesce(sum(billed_tokens), 0) FROM usage_event",
+            "SELECT count(*), coalesce(sum(billed_tokens), 0), coalesce(sum(events), 0) FROM usage_daily",
+            "SELECT count(*), coalesce(sum(billed_tokens), 0) FROM usage_hourly",
+            "SELECT count(*), coalesce(sum(billed_tokens), 0) FROM usage_user_monthly",
+            "SELECT count(*), coalesce(sum(billed_tokens), 0) FROM usage_user_daily",
+            "SELECT count(*), coalesce(sum(amount), 0) FROM reservation",
+            "SELECT count(*) FROM notice"))
+
+
+def assert_error_shape(r):
+    body = r.json()
+    assert set(body) == {"error", "message", "fields"} and isinstance(body["message"], str) and body["message"]
+    assert all(set(f) == {"field", "message"} and f["field"] and f["message"] for f in body["fields"])
     if r.status_code == 422:
-        assert r.json()["fields"]
+        assert body["error"] == "validation_error" and body["fields"], body
+
+
+@hsettings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=USAGE_BODIES)
+def test_fuzz_usage_answers_422_with_fields_and_records_nothing(env, body):
+    before = state(env.engine)
+    r = env.client.post("/api/v1/usage", headers=env.h, json=body)
+    event(f"HTTP {r.status_code}")  # --hypothesis-show-statistics: both outcomes are exercised
+    assert r.status_code in (200, 409, 422), r.text
+    assert r.headers["content-type"].startswith("application/json")
+    after = state(env.engine)
+    if r.status_code != 200:
+        assert_error_shape(r)
+        assert after == before
+        return
+    out = r.json()
+    n = len(body["events"]) if isinstance(body, dict) and "events" in body else 1
+    assert out["recorded"] + out["duplicates"] == n == len(out["results"])
+    assert after[0][0] - before[0][0] == out["recorded"]
+    assert after[0][1] - before[0][1] == sum(x["billed_tokens"] for x in out["results"] if not x["duplicate"])
+    assert after[1][2] - before[1][2] == out["recorded"]  # the rollups counted each new event once
+
+
+@hsettings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_fuzz_usage_raw_bytes(env, raw):
+    before = state(env.engine)
+    r = env.client.post("/api/v1/usage", headers={**env.h, "Content-Type": "application/json"}, content=raw)
+    assert r.status_code in (200, 409, 422), r.text
+    if r.status_code != 200:
+        assert_error_shape(r)
+        assert state(env.engine) == before
+
+
+AUTH_GOOD = {"user": st.sampled_from(["alice@a.test", "bob@a.test"]), "model": st.sampled_from(["gpt-4o", "gpt-4o-mini"]),
+             "tokens": st.integers(1, 10**6), "kind": st.sampled_from(["tokens", "training"]), "reserve": st.booleans(),
+             "ttl_seconds": st.integers(1, 3600)}
+AUTH_BAD = {"user": JSONISH | st.sampled_from(["ghost@a.test", 10**30, "alice"]), "model": JSONISH | st.just("nope"),
+            "tokens": TOKENS | st.just(0), "kind": JSONISH, "reserve": JSONISH, "ttl_seconds": TOKENS | st.just(0),
+            "colour": JSONISH}
+
+
+def authorize_body():
+    return mutated(AUTH_GOOD, AUTH_BAD, ("user", "model", "tokens"), 2)
+
+
+@hsettings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=JSONISH | authorize_body())
+def test_fuzz_authorize_answers_422_with_fields_and_holds_nothing(env, body):
+    from services.gateway import REASONS
+
+    before = state(env.engine)
+    r = env.client.post("/api/v1/authorize", headers=env.h, json=body)
+    event(f"HTTP {r.status_code}")
+    assert r.status_code in (200, 422), r.text
+    after = state(env.engine)
+    if r.status_code == 422:
+        assert_error_shape(r)
+        assert after == before
+        return
+    d = r.json()
+    assert d["reason"] in REASONS and d["allowed"] == (d["reason"] == "ok")
+    held = d["allowed"] and body.get("reserve") is True
+    assert (d["reservation_id"] is not None) == held
+    assert after[5][0] - before[5][0] == (1 if held else 0) and after[:5] == before[:5]
