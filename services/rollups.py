@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 
 from sqlmodel import Session
 
-from models import UsageDaily, UsageHourly, UsageUserDaily, UsageUserMonthly, month_start
+from models import (UsageDaily, UsageHourly, UsageMonthly, UsageOrgDaily, UsageUserDaily, UsageUserMonthly,
+                    UsageUserMonthTotal, UsageUserYearTotal, month_start, year_start)
 from services.dialect import insert_for
 
 
@@ -23,7 +24,20 @@ def buckets(ev) -> list[tuple[type, tuple, dict]]:
         (UsageHourly, (ev.org_id, ev.kind, hour), {"billed_tokens": billed, "events": 1}),
         (UsageUserMonthly, (ev.org_id, ev.user_id, ev.kind, month_start(day)), {"billed_tokens": billed, "events": 1}),
         (UsageUserDaily, (ev.org_id, ev.user_id, ev.kind, day), {"billed_tokens": billed, "events": 1}),
+        (UsageOrgDaily, (ev.org_id, ev.kind, day), {"billed_tokens": billed, "events": 1}),
+        (UsageMonthly, (ev.org_id, ev.model_id, ev.kind, month_start(day)),
+         {"prompt_tokens": ev.prompt_tokens, "completion_tokens": ev.completion_tokens,
+          "billed_tokens": billed, "events": 1}),
+        (UsageUserMonthTotal, (ev.org_id, ev.user_id, month_start(day)), _side_by_side(ev.kind, billed)),
+        (UsageUserYearTotal, (ev.org_id, ev.user_id, year_start(day)), _side_by_side(ev.kind, billed)),
     ]
+
+
+def _side_by_side(kind: str, billed: int) -> dict:
+    """The increments of a rollup holding both kinds in one row."""
+    tokens = kind == "tokens"
+    return {"tokens": billed if tokens else 0, "training": 0 if tokens else billed,
+            "tokens_events": int(tokens), "training_events": int(not tokens)}
 
 
 _KEYS = {
@@ -31,6 +45,10 @@ _KEYS = {
     UsageHourly: ("org_id", "kind", "hour"),
     UsageUserMonthly: ("org_id", "user_id", "kind", "month"),
     UsageUserDaily: ("org_id", "user_id", "kind", "day"),
+    UsageOrgDaily: ("org_id", "kind", "day"),
+    UsageMonthly: ("org_id", "model_id", "kind", "month"),
+    UsageUserMonthTotal: ("org_id", "user_id", "month"),
+    UsageUserYearTotal: ("org_id", "user_id", "year"),
 }
 
 
@@ -48,7 +66,7 @@ def apply(session: Session, events) -> None:
     """Add the events' amounts to every rollup (one upsert per distinct bucket, in a fixed order so
     concurrent transactions on PostgreSQL lock rows in the same order and cannot deadlock)."""
     acc = aggregate(events)
-    for table in (UsageDaily, UsageHourly, UsageUserMonthly, UsageUserDaily):
+    for table in _KEYS:  # insertion order: the same fixed order in every transaction
         rows = acc.get(table)
         if not rows:
             continue

@@ -1,5 +1,6 @@
 """Analytics → Token Statistics: cards, filters, five Plotly charts with CSV exports."""
 
+import plotly.graph_objects as go
 import reflex as rx
 
 from .. import styles
@@ -66,8 +67,9 @@ def _chart(key: str, fig, export_label: str = "CSV") -> rx.Component:
                 StatsState.empty[key],
                 rx.center(rx.text("No usage for these filters in this range.", color=styles.muted_text_color),
                           height="200px", width="100%", class_name="chart-empty"),
-                rx.plotly.basic(data=fig, width="100%", config={"displaylogo": False, "responsive": True},
-                          id=f"chart-{key}"),
+                # `fig` is a plain dict figure (components/charts.py), typed as a Figure for the prop check
+                rx.plotly.basic(data=fig.to(go.Figure), width="100%", config={"displaylogo": False, "responsive": True},
+                                id=f"chart-{key}"),
             ),
             rx.cond(StatsState.notes[key] != "", rx.text(StatsState.notes[key], size="1",
                                                          color=styles.muted_text_color)),
