@@ -32,6 +32,7 @@ from services.migrate import upgrade
 UTC = timezone.utc
 CHUNK = 500_000
 EXTRA_MODELS = (("command-r-plus", "Cohere", 600, 1800),)
+UNUSED_MODEL = ("unused-model", "Bench", 1000, 1000)  # in the catalog, never in the ledger (empty log filters)
 ACTIONS = ("user.update", "allocation.set", "user.ban", "user.unban", "request.approve", "request.deny",
            "policy.update", "user.create", "distribution.run", "user.role")
 
@@ -100,7 +101,7 @@ def _setup(ld: Loader, now: datetime, users: int) -> dict:
     models = list(DEFAULT_MODELS) + list(EXTRA_MODELS)
     ld.load("ai_model", pd.DataFrame([
         {"id": i + 1, "name": n, "provider": p, "prompt_rate_milli": pr, "completion_rate_milli": cr,
-         "enabled": True} for i, (n, p, pr, cr) in enumerate(models)]))
+         "enabled": True} for i, (n, p, pr, cr) in enumerate(models + [UNUSED_MODEL])]))  # the last: never used
     ld.load("organization", pd.DataFrame([
         {"id": 1, "name": "Bench Corp", "billing_address": "", "contact_name": "", "email": "", "phone": "",
          "country": "", "email_domain": "bench.test", "created_at": nowt},

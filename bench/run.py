@@ -156,6 +156,67 @@ def _sql_runner(sqls: list[str]):
     return run
 
 
+# --------------------------------------------------------------------------------------------- log pages
+_LOGS = {"usage": ("usage_event", "occurred_at DESC, id DESC"), "signins": ("sign_in_event", "created_at DESC, id DESC"),
+         "audit": ("audit_event", "seq DESC")}
+
+
+def log_cases(deep: int, model_id: int, unused_model: int | None, user_id: int, member: str | None) -> list:
+    """(what, tab, filter, the same filter in SQL, page number) of every Activity Logs page timed: first and
+    deep pages, each filter, and filters that match nothing or almost nothing."""
+    lf = activity.LogFilter
+    cases = [
+        ("Usage log, page 1", "usage", lf(), "", 1),
+        (f"Usage log, page {deep:,}", "usage", lf(), "", deep),
+        (f"Usage log, page {deep:,}, kind = training", "usage", lf(kind="training"), "kind = 'training'", deep),
+        ("Usage log, page 1,000, one model", "usage", lf(model_id=model_id), f"model_id = {model_id}", 1000),
+        ("Usage log, page 100, one (heavy) user", "usage", lf(user_id=user_id), f"user_id = {user_id}", 100),
+        ("Audit trail, page 1", "audit", lf(), "", 1),
+        (f"Audit trail, page {deep:,}", "audit", lf(), "", deep),
+        ("Audit trail, last page of action = allocation.set", "audit", lf(action="allocation.set"),
+         "action = 'allocation.set'", -1),
+        ("Sign-ins, page 1", "signins", lf(), "", 1),
+        ("Sign-ins, last page", "signins", lf(), "", -1),
+        ("Sign-ins, last page of failures", "signins", lf(outcome="failure"), "success = false", -1),
+    ]
+    if unused_model is not None:
+        cases.append(("Usage log, page 1, a model the org never used (no rows)", "usage", lf(model_id=unused_model),
+                      f"model_id = {unused_model}", 1))
+    if member is not None:
+        cases.append(("Audit trail, page 1, one member (as target)", "audit", lf(user_id=int(member)),
+                      f"(actor_id = {member} OR (target_type = 'user' AND target_id = '{member}'))", 1))
+    cases.append(("Audit trail, page 1, free text (two words)", "audit", lf(text="allocation 4500000"), "", 1))
+    return cases
+
+
+def log_page(engine, tab: str, flt, where: str, page: int) -> tuple:
+    """The timed page (keyset, from a cursor taken with OFFSET beforehand) and the same page read with OFFSET
+    as its baseline (page 1 and free text: none). page -1: the filter's last full page."""
+    table, order = _LOGS[tab]
+    cond = "org_id = 1" + (f" AND {where}" if where else "")
+    fetch = {"usage": activity.usage_log, "signins": activity.sign_ins, "audit": activity.audit_trail}[tab]
+    with read_scope(engine) as db:
+        if page == -1:
+            n = db.execute(text(f"SELECT count(*) FROM {table} WHERE {cond}")).scalar()
+            page = max(2, n // 50)
+        cursor = None
+        if page > 1:
+            key = "NULL, seq" if tab == "audit" else order.replace(" DESC", "")
+            row = db.execute(text(f"SELECT {key} FROM {table} WHERE {cond} ORDER BY {order} "
+                                  f"LIMIT 1 OFFSET {(page - 1) * 50 - 1}")).one()
+            when = row[0] if not isinstance(row[0], str) else datetime.fromisoformat(row[0]).replace(tzinfo=UTC)
+            cursor = activity._encode(when, row[1])
+
+    def fn(db):
+        fetch(db, actor=ADMIN, flt=flt, cursor=cursor, limit=50)
+
+    baseline = None
+    if page > 1 and (where or not flt.text):
+        baseline = _sql_runner([f"SELECT * FROM {table} WHERE {cond} ORDER BY {order} LIMIT 50 "
+                                f"OFFSET {(page - 1) * 50}"])
+    return fn, baseline, page
+
+
 # ---------------------------------------------------------------------------------------------- report
 def _fmt_row(r: dict) -> str:
     if r.get("b_median") is None:
@@ -230,48 +291,16 @@ def main(argv=None) -> int:
     add("Statistics page, last 90 days by day, all organizations (super admin)",
         stats_page(ALL_ORGS, today - timedelta(days=89), today, "day", now=now))
 
-    deep_off = (a.deep - 1) * 50
-    plain, training = activity.LogFilter(), activity.LogFilter(kind="training")
-    alloc = activity.LogFilter(action="allocation.set")
     with read_scope(engine) as db:
-        uc = db.execute(text(f"SELECT occurred_at, id FROM usage_event WHERE org_id = 1 AND kind = 'training' "
-                             f"ORDER BY occurred_at DESC, id DESC LIMIT 1 OFFSET {deep_off - 1}")).one()
-        when = uc[0] if not isinstance(uc[0], str) else datetime.fromisoformat(uc[0]).replace(tzinfo=UTC)
-        ucur = activity._encode(when, uc[1])
-        n_alloc = db.execute(text("SELECT count(*) FROM audit_event WHERE org_id = 1 "
-                                  "AND action = 'allocation.set'")).scalar()
-        audit_page = max(2, min(a.deep, n_alloc // 50 - 1))  # the deepest page that filter has
-        audit_off = (audit_page - 1) * 50
-        acur = activity._encode(None, db.execute(text(
-            f"SELECT seq FROM audit_event WHERE org_id = 1 AND action = 'allocation.set' ORDER BY seq DESC "
-            f"LIMIT 1 OFFSET {audit_off - 1}")).scalar())
-        acur_all = activity._encode(None, db.execute(text(
-            f"SELECT seq FROM audit_event WHERE org_id = 1 ORDER BY seq DESC LIMIT 1 OFFSET {deep_off - 1}")).scalar())
-        n_signins = db.execute(text("SELECT count(*) FROM sign_in_event WHERE org_id = 1")).scalar()
-        signin_page = max(2, min(a.deep, n_signins // 50 - 1))
-        sc = db.execute(text(f"SELECT created_at, id FROM sign_in_event WHERE org_id = 1 ORDER BY created_at DESC, "
-                             f"id DESC LIMIT 1 OFFSET {(signin_page - 1) * 50 - 1}")).one()
-        swhen = sc[0] if not isinstance(sc[0], str) else datetime.fromisoformat(sc[0]).replace(tzinfo=UTC)
-        scur = activity._encode(swhen, sc[1])
-    offset = "same page with OFFSET"
-    add("Usage log, page 1", lambda db: activity.usage_log(db, actor=ADMIN, flt=plain, limit=50))
-    add(f"Usage log, page {a.deep:,}, kind = training (keyset)",
-        lambda db: activity.usage_log(db, actor=ADMIN, flt=training, cursor=ucur, limit=50), offset,
-        _sql_runner([f"SELECT * FROM usage_event WHERE org_id = 1 AND kind = 'training' ORDER BY occurred_at DESC, "
-                     f"id DESC LIMIT 50 OFFSET {deep_off}"]))
-    add("Audit trail, page 1", lambda db: activity.audit_trail(db, actor=ADMIN, flt=plain, limit=50))
-    add(f"Audit trail, page {a.deep:,} (keyset)",
-        lambda db: activity.audit_trail(db, actor=ADMIN, flt=plain, cursor=acur_all, limit=50), offset,
-        _sql_runner([f"SELECT * FROM audit_event WHERE org_id = 1 ORDER BY seq DESC LIMIT 50 OFFSET {deep_off}"]))
-    add(f"Audit trail, page {audit_page:,} (its last), action = allocation.set (keyset)",
-        lambda db: activity.audit_trail(db, actor=ADMIN, flt=alloc, cursor=acur, limit=50), offset,
-        _sql_runner([f"SELECT * FROM audit_event WHERE org_id = 1 AND action = 'allocation.set' ORDER BY seq DESC "
-                     f"LIMIT 50 OFFSET {audit_off}"]))
-    add("Sign-ins, page 1", lambda db: activity.sign_ins(db, actor=ADMIN, flt=plain, limit=50))
-    add(f"Sign-ins, page {signin_page:,} (its last, keyset)",
-        lambda db: activity.sign_ins(db, actor=ADMIN, flt=plain, cursor=scur, limit=50), offset,
-        _sql_runner([f"SELECT * FROM sign_in_event WHERE org_id = 1 ORDER BY created_at DESC, id DESC LIMIT 50 "
-                     f"OFFSET {(signin_page - 1) * 50}"]))
+        unused = db.execute(text("SELECT max(id) FROM ai_model WHERE id NOT IN "
+                                 "(SELECT model_id FROM usage_monthly WHERE org_id = 1)")).scalar()
+        heavy_id = db.execute(text("SELECT id FROM app_user WHERE email = :e"), {"e": heavy}).scalar()
+        member = db.execute(text("SELECT min(target_id) FROM audit_event WHERE org_id = 1 AND target_type = 'user' "
+                                 "AND seq > (SELECT max(seq) - 1000 FROM audit_event)")).scalar()
+    for what, tab, flt, where, depth in log_cases(a.deep, model_id, unused, heavy_id, member):
+        fn, baseline, n = log_page(engine, tab, flt, where, depth)
+        add(what if depth != -1 else f"{what} (page {n:,})", fn, "same page with OFFSET" if baseline else None,
+            baseline)
     verify = ""
     if a.verify:
         with read_scope(engine) as db:

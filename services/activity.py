@@ -261,6 +261,8 @@ AUDIT_COLUMNS = ["time", "actor", "action", "target", "changes", "ip"]
 
 
 def _short(v) -> str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"  # token amounts read as 1,500,000
     text = v if isinstance(v, str) else json.dumps(v, default=str, sort_keys=True)
     return text if len(text) <= 80 else text[:77] + "…"
 

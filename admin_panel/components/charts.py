@@ -18,15 +18,21 @@ TOKENS_AXIS = "Billed tokens"
 HOVER = "%{x}: %{y:,} tokens<extra>%{fullData.name}</extra>"
 
 
-def _base(title: str, x_title: str, y_title: str, *, horizontal: bool = False, height: int = 340) -> dict:
+def _base(title: str, x_title: str, y_title: str, *, horizontal: bool = False, height: int = 340,
+          legend: bool = True) -> dict:
+    """Title at the top left, the legend (if any) on its own line under it, then the plot: nothing overlaps the
+    axis titles or the (rotated) tick labels at any width."""
     value_axis = {"tickformat": "~s", "rangemode": "tozero"}
     x = {"title": {"text": x_title}, "automargin": True, **(value_axis if horizontal else {})}
     y = {"title": {"text": y_title}, "automargin": True, **({"autorange": "reversed"} if horizontal else value_axis)}
     return {"data": [], "layout": {
-        "title": {"text": title, "x": 0, "xanchor": "left"},
+        "title": {"text": title, "x": 0, "xanchor": "left", "y": 1, "yref": "container", "yanchor": "top",
+                  "pad": {"t": 12}},
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
-        "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "height": height,
-        "legend": {"orientation": "h", "y": -0.2}, "hovermode": "closest", "xaxis": x, "yaxis": y}}
+        "margin": {"l": 60, "r": 20, "t": 84 if legend else 54, "b": 50}, "height": height,
+        "showlegend": legend,
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
+        "hovermode": "closest", "xaxis": x, "yaxis": y}}
 
 
 def _when(t: datetime, granularity: str) -> str:
@@ -83,36 +89,38 @@ def over_time(chart: Chart, granularity: str) -> dict:
 def top_users(chart: Chart, n: int) -> dict:
     rows = [dict(zip(chart.columns, r)) for r in chart.rows]
     fig = _base(f"Top {n} users in the range", TOKENS_AXIS, "User", horizontal=True,
-                height=max(300, 28 * len(rows) + 120))
+                height=max(300, 28 * len(rows) + 120), legend=False)
     fig["data"].append({"type": "bar", "orientation": "h", "x": [r["billed_tokens"] for r in rows],
                         "y": [_user_label(r) for r in rows], "name": "Billed tokens",
                         "hovertemplate": "%{y}: %{x:,} tokens<extra></extra>"})
-    fig["layout"]["showlegend"] = False
     return fig
 
 
 def by_model(chart: Chart) -> dict:
-    fig = _base("Usage by model", "Model", TOKENS_AXIS)
+    several = "org" in chart.columns
+    fig = _base("Usage by model", "Model", TOKENS_AXIS, legend=several)
     for prefix, rows in _groups(chart):
         fig["data"].append({"type": "bar", "x": [r["model"] for r in rows], "y": [r["billed_tokens"] for r in rows],
                             "name": prefix.strip(" ·") or "Billed",
                             "hovertemplate": "%{x}: %{y:,} tokens<extra></extra>"})
-    fig["layout"].update(barmode="group", showlegend="org" in chart.columns)
+    fig["layout"]["barmode"] = "group"
     return fig
 
 
 def assigned_vs_used(chart: Chart) -> dict:
+    """Horizontal pairs of bars, one row per user: long e-mails stay readable at 800 px."""
     rows = [dict(zip(chart.columns, r)) for r in chart.rows]
-    fig = _base("Assigned vs used this month, per user (top 30 by use)", "User", "Tokens")
+    fig = _base("Assigned vs used this month, per user (top 30 by use)", "Tokens", "User", horizontal=True,
+                height=max(320, 26 * len(rows) + 150))
     labels = [_user_label(r) for r in rows]
     fig["data"] += [
-        {"type": "bar", "x": labels, "y": [r["assigned"] for r in rows], "name": "Assigned (monthly cap)",
-         "hovertemplate": "%{x}: %{y:,} assigned<extra></extra>"},
-        {"type": "bar", "x": labels, "y": [r["used"] for r in rows], "name": "Used this month",
-         "hovertemplate": "%{x}: %{y:,} used<extra></extra>"},
+        {"type": "bar", "orientation": "h", "y": labels, "x": [r["assigned"] for r in rows],
+         "name": "Assigned (monthly cap)", "hovertemplate": "%{y}: %{x:,} assigned<extra></extra>"},
+        {"type": "bar", "orientation": "h", "y": labels, "x": [r["used"] for r in rows], "name": "Used this month",
+         "hovertemplate": "%{y}: %{x:,} used<extra></extra>"},
     ]
     fig["layout"]["barmode"] = "group"
-    fig["layout"]["xaxis"].update(tickangle=-35, type="category")
+    fig["layout"]["yaxis"]["type"] = "category"
     return fig
 
 

@@ -119,11 +119,11 @@ def test_audit_trail_diff_text_and_action(session, world, logs):
     admin = world.actor(world.admin)
     page = act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin), limit=25)
     acts = [r for r in page.rows if r["action"] == "allocation.set"]
-    assert len(acts) == 12 and acts[0]["changes"] == "max_tokens: 11000 → 12000"
+    assert len(acts) == 12 and acts[0]["changes"] == "max_tokens: 11,000 → 12,000"
     assert acts[0]["target"] == f"user {world.alice.id}" and acts[0]["actor"] == "admin@a.test"
     assert all(r["action"] != "user.ban" for r in page.rows)  # org B's entry is not org A's business
     hit = act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin, text="11000 MAX_tokens"))
-    assert [r["changes"] for r in hit.rows] == ["max_tokens: 10000 → 11000", "max_tokens: 11000 → 12000"][::-1]
+    assert [r["changes"] for r in hit.rows] == ["max_tokens: 10,000 → 11,000", "max_tokens: 11,000 → 12,000"][::-1]
     assert act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin, text="100%")).rows == []
     by_action = act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin, action="user.create"))
     assert by_action.rows and {r["action"] for r in by_action.rows} == {"user.create"}
@@ -131,6 +131,7 @@ def test_audit_trail_diff_text_and_action(session, world, logs):
                        limit=5)
     assert [len(p.rows) for p in pages] == [5, 5, 2] and len(back) == 3 and back[-1].rows == pages[0].rows
     assert act.readable_diff({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": "x"}) == "b: 2 → 3\nc: x (new)"
+    assert act.readable_diff({"max_tokens": 500_000}, {"max_tokens": 1_250_000}) == "max_tokens: 500,000 → 1,250,000"
     assert act.readable_diff(None, {"x": 1}) == "x: 1 (new)"
 
 
