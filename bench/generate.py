@@ -32,7 +32,8 @@ from services.migrate import upgrade
 UTC = timezone.utc
 CHUNK = 500_000
 EXTRA_MODELS = (("command-r-plus", "Cohere", 600, 1800),)
-UNUSED_MODEL = ("unused-model", "Bench", 1000, 1000)  # in the catalog, never in the ledger (empty log filters)
+UNUSED_MODEL = ("unused-model", "Bench", 1000, 1000)
+RARE_MODEL_SHARE = 0.002  # the last model (command-r-plus) serves 0.2 % of the events: a sparse log filter  # in the catalog, never in the ledger (empty log filters)
 ACTIONS = ("user.update", "allocation.set", "user.ban", "user.unban", "request.approve", "request.deny",
            "policy.update", "user.create", "distribution.run", "user.role")
 
@@ -145,12 +146,15 @@ def _usage(ld: Loader, n: int, users: int, rates: np.ndarray, n_models: int, now
     acc: dict[str, list[pd.DataFrame]] = {k: [] for k in ("daily", "hourly", "umonth", "uday", "oday", "mmonth",
                                                            "umonth_total", "uyear_total")}
     offsets = np.sort(rng.integers(0, span_us, n))  # the ledger is appended in time order
+    model_share = np.full(n_models, 1.0)
+    model_share[-1] = RARE_MODEL_SHARE * (n_models - 1) / (1 - RARE_MODEL_SHARE)  # the last model: rare
+    model_share /= model_share.sum()
     done = 0
     while done < n:
         m = min(CHUNK, n - done)
         when = start + offsets[done:done + m].astype("timedelta64[us]")
         user = rng.choice(users, m, p=weights) + 1
-        model = rng.integers(1, n_models + 1, m)
+        model = rng.choice(n_models, m, p=model_share) + 1
         kind = np.where(model == 7, "training", np.where(rng.random(m) < 0.05, "training", "tokens"))
         prompt = rng.integers(10, 4000, m)
         completion = np.where(model == 7, 0, rng.integers(0, 2000, m))

@@ -161,7 +161,8 @@ _LOGS = {"usage": ("usage_event", "occurred_at DESC, id DESC"), "signins": ("sig
          "audit": ("audit_event", "seq DESC")}
 
 
-def log_cases(deep: int, model_id: int, unused_model: int | None, user_id: int, member: str | None) -> list:
+def log_cases(deep: int, model_id: int, unused_model: int | None, rare_model: int | None, user_id: int,
+              member: str | None) -> list:
     """(what, tab, filter, the same filter in SQL, page number) of every Activity Logs page timed: first and
     deep pages, each filter, and filters that match nothing or almost nothing."""
     lf = activity.LogFilter
@@ -179,6 +180,11 @@ def log_cases(deep: int, model_id: int, unused_model: int | None, user_id: int, 
         ("Sign-ins, last page", "signins", lf(), "", -1),
         ("Sign-ins, last page of failures", "signins", lf(outcome="failure"), "success = false", -1),
     ]
+    if rare_model is not None:
+        cases += [("Usage log, page 1, a rare model (0.2 % of events)", "usage", lf(model_id=rare_model),
+                   f"model_id = {rare_model}", 1),
+                  ("Usage log, page 100, a rare model", "usage", lf(model_id=rare_model), f"model_id = {rare_model}",
+                   100)]
     if unused_model is not None:
         cases.append(("Usage log, page 1, a model the org never used (no rows)", "usage", lf(model_id=unused_model),
                       f"model_id = {unused_model}", 1))
@@ -295,9 +301,12 @@ def main(argv=None) -> int:
         unused = db.execute(text("SELECT max(id) FROM ai_model WHERE id NOT IN "
                                  "(SELECT model_id FROM usage_monthly WHERE org_id = 1)")).scalar()
         heavy_id = db.execute(text("SELECT id FROM app_user WHERE email = :e"), {"e": heavy}).scalar()
+        rare = db.execute(text("SELECT model_id FROM usage_monthly WHERE org_id = 1 GROUP BY model_id "
+                               "HAVING sum(events) * 100 < (SELECT sum(events) FROM usage_monthly WHERE org_id = 1) "
+                               "ORDER BY sum(events) LIMIT 1")).scalar()  # under 1 % of the events
         member = db.execute(text("SELECT min(target_id) FROM audit_event WHERE org_id = 1 AND target_type = 'user' "
                                  "AND seq > (SELECT max(seq) - 1000 FROM audit_event)")).scalar()
-    for what, tab, flt, where, depth in log_cases(a.deep, model_id, unused, heavy_id, member):
+    for what, tab, flt, where, depth in log_cases(a.deep, model_id, unused, rare, heavy_id, member):
         fn, baseline, n = log_page(engine, tab, flt, where, depth)
         add(what if depth != -1 else f"{what} (page {n:,})", fn, "same page with OFFSET" if baseline else None,
             baseline)

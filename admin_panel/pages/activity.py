@@ -142,6 +142,8 @@ def activity_page() -> rx.Component:
         rx.cond(ActivityState.error != "", rx.callout(ActivityState.error, color_scheme="red",
                                                       icon="triangle-alert", width="100%", id="logs-error")),
         pager(),
+        rx.cond(ActivityState.note != "", rx.text(ActivityState.note, size="1", color=styles.muted_text_color,
+                                                  id="logs-note")),
         export_status(),
         table(),
         spacing="4", width="100%",

@@ -47,6 +47,7 @@ class ActivityState(AdminArea, rx.State):
     page_no: int = 1
     has_next: bool = False
     has_prev: bool = False
+    note: str = ""  # free-text search: how far this page searched
     actions: list[str] = []
     model_options: list[dict[str, str]] = []
     is_super: bool = False
@@ -97,6 +98,7 @@ class ActivityState(AdminArea, rx.State):
         self.rows = [{k: _cell(v) for k, v in r.items()} for r in page.rows]
         self._next, self._prev = page.next_cursor, page.prev_cursor
         self.has_next, self.has_prev = page.next_cursor is not None, page.prev_cursor is not None
+        self.note = page.note
         if reset:
             self.page_no = 1
         elif direction == "next":
