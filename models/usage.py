@@ -121,9 +121,18 @@ class UsageMonthly(SQLModel, table=True):
     events: int = token_field()
 
 
-class UsageUserMonthTotal(SQLModel, table=True):
-    """org × user × month with both kinds side by side (one row per user and month, half the rows of
-    usage_user_monthly): per-user totals over a range — top users read every user once per month or year."""
+class KindTotals(SQLModel):
+    """Both kinds side by side (one row per user and period instead of one per kind)."""
+
+    tokens: int = token_field()  # billed inference tokens
+    training: int = token_field()  # billed training tokens
+    tokens_events: int = token_field()
+    training_events: int = token_field()
+
+
+class UsageUserMonthTotal(KindTotals, table=True):
+    """org × user × month, both kinds side by side (half the rows of usage_user_monthly): per-user totals over a
+    range — top users read every user once per month or year."""
 
     __tablename__ = "usage_user_month_total"
     __table_args__ = (Index("ix_usage_user_month_total_org_month", "org_id", "month", "user_id", "tokens", "training",
@@ -132,13 +141,9 @@ class UsageUserMonthTotal(SQLModel, table=True):
     org_id: int = Field(primary_key=True)
     user_id: int = Field(primary_key=True)
     month: date = Field(primary_key=True)
-    tokens: int = token_field()  # billed inference tokens
-    training: int = token_field()  # billed training tokens
-    tokens_events: int = token_field()
-    training_events: int = token_field()
 
 
-class UsageUserYearTotal(SQLModel, table=True):
+class UsageUserYearTotal(KindTotals, table=True):
     """org × user × calendar year (`year` = 1 January), both kinds side by side: long ranges read one row per
     user and year instead of twelve."""
 
@@ -149,10 +154,6 @@ class UsageUserYearTotal(SQLModel, table=True):
     org_id: int = Field(primary_key=True)
     user_id: int = Field(primary_key=True)
     year: date = Field(primary_key=True)
-    tokens: int = token_field()
-    training: int = token_field()
-    tokens_events: int = token_field()
-    training_events: int = token_field()
 
 
 ROLLUP_TABLES = (UsageDaily, UsageHourly, UsageUserMonthly, UsageUserDaily, UsageOrgDaily, UsageMonthly,

@@ -15,13 +15,13 @@ import re
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from .conftest import ROOT
-from .test_auth_flow import T, enrol_mfa, path_is, shoot, sign_in, sign_out
+from .test_auth_flow import T, dark_mode, enrol_mfa, path_is, shoot, sign_in, sign_out
 
 FINANCE = "finance@acme.example"
 ROOT_EMAIL, ROOT_PASSWORD = "analytics-root@steward.example", "analytics-root-password-1"
@@ -50,18 +50,6 @@ def _apply(page: Page, *, start: date | None = None, end: date | None = None, gr
     page.locator("#stats-apply").click()
 
 
-def _dark(page: Page) -> None:
-    for _ in range(5):
-        page.locator("#color-mode-toggle").click()
-        try:
-            expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"), timeout=2_000)
-            break
-        except AssertionError:
-            continue
-    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
-    page.wait_for_timeout(500)
-
-
 def _light(page: Page) -> None:
     page.locator("#color-mode-toggle").click()
     expect(page.locator("html")).not_to_have_class(re.compile(r"\bdark\b"), timeout=T)
@@ -81,7 +69,7 @@ def test_statistics_charts_filters_empty_state_and_exports(page: Page, app_url: 
     expect(page.locator("#stats-cards")).to_contain_text("Pool days left")
 
     # Every chart is a Plotly graph with data; the default range is the last 90 days, by day.
-    today = date.today()
+    today = datetime.now(timezone.utc).date()  # the page works in UTC days
     _wait_points(page, "over_time", 90)
     for key in CHARTS:
         expect(page.locator(f"#chart-{key} .main-svg").first).to_be_visible(timeout=T)
@@ -90,7 +78,7 @@ def test_statistics_charts_filters_empty_state_and_exports(page: Page, app_url: 
     assert _points(page, "monthly") == [12, 12]  # inference and training, last 12 months
     expect(page.locator("#chart-over_time")).to_contain_text("per day")
     shoot(page, screenshots_dir, "statistics")
-    _dark(page)
+    dark_mode(page)
     shoot(page, screenshots_dir, "statistics-dark")
     _light(page)
 
@@ -218,7 +206,7 @@ def test_activity_logs_tabs_filters_paging_export_and_verify(page: Page, app_url
     page.locator("#logs-apply").click()
     expect(rows.first).to_contain_text("max_tokens", timeout=T)
     shoot(page, screenshots_dir, "activity-audit")
-    _dark(page)
+    dark_mode(page)
     shoot(page, screenshots_dir, "activity-audit-dark")
     _light(page)
 
