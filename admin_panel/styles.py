@@ -67,3 +67,10 @@ logo_mark_style = {
 base_style = {
     "font_family": FONT_FAMILY,
 }
+
+# Native <select> in filter forms (uncontrolled, submitted with the form): the height and type size of a Radix
+# input of size 2, so that a row of filters lines up.
+native_select_style = {"padding": "0 0.5rem", "height": "var(--space-6)", "font_size": "var(--font-size-2)",
+                       "border_radius": "var(--radius-2)", "border": border, "background": "var(--color-surface)",
+                       "color": "var(--gray-12)"}
+

@@ -4,8 +4,8 @@
     python -m bench.generate --url sqlite:///bench.db            # BENCH_EVENTS / BENCH_AUDIT override sizes
     python -m bench.generate --url postgresql+psycopg://postgres@127.0.0.1:5432/steward_h_bench --events 1000000
 
-The ledger is written with COPY (PostgreSQL) or executemany (SQLite) and the four rollups are computed from
-the same generated arrays, so ledger and rollups agree exactly (bench/run.py can check a sample).
+The ledger is written with COPY (PostgreSQL) or executemany (SQLite) and every rollup (services/rollups.py) is
+computed from the same generated arrays, so ledger and rollups agree exactly (`--check` compares them).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from services.migrate import upgrade
 UTC = timezone.utc
 CHUNK = 500_000
 EXTRA_MODELS = (("command-r-plus", "Cohere", 600, 1800),)
+UNUSED_MODEL = ("unused-model", "Bench", 1000, 1000)
+RARE_MODEL_SHARE = 0.002  # the last model (command-r-plus) serves 0.2 % of the events: a sparse log filter  # in the catalog, never in the ledger (empty log filters)
 ACTIONS = ("user.update", "allocation.set", "user.ban", "user.unban", "request.approve", "request.deny",
            "policy.update", "user.create", "distribution.run", "user.role")
 
@@ -100,7 +102,7 @@ def _setup(ld: Loader, now: datetime, users: int) -> dict:
     models = list(DEFAULT_MODELS) + list(EXTRA_MODELS)
     ld.load("ai_model", pd.DataFrame([
         {"id": i + 1, "name": n, "provider": p, "prompt_rate_milli": pr, "completion_rate_milli": cr,
-         "enabled": True} for i, (n, p, pr, cr) in enumerate(models)]))
+         "enabled": True} for i, (n, p, pr, cr) in enumerate(models + [UNUSED_MODEL])]))  # the last: never used
     ld.load("organization", pd.DataFrame([
         {"id": 1, "name": "Bench Corp", "billing_address": "", "contact_name": "", "email": "", "phone": "",
          "country": "", "email_domain": "bench.test", "created_at": nowt},
@@ -141,14 +143,18 @@ def _usage(ld: Loader, n: int, users: int, rates: np.ndarray, n_models: int, now
     span_us = 365 * 86_400 * 1_000_000
     weights = rng.pareto(1.5, users) + 0.1  # a few heavy users
     weights /= weights.sum()
-    acc: dict[str, list[pd.DataFrame]] = {"daily": [], "hourly": [], "umonth": [], "uday": []}
+    acc: dict[str, list[pd.DataFrame]] = {k: [] for k in ("daily", "hourly", "umonth", "uday", "oday", "mmonth",
+                                                           "umonth_total", "uyear_total")}
     offsets = np.sort(rng.integers(0, span_us, n))  # the ledger is appended in time order
+    model_share = np.full(n_models, 1.0)
+    model_share[-1] = RARE_MODEL_SHARE * (n_models - 1) / (1 - RARE_MODEL_SHARE)  # the last model: rare
+    model_share /= model_share.sum()
     done = 0
     while done < n:
         m = min(CHUNK, n - done)
         when = start + offsets[done:done + m].astype("timedelta64[us]")
         user = rng.choice(users, m, p=weights) + 1
-        model = rng.integers(1, n_models + 1, m)
+        model = rng.choice(n_models, m, p=model_share) + 1
         kind = np.where(model == 7, "training", np.where(rng.random(m) < 0.05, "training", "tokens"))
         prompt = rng.integers(10, 4000, m)
         completion = np.where(model == 7, 0, rng.integers(0, 2000, m))
@@ -166,19 +172,32 @@ def _usage(ld: Loader, n: int, users: int, rates: np.ndarray, n_models: int, now
         g = pd.DataFrame({"org_id": 1, "user_id": user, "model_id": model, "kind": kind, "prompt_tokens": prompt,
                           "completion_tokens": completion, "billed_tokens": billed, "events": 1,
                           "day": ts.dt.floor("D"), "hour": ts.dt.floor("h"),
-                          "month": ts.dt.to_period("M").dt.to_timestamp()})
+                          "month": ts.dt.to_period("M").dt.to_timestamp(),
+                          "year": ts.dt.to_period("Y").dt.to_timestamp()})
+        tok = g["kind"] == "tokens"
+        g["tokens"], g["training"] = np.where(tok, billed, 0), np.where(tok, 0, billed)
+        g["tokens_events"], g["training_events"] = tok.astype(int), (~tok).astype(int)
         sums = ["prompt_tokens", "completion_tokens", "billed_tokens", "events"]
+        totals = ["tokens", "training", "tokens_events", "training_events"]
         acc["daily"].append(g.groupby(["org_id", "model_id", "kind", "day"], as_index=False)[sums].sum())
         acc["hourly"].append(g.groupby(["org_id", "kind", "hour"], as_index=False)[sums[2:]].sum())
         acc["umonth"].append(g.groupby(["org_id", "user_id", "kind", "month"], as_index=False)[sums[2:]].sum())
         acc["uday"].append(g.groupby(["org_id", "user_id", "kind", "day"], as_index=False)[sums[2:]].sum())
+        acc["oday"].append(g.groupby(["org_id", "kind", "day"], as_index=False)[sums[2:]].sum())
+        acc["mmonth"].append(g.groupby(["org_id", "model_id", "kind", "month"], as_index=False)[sums].sum())
+        acc["umonth_total"].append(g.groupby(["org_id", "user_id", "month"], as_index=False)[totals].sum())
+        acc["uyear_total"].append(g.groupby(["org_id", "user_id", "year"], as_index=False)[totals].sum())
         done += m
         print(f"  usage {done:,}/{n:,}", flush=True)
     pg = ld.pg
     spec = {"daily": ("usage_daily", ["org_id", "model_id", "kind", "day"], "day"),
             "hourly": ("usage_hourly", ["org_id", "kind", "hour"], "hour"),
             "umonth": ("usage_user_monthly", ["org_id", "user_id", "kind", "month"], "month"),
-            "uday": ("usage_user_daily", ["org_id", "user_id", "kind", "day"], "day")}
+            "uday": ("usage_user_daily", ["org_id", "user_id", "kind", "day"], "day"),
+            "oday": ("usage_org_daily", ["org_id", "kind", "day"], "day"),
+            "mmonth": ("usage_monthly", ["org_id", "model_id", "kind", "month"], "month"),
+            "umonth_total": ("usage_user_month_total", ["org_id", "user_id", "month"], "month"),
+            "uyear_total": ("usage_user_year_total", ["org_id", "user_id", "year"], "year")}
     for key, (table, keys, tcol) in spec.items():
         frame = pd.concat(acc[key]).groupby(keys, as_index=False).sum()
         if tcol == "hour":
@@ -243,6 +262,27 @@ def _sign_ins(ld: Loader, n: int, users: int, now: datetime) -> None:
     ld.load("sign_in_event", df)
 
 
+ROLLUP_TOTALS = {"usage_daily": ("billed_tokens", "events"), "usage_hourly": ("billed_tokens", "events"),
+                 "usage_user_monthly": ("billed_tokens", "events"), "usage_user_daily": ("billed_tokens", "events"),
+                 "usage_org_daily": ("billed_tokens", "events"), "usage_monthly": ("billed_tokens", "events"),
+                 "usage_user_month_total": ("tokens + training", "tokens_events + training_events"),
+                 "usage_user_year_total": ("tokens + training", "tokens_events + training_events")}
+
+
+def check(ld: Loader) -> bool:
+    """Every rollup's per-org totals (billed tokens, events) equal the ledger's (tests/services/test_bench_generate.py
+    checks every bucket on a small database)."""
+    want = {o: (int(b), int(n)) for o, b, n in ld.execute(
+        "SELECT org_id, sum(billed_tokens), count(*) FROM usage_event GROUP BY org_id")}
+    ok = True
+    for table, (billed, events) in ROLLUP_TOTALS.items():
+        got = {o: (int(b), int(n)) for o, b, n in ld.execute(
+            f"SELECT org_id, sum({billed}), sum({events}) FROM {table} GROUP BY org_id")}
+        print(f"  check {table}: {'ok' if got == want else f'MISMATCH {got} != {want}'}", flush=True)
+        ok &= got == want
+    return ok
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", required=True)
@@ -250,6 +290,7 @@ def main(argv=None) -> int:
     p.add_argument("--audit", type=int, default=int(os.environ.get("BENCH_AUDIT", 1_000_000)))
     p.add_argument("--sign-ins", type=int, default=int(os.environ.get("BENCH_SIGN_INS", 200_000)))
     p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--check", action="store_true", help="compare every rollup's totals with the ledger at the end")
     a = p.parse_args(argv)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     t0 = time.perf_counter()
@@ -267,7 +308,7 @@ def main(argv=None) -> int:
         ld.conn.execute("ANALYZE")
     print(f"built {a.events:,} usage events, {a.audit:,} audit entries, {a.sign_ins:,} sign-ins "
           f"in {time.perf_counter() - t0:.0f} s", flush=True)
-    return 0
+    return 0 if not a.check or check(ld) else 1
 
 
 if __name__ == "__main__":

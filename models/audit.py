@@ -10,7 +10,12 @@ from models.base import BIGINT_PK, utcnow
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_org_seq", "org_id", "seq"),)
+    __table_args__ = (
+        Index("ix_audit_org_seq", "org_id", "seq"),
+        # The audit trail filtered by user: as actor, and as target (services/activity.py reads both in order).
+        Index("ix_audit_org_actor_seq", "org_id", "actor_id", "seq"),
+        Index("ix_audit_org_target_seq", "org_id", "target_type", "target_id", "seq"),
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIGINT_PK)
     seq: int = Field(sa_type=BigInteger, unique=True)

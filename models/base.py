@@ -24,6 +24,11 @@ def month_start(d: date | datetime) -> date:
     return date(d.year, d.month, 1)
 
 
+def year_start(d: date | datetime) -> date:
+    """1 January of the (UTC) calendar year holding d."""
+    return month_start(d).replace(month=1)
+
+
 def token_field(default: int = 0, **kw) -> int:
     """A non-negative 64-bit token counter column."""
     return Field(default=default, sa_type=BigInteger, **kw)

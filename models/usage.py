@@ -17,6 +17,8 @@ class UsageEvent(SQLModel, table=True):
         Index("ix_usage_event_org_time", "org_id", "occurred_at", "id"),
         Index("ix_usage_event_user_time", "user_id", "occurred_at", "id"),
         Index("ix_usage_event_time", "occurred_at", "id"),  # the all-orgs usage log (keyset)
+        # The usage log filtered by model and/or kind (one keyset branch per kind × model: services/activity.py).
+        Index("ix_usage_event_org_kind_model_time", "org_id", "kind", "model_id", "occurred_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIGINT_PK)
@@ -92,4 +94,67 @@ class UsageUserDaily(SQLModel, table=True):
     events: int = token_field()
 
 
-ROLLUP_TABLES = (UsageDaily, UsageHourly, UsageUserMonthly, UsageUserDaily)
+class UsageOrgDaily(SQLModel, table=True):
+    """org × kind × day: usage over time, the cards (month, pool, burn) — two rows a day per org."""
+
+    __tablename__ = "usage_org_daily"
+
+    org_id: int = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=20)
+    day: date = Field(primary_key=True)
+    billed_tokens: int = token_field()
+    events: int = token_field()
+
+
+class UsageMonthly(SQLModel, table=True):
+    """org × model × kind × month: usage by model and the monthly chart over long ranges."""
+
+    __tablename__ = "usage_monthly"
+
+    org_id: int = Field(primary_key=True)
+    model_id: int = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=20)
+    month: date = Field(primary_key=True)
+    prompt_tokens: int = token_field()
+    completion_tokens: int = token_field()
+    billed_tokens: int = token_field()
+    events: int = token_field()
+
+
+class KindTotals(SQLModel):
+    """Both kinds side by side (one row per user and period instead of one per kind)."""
+
+    tokens: int = token_field()  # billed inference tokens
+    training: int = token_field()  # billed training tokens
+    tokens_events: int = token_field()
+    training_events: int = token_field()
+
+
+class UsageUserMonthTotal(KindTotals, table=True):
+    """org × user × month, both kinds side by side (half the rows of usage_user_monthly): per-user totals over a
+    range — top users read every user once per month or year."""
+
+    __tablename__ = "usage_user_month_total"
+    __table_args__ = (Index("ix_usage_user_month_total_org_month", "org_id", "month", "user_id", "tokens", "training",
+                            "tokens_events", "training_events"),)
+
+    org_id: int = Field(primary_key=True)
+    user_id: int = Field(primary_key=True)
+    month: date = Field(primary_key=True)
+
+
+class UsageUserYearTotal(KindTotals, table=True):
+    """org × user × calendar year (`year` = 1 January), both kinds side by side: long ranges read one row per
+    user and year instead of twelve."""
+
+    __tablename__ = "usage_user_year_total"
+    __table_args__ = (Index("ix_usage_user_year_total_org_year", "org_id", "year", "user_id", "tokens", "training",
+                            "tokens_events", "training_events"),)
+
+    org_id: int = Field(primary_key=True)
+    user_id: int = Field(primary_key=True)
+    year: date = Field(primary_key=True)
+
+
+ROLLUP_TABLES = (UsageDaily, UsageHourly, UsageUserMonthly, UsageUserDaily, UsageOrgDaily, UsageMonthly,
+                 UsageUserMonthTotal, UsageUserYearTotal)

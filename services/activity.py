@@ -10,13 +10,13 @@ every org when none is chosen (actor.org_id None). Finance and members are refus
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import String, and_, cast, func, or_, tuple_
+from sqlalchemy import String, and_, cast, func, or_, tuple_, union_all
 from sqlmodel import Session, select
 
-from models import AIModel, AuditEvent, KINDS, Organization, SignInEvent, UsageEvent, User
+from models import AIModel, AuditEvent, KINDS, Organization, SignInEvent, UsageEvent, UsageMonthly, User, month_start
 from services.actor import Actor
 from services.audit import ChainReport, verify_chain
 from services.errors import Invalid
@@ -52,6 +52,7 @@ class LogPage:
     next_cursor: str | None  # None: this is the last page
     prev_cursor: str | None  # None: this is the first page
     columns: list[str] = field(default_factory=list)
+    note: str = ""  # free-text search: how far this page searched
 
 
 def _scope(db: Session, actor: Actor) -> int | None:
@@ -150,6 +151,24 @@ def _keyset(q, key_cols, cursor, direction, limit, with_time=True):
     return q.order_by(*order).limit(limit + 1)
 
 
+def _check_cursor(cursor, direction, with_time: bool) -> None:
+    if direction not in ("next", "prev"):
+        raise Invalid("Direction must be next or prev.")
+    if cursor is not None:
+        _decode(cursor, with_time)
+
+
+def _merged_keys(db: Session, queries: list, key_cols: list, cursor, direction, limit, with_time=True):
+    """The keys of one keyset page over several queries that each use their own index: UNION ALL of their pages
+    (each already in order and limited), then the first limit + 1 keys, as a subquery to join the rows to."""
+    arms = [_keyset(q, key_cols, cursor, direction, limit, with_time).subquery() for q in queries]
+    u = union_all(*[select(*a.c) for a in arms]).subquery()
+    names = [c.key for c in key_cols]
+    asc = cursor is not None and direction == "prev"
+    return (select(*u.c).order_by(*[u.c[n].asc() if asc else u.c[n].desc() for n in names])
+            .limit(limit + 1).subquery())
+
+
 def _finish(rows, direction, cursor, limit, key) -> tuple[list, str | None, str | None]:
     more = len(rows) > limit
     rows = list(rows[:limit])
@@ -171,12 +190,16 @@ def _fmt(t: datetime) -> str:
 USAGE_COLUMNS = ["time", "user", "model", "prompt_tokens", "completion_tokens", "billed_tokens", "kind", "ip"]
 
 
-def usage_query(org_id: int | None, f: LogFilter):
+def usage_query(org_id: int | None, f: LogFilter, *, keys_only: bool = False):
+    """The usage rows of the filter with the names (one round trip); `keys_only`: just (occurred_at, id)."""
     e = UsageEvent
-    q = (select(e.id, e.occurred_at, e.user_id, e.model_id, e.prompt_tokens, e.completion_tokens, e.billed_tokens,
-                e.kind, e.ip, e.org_id, User.email, AIModel.name, Organization.name)
-         .outerjoin(User, User.id == e.user_id).outerjoin(AIModel, AIModel.id == e.model_id)
-         .outerjoin(Organization, Organization.id == e.org_id))  # names in the same query: one round trip
+    if keys_only:
+        q = select(e.occurred_at, e.id)
+    else:
+        q = (select(e.id, e.occurred_at, e.user_id, e.model_id, e.prompt_tokens, e.completion_tokens,
+                    e.billed_tokens, e.kind, e.ip, e.org_id, User.email, AIModel.name, Organization.name)
+             .outerjoin(User, User.id == e.user_id).outerjoin(AIModel, AIModel.id == e.model_id)
+             .outerjoin(Organization, Organization.id == e.org_id))
     if org_id is not None:
         q = q.where(e.org_id == org_id)
     if f.user_id is not None:
@@ -203,13 +226,48 @@ def usage_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
     return out
 
 
+SPARSE_SHARE = 50  # a filter matching fewer than 1 in 50 of the org's events in its range reads branch by branch
+
+
+def usage_branches(db: Session, org_id: int | None, f: LogFilter) -> list[tuple[str, int]] | None:
+    """For a sparse model or kind filter without a user: the (kind, model) pairs that have usage in the range
+    (from the monthly rollup), each read through the (org, kind, model, time) index — so a rare or absent model
+    costs what a common one does. None: read the log as one scan of the org's events (no such filter, a user
+    filter, all orgs, or a filter common enough that the scan finds a page within a few thousand rows)."""
+    if org_id is None or f.user_id is not None or (f.model_id is None and not f.kind):
+        return None
+    m = UsageMonthly
+    q = select(m.kind, m.model_id, func.sum(m.events)).where(m.org_id == org_id)
+    if f.start:
+        q = q.where(m.month >= month_start(f.start))
+    if f.end:
+        q = q.where(m.month <= month_start(f.end))
+    counts = {(k, mid): int(n) for k, mid, n in db.exec(q.group_by(m.kind, m.model_id)).all()}
+    match = {key: n for key, n in counts.items()
+             if n and (not f.kind or key[0] == f.kind) and (f.model_id is None or key[1] == f.model_id)}
+    if match and sum(match.values()) * SPARSE_SHARE >= sum(counts.values()):
+        return None
+    return sorted(match)
+
+
 def usage_log(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None = None, direction: str = "next",
               limit: int = 50) -> LogPage:
     org_id = _scope(db, actor)
     limit = _page_size(limit)
     e = UsageEvent
-    q = _keyset(usage_query(org_id, flt), [e.occurred_at, e.id], cursor, direction, limit)
-    rows, nxt, prv = _finish(db.exec(q).all(), direction, cursor, limit, lambda r: _encode(r[1], r[0]))
+    branches = usage_branches(db, org_id, flt)
+    if branches is None:
+        found = db.exec(_keyset(usage_query(org_id, flt), [e.occurred_at, e.id], cursor, direction, limit)).all()
+    elif branches:
+        keys = _merged_keys(db, [usage_query(org_id, replace(flt, kind=k, model_id=mid), keys_only=True)
+                                 for k, mid in branches], [e.occurred_at, e.id], cursor, direction, limit)
+        found = db.exec(usage_query(org_id, flt).join(keys, keys.c.id == e.id).order_by(
+            *[c.asc() if cursor is not None and direction == "prev" else c.desc()
+              for c in (keys.c.occurred_at, keys.c.id)])).all()
+    else:  # nothing of that model or kind in the range
+        _check_cursor(cursor, direction, with_time=True)
+        found = []
+    rows, nxt, prv = _finish(found, direction, cursor, limit, lambda r: _encode(r[1], r[0]))
     cols = (["org"] if org_id is None else []) + USAGE_COLUMNS
     return LogPage(usage_rows(db, rows, org_id is None), nxt, prv, cols)
 
@@ -261,6 +319,8 @@ AUDIT_COLUMNS = ["time", "actor", "action", "target", "changes", "ip"]
 
 
 def _short(v) -> str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"  # token amounts read as 1,500,000
     text = v if isinstance(v, str) else json.dumps(v, default=str, sort_keys=True)
     return text if len(text) <= 80 else text[:77] + "…"
 
@@ -284,14 +344,22 @@ def readable_diff(before: dict | None, after: dict | None) -> str:
     return "\n".join(lines)
 
 
-def audit_query(org_id: int | None, f: LogFilter, dialect: str):
+def audit_query(org_id: int | None, f: LogFilter, dialect: str, arm: str | None = None, *, keys_only: bool = False):
+    """The audit rows of the filter. A user filter matches the user as actor or as target; `arm` ("actor" or
+    "target", the latter without the user's own actions) reads one side, each through its own index."""
     a = AuditEvent
-    q = (select(a.id, a.seq, a.created_at, a.actor_email, a.action, a.target_type, a.target_id, a.before, a.after,
-                a.ip, a.org_id, Organization.name).outerjoin(Organization, Organization.id == a.org_id))
+    q = select(a.seq) if keys_only else (
+        select(a.id, a.seq, a.created_at, a.actor_email, a.action, a.target_type, a.target_id, a.before, a.after,
+               a.ip, a.org_id, Organization.name).outerjoin(Organization, Organization.id == a.org_id))
     if org_id is not None:
         q = q.where(a.org_id == org_id)
-    if f.user_id is not None:
-        q = q.where(or_(a.actor_id == f.user_id, and_(a.target_type == "user", a.target_id == str(f.user_id))))
+    target = and_(a.target_type == "user", a.target_id == str(f.user_id))
+    if f.user_id is not None and arm == "actor":
+        q = q.where(a.actor_id == f.user_id)
+    elif f.user_id is not None and arm == "target":
+        q = q.where(target, or_(a.actor_id.is_(None), a.actor_id != f.user_id))
+    elif f.user_id is not None:
+        q = q.where(or_(a.actor_id == f.user_id, target))
     if f.action:
         q = q.where(a.action == f.action)
     lo, hi = f.time_bounds()
@@ -323,11 +391,71 @@ def audit_trail(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None
     org_id = _scope(db, actor)
     limit = _page_size(limit)
     a = AuditEvent
-    q = _keyset(audit_query(org_id, flt, db.get_bind().dialect.name), [a.seq], cursor, direction, limit,
-                with_time=False)
-    rows, nxt, prv = _finish(db.exec(q).all(), direction, cursor, limit, lambda r: _encode(None, r[1]))
-    return LogPage(audit_rows(db, rows, org_id is None), nxt, prv,
-                   (["org"] if org_id is None else []) + AUDIT_COLUMNS)
+    dialect = db.get_bind().dialect.name
+    cols = (["org"] if org_id is None else []) + AUDIT_COLUMNS
+    if flt.text:
+        return _audit_text_page(db, org_id, flt, cursor, direction, limit, dialect, cols)
+    if flt.user_id is not None and org_id is not None:
+        keys = _merged_keys(db, [audit_query(org_id, flt, dialect, arm, keys_only=True) for arm in ("actor", "target")],
+                            [a.seq], cursor, direction, limit, with_time=False)
+        asc = cursor is not None and direction == "prev"
+        found = db.exec(audit_query(org_id, LogFilter(), dialect).join(keys, keys.c.seq == a.seq)
+                        .order_by(keys.c.seq.asc() if asc else keys.c.seq.desc())).all()
+    else:
+        found = db.exec(_keyset(audit_query(org_id, flt, dialect), [a.seq], cursor, direction, limit,
+                                with_time=False)).all()
+    rows, nxt, prv = _finish(found, direction, cursor, limit, lambda r: _encode(None, r[1]))
+    return LogPage(audit_rows(db, rows, org_id is None), nxt, prv, cols)
+
+
+TEXT_WINDOW = 2_000  # audit entries one free-text page reads at most (the words are matched row by row)
+
+
+def _audit_text_page(db: Session, org_id, flt: LogFilter, cursor, direction, limit, dialect, cols) -> LogPage:
+    """Free text: each page reads the next TEXT_WINDOW entries of the trail (in the org, within the other filters'
+    range) and shows the matches among them, so a page costs the same whether the words are common, rare or
+    absent; when a window holds fewer matches than a page, Next searches the following window."""
+    _check_cursor(cursor, direction, with_time=False)
+    a = AuditEvent
+    back = cursor is None or direction == "next"
+    base = select(a.seq, a.created_at)
+    if org_id is not None:
+        base = base.where(a.org_id == org_id)
+    lo, hi = flt.time_bounds()
+    if lo:
+        base = base.where(a.created_at >= lo)
+    if hi:
+        base = base.where(a.created_at < hi)
+    at = None
+    if cursor is not None:
+        at = _decode(cursor, False)[1]
+        base = base.where(a.seq < at if back else a.seq > at)
+    window = base.order_by(a.seq.desc() if back else a.seq.asc()).limit(TEXT_WINDOW).subquery()
+    edge, n, when = db.exec(select(func.min(window.c.seq) if back else func.max(window.c.seq), func.count(),
+                                   func.min(window.c.created_at) if back else func.max(window.c.created_at))).one()
+    found = []
+    if n:
+        inside = (a.seq >= edge) if back else (a.seq <= edge)
+        q = audit_query(org_id, flt, dialect).where(inside)
+        if at is not None:
+            q = q.where(a.seq < at if back else a.seq > at)
+        found = db.exec(q.order_by(a.seq.desc() if back else a.seq.asc()).limit(limit + 1)).all()
+    more, full = len(found) > limit, n == TEXT_WINDOW
+    rows = list(found[:limit])
+    if not back:
+        rows.reverse()
+    key = lambda r: _encode(None, r[1])  # noqa: E731
+    if back:
+        nxt = key(rows[-1]) if more else (_encode(None, edge) if full else None)
+        prv = None if at is None else (key(rows[0]) if rows else _encode(None, at - 1))
+    else:
+        prv = key(rows[0]) if more else (_encode(None, edge) if full else None)
+        nxt = key(rows[-1]) if rows else _encode(None, at + 1)
+    note = ""
+    if n and not more:
+        note = (f"Searched {n:,} entries, back to {_fmt(when)}." if back else
+                f"Searched {n:,} entries, up to {_fmt(when)}.") + (" More are searched page by page." if full else "")
+    return LogPage(audit_rows(db, rows, org_id is None), nxt, prv, cols, note)
 
 
 def audit_actions(db: Session, *, actor: Actor) -> list[str]:

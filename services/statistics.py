@@ -1,51 +1,60 @@
 """Token Statistics: the cards and the data of every chart, read from the rollup tables only.
 
 Which rollup answers which question (models/usage.py):
-- org × model × kind × day (`usage_daily`): usage over time (day/week/month), by model, monthly by kind;
+- org × kind × day (`usage_org_daily`): usage over time (day/week/month), the cards (month, pool, burn);
+- org × model × kind × day / month (`usage_daily`, `usage_monthly`): model filter, usage by model, monthly chart;
 - org × kind × hour (`usage_hourly`): hour granularity (≤ 7 days);
-- org × user × kind × month / day (`usage_user_monthly`, `usage_user_daily`): per-user figures — whole months
-  of a range come from the monthly rollup, the partial months at its edges from the daily one.
+- org × user × kind × day / month / year (`usage_user_daily`, `usage_user_monthly`, `usage_user_yearly`): per-user
+  figures — a range is read as whole years, whole months and days (services/rollup_ranges.py), and the top N
+  users are found from bounds so that the partial months at a range's edges are summed for a few users only.
 No rollup holds user × model: a chart that cannot honour a filter says so in its `note` instead of guessing.
-Every result is a small pandas frame (a few thousand rows at most). All times are UTC; ranges are whole days,
-`start` and `end` inclusive. Super admins without a working org (actor.org_id None) see all orgs side by
-side (an `org` column).
+Each chart is a few hundred plain rows (`Chart.rows`); `Chart.frame` makes a pandas frame of them on demand
+(exports, tests) — the page draws the rows as they are. All times are UTC; ranges are whole days, `start` and
+`end` inclusive. Super admins without a working org (actor.org_id None) see all orgs side by side (an `org`
+column).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import cached_property
 
 import pandas as pd
-from sqlalchemy import func, union_all
+from sqlalchemy import func
 from sqlmodel import Session, select
 
-from models import (AIModel, KINDS, Organization, UsageDaily, UsageHourly, UsageUserDaily, UsageUserMonthly, User,
-                    month_start, utcnow)
+from models import AIModel, KINDS, Organization, User, month_start, utcnow
 from services.actor import Actor
 from services.errors import Invalid, NotFound
 from services.permissions import READ_STATS, require_role, scoped_org_id, user_in_scope
-from services.summary import compute_summary, next_month_start
+from services.rollup_ranges import Costs, next_month, pieces
+from services import stats_queries as q
+from services.summary import next_month_start
 
 GRANULARITIES = ("hour", "day", "week", "month")
 MAX_HOUR_DAYS = 7
 MAX_RANGE_DAYS = 3 * 366
 MAX_TOP = 100
 BURN_DAYS = 7  # the burn rate is the average of the last 7 full days plus today
+MAX_CANDIDATES = 300  # top N: above this many possible users, sum the partial months for everyone instead
+UTC = timezone.utc
 
 
 # ------------------------------------------------------------------------------------------ scope & filters
 @dataclass(frozen=True)
 class Scope:
     org_ids: tuple[int, ...] | None  # None = every org (super admin, "All organizations")
-    names: dict[int, str]
+    names: dict[int, str]  # the orgs' names (all-orgs view: the org column)
 
     @property
     def all_orgs(self) -> bool:
         return self.org_ids is None
 
-    def where(self, column):
-        return True if self.org_ids is None else column.in_(self.org_ids)
+    @property
+    def ids(self) -> tuple[int, ...]:
+        """The org ids read (all orgs: every one by id, so that the rollups' org-first indexes serve)."""
+        return self.org_ids if self.org_ids is not None else tuple(sorted(self.names))
 
 
 def resolve_scope(db: Session, actor: Actor, what: str = "see token statistics", scope: Scope | None = None) -> Scope:
@@ -58,7 +67,7 @@ def resolve_scope(db: Session, actor: Actor, what: str = "see token statistics",
         names = dict(db.exec(select(Organization.id, Organization.name)).all())
         return Scope(None, names)
     org_id = scoped_org_id(db, actor)
-    return Scope((org_id,), {org_id: db.get(Organization, org_id).name})
+    return Scope((org_id,), {})
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,7 @@ class StatsFilter:
 
     @property
     def start_dt(self) -> datetime:
-        return datetime.combine(self.start, datetime.min.time(), tzinfo=timezone.utc)
+        return datetime.combine(self.start, datetime.min.time(), tzinfo=UTC)
 
     @property
     def end_dt(self) -> datetime:  # exclusive
@@ -124,93 +133,61 @@ def make_filter(db: Session, actor: Actor, *, start, end, kind=None, model_id=No
     return StatsFilter(s, e, kind, mid, uid)
 
 
-# ------------------------------------------------------------------------------------------------- cards
-@dataclass
-class Cards:
-    purchased: int
-    assigned: int
-    used_this_month: int
-    projected_month_end: int
-    burn_per_day: int
-    pool_remaining: int
-    days_left: int | None  # None: no usage in the burn window
-    training_purchased: int = 0
-    training_used_this_month: int = 0
-    per_org: list[dict] = field(default_factory=list)  # all-orgs view: one row per org
-
-
-def _org_cards(db: Session, org_id: int, now: datetime) -> dict:
-    summ = compute_summary(db, org_id, now)
-    today = now.date()
-    since = today - timedelta(days=BURN_DAYS)
-    burn_total = int(db.exec(select(func.coalesce(func.sum(UsageDaily.billed_tokens), 0)).where(
-        UsageDaily.org_id == org_id, UsageDaily.kind == "tokens", UsageDaily.day >= since,
-        UsageDaily.day <= today)).one())
-    return {"org_id": org_id, "purchased": summ.tokens.purchased, "assigned": summ.tokens.assigned,
-            "used_this_month": summ.tokens.used_this_month, "pool_remaining": summ.tokens.pool_remaining,
-            "burn_total": burn_total, "training_purchased": summ.training.purchased,
-            "training_used_this_month": summ.training.used_this_month}
-
-
-def projected(used: int, now: datetime) -> int:
-    """Month-end use if the month goes on at the pace so far (integer arithmetic on elapsed seconds)."""
-    first = datetime.combine(month_start(now), datetime.min.time(), tzinfo=now.tzinfo)
-    total = int((next_month_start(now) - first).total_seconds())
-    elapsed = max(1, int((now - first).total_seconds()))
-    return used * total // elapsed
-
-
-def cards(db: Session, *, actor: Actor, now: datetime | None = None, scope: Scope | None = None) -> Cards:
-    """Inference-token cards; burn = tokens used over the last 7 days and today, per elapsed day."""
-    scope = resolve_scope(db, actor, scope=scope)
-    now = now or utcnow()
-    ids = scope.org_ids if scope.org_ids is not None else tuple(sorted(scope.names))
-    rows = [_org_cards(db, oid, now) for oid in ids]
-    tot = {k: sum(r[k] for r in rows) for k in ("purchased", "assigned", "used_this_month", "pool_remaining",
-                                                  "burn_total", "training_purchased", "training_used_this_month")}
-    elapsed_days = BURN_DAYS + max(1, (now - datetime.combine(now.date(), datetime.min.time(),
-                                                              tzinfo=now.tzinfo)).seconds) / 86_400
-    burn = int(tot["burn_total"] / elapsed_days)
-    per_org = []
-    if scope.all_orgs:
-        for r in rows:
-            b = int(r["burn_total"] / elapsed_days)
-            per_org.append({"org": scope.names[r["org_id"]], "purchased": r["purchased"], "assigned": r["assigned"],
-                            "used_this_month": r["used_this_month"],
-                            "projected_month_end": projected(r["used_this_month"], now),
-                            "days_left": (r["pool_remaining"] // b) if b else None})
-    return Cards(purchased=tot["purchased"], assigned=tot["assigned"], used_this_month=tot["used_this_month"],
-                 projected_month_end=projected(tot["used_this_month"], now), burn_per_day=burn,
-                 pool_remaining=tot["pool_remaining"], days_left=(tot["pool_remaining"] // burn) if burn else None,
-                 training_purchased=tot["training_purchased"],
-                 training_used_this_month=tot["training_used_this_month"], per_org=per_org)
-
-
 # ------------------------------------------------------------------------------------------------ charts
+INT_COLUMNS = {"billed_tokens", "events", "prompt_tokens", "completion_tokens", "tokens", "training", "assigned",
+               "used"}
+
+
 @dataclass
 class Chart:
-    frame: pd.DataFrame
+    """One chart's data as plain rows; `frame` is the same as a pandas frame (built on first use)."""
+
+    columns: list[str]
+    rows: list[tuple]
     note: str = ""  # a filter the chart could not apply, said in words
+
+    def column(self, name: str) -> list:
+        i = self.columns.index(name)
+        return [r[i] for r in self.rows]
 
     @property
     def empty(self) -> bool:
-        return self.frame.empty or not self.frame["billed_tokens"].astype("int64").any()
+        return not any(self.column("billed_tokens"))
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.rows, columns=self.columns)
+        for c in self.columns:
+            if c in ("period", "month"):
+                frame[c] = pd.to_datetime(frame[c])
+            elif c in INT_COLUMNS:
+                frame[c] = frame[c].astype("int64")
+        return frame
 
 
-def _org_col(frame: pd.DataFrame, scope: Scope) -> pd.DataFrame:
+def _chart(scope: Scope, columns: list[str], rows: list[tuple], note: str = "") -> Chart:
+    """Rows that start with the org id: its name in an `org` column (all orgs) or nothing (one org)."""
     if scope.all_orgs:
-        frame.insert(0, "org", frame.pop("org_id").map(scope.names).fillna("?"))
-    else:
-        frame = frame.drop(columns=["org_id"])
-    return frame
+        names = scope.names
+        return Chart(["org", *columns[1:]], [(names.get(r[0], "?"), *r[1:]) for r in rows], note)
+    return Chart(columns[1:], [r[1:] for r in rows], note)
+
+
+def _orgs(scope: Scope, seen) -> list[int]:
+    """The orgs a chart shows: the one in scope, or (all orgs) those with usage, by name."""
+    if not scope.all_orgs:
+        return list(scope.org_ids)
+    return sorted(set(seen), key=lambda o: (scope.names.get(o, "?"), o))
 
 
 def bucket_of(value, granularity: str) -> datetime:
     """The (naive UTC) start of the bucket holding a day or an hour."""
     if granularity == "hour":
-        v = value.astimezone(timezone.utc) if value.tzinfo else value
+        v = value.astimezone(UTC) if value.tzinfo else value
         return v.replace(minute=0, second=0, microsecond=0, tzinfo=None)
     d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    if isinstance(d, datetime):
+        d = d.date()
     if granularity == "week":
         d = d - timedelta(days=d.weekday())
     elif granularity == "month":
@@ -231,7 +208,8 @@ def _axis(f: StatsFilter, granularity: str) -> list[datetime]:
 
 
 def usage_over_time(db: Session, *, actor: Actor, flt: StatsFilter, granularity: str, scope: Scope | None = None) -> Chart:
-    """Billed tokens per bucket and kind; every bucket of the range is present (0 when idle)."""
+    """Billed tokens per bucket and kind; every bucket of the range is present (0 when idle). Each rollup row
+    read is one (org, day or hour, kind) of the filter, so the rows are bucketed as they come."""
     scope = resolve_scope(db, actor, scope=scope)
     if granularity not in GRANULARITIES:
         raise Invalid("Granularity must be hour, day, week or month.", field="granularity")
@@ -243,48 +221,32 @@ def usage_over_time(db: Session, *, actor: Actor, flt: StatsFilter, granularity:
         if flt.user_id is not None or flt.model_id is not None:
             raise Invalid("Hourly usage is kept per organization and kind only: remove the user and model "
                           "filters or choose day granularity.", field="granularity")
-        q = select(UsageHourly.org_id, UsageHourly.hour, UsageHourly.kind, func.sum(UsageHourly.billed_tokens),
-                   func.sum(UsageHourly.events)).where(
-            scope.where(UsageHourly.org_id), UsageHourly.hour >= flt.start_dt, UsageHourly.hour < flt.end_dt)
-        if flt.kind:
-            q = q.where(UsageHourly.kind == flt.kind)
-        q = q.group_by(UsageHourly.org_id, UsageHourly.hour, UsageHourly.kind)
-    elif flt.user_id is not None:
-        t = UsageUserDaily
-        q = select(t.org_id, t.day, t.kind, func.sum(t.billed_tokens), func.sum(t.events)).where(
-            scope.where(t.org_id), t.user_id == flt.user_id, t.day >= flt.start, t.day <= flt.end)
-        if flt.kind:
-            q = q.where(t.kind == flt.kind)
-        q = q.group_by(t.org_id, t.day, t.kind)
-        if flt.model_id is not None:
-            note = "Per-user usage is not split by model: the model filter is not applied here."
+        source, lo, hi, ident = "hour", flt.start_dt, flt.end_dt, None
     else:
-        t = UsageDaily
-        q = select(t.org_id, t.day, t.kind, func.sum(t.billed_tokens), func.sum(t.events)).where(
-            scope.where(t.org_id), t.day >= flt.start, t.day <= flt.end)
-        if flt.kind:
-            q = q.where(t.kind == flt.kind)
-        if flt.model_id is not None:
-            q = q.where(t.model_id == flt.model_id)
-        q = q.group_by(t.org_id, t.day, t.kind)
+        lo, hi = flt.start, flt.end
+        if flt.user_id is not None:
+            source, ident = "user", flt.user_id
+            if flt.model_id is not None:
+                note = "Per-user usage is not split by model: the model filter is not applied here."
+        elif flt.model_id is not None:
+            source, ident = "model", flt.model_id
+        else:
+            source, ident = "org", None
+    rows = q.over_time(db, scope.ids, source, lo, hi, flt.kind, ident)
     acc: dict[tuple, list[int]] = {}
-    for org_id, when, kind, billed, events in db.exec(q).all():  # a few hundred rows: plain Python is quickest
-        slot = acc.setdefault((org_id, bucket_of(when, granularity), kind), [0, 0])
-        slot[0] += int(billed)
-        slot[1] += int(events)
+    buckets: dict = {}
+    for org_id, at, kind, billed, events in rows:  # ≤ 2 rows a day (or an hour) and org
+        b = buckets.get(at)
+        if b is None:
+            b = buckets[at] = bucket_of(at, granularity)
+        slot = acc.setdefault((org_id, b, kind), [0, 0])
+        slot[0] += billed
+        slot[1] += events
     kinds = [flt.kind] if flt.kind else list(KINDS)
-    orgs = sorted({k[0] for k in acc}) if scope.all_orgs else list(scope.org_ids)
-    rows = [(o, p, k, *acc.get((o, p, k), (0, 0))) for o in orgs for p in _axis(flt, granularity) for k in kinds]
-    frame = pd.DataFrame(rows, columns=["org_id", "period", "kind", "billed_tokens", "events"])
-    frame["period"] = pd.to_datetime(frame["period"])
-    return Chart(_org_col(frame, scope), note)
-
-
-def _month_of(db: Session, column):
-    """'YYYY-MM' of a date column, grouped in SQL (the year's daily rows never leave the database)."""
-    if db.get_bind().dialect.name == "postgresql":
-        return func.to_char(column, "YYYY-MM")
-    return func.substr(column, 1, 7)
+    axis = _axis(flt, granularity)
+    rows = [(o, p, k, *acc.get((o, p, k), (0, 0))) for o in _orgs(scope, (k[0] for k in acc)) for p in axis
+            for k in kinds]
+    return _chart(scope, ["org_id", "period", "kind", "billed_tokens", "events"], rows, note)
 
 
 def monthly_by_kind(db: Session, *, actor: Actor, months: int = 12, user_id: int | None = None,
@@ -298,124 +260,66 @@ def monthly_by_kind(db: Session, *, actor: Actor, months: int = 12, user_id: int
     note = ""
     if user_id is not None:
         user_in_scope(db, actor, user_id)
-        t = UsageUserMonthly
-        q = select(t.org_id, t.month, t.kind, func.sum(t.billed_tokens)).where(
-            scope.where(t.org_id), t.user_id == user_id, t.month >= first).group_by(t.org_id, t.month, t.kind)
         if model_id is not None:
             note = "Per-user usage is not split by model: the model filter is not applied here."
-        rows = db.exec(q).all()
-    else:
-        t = UsageDaily
-        month = _month_of(db, t.day)
-        q = select(t.org_id, month, t.kind, func.sum(t.billed_tokens)).where(scope.where(t.org_id), t.day >= first)
-        if model_id is not None:
-            q = q.where(t.model_id == model_id)
-        rows = [(o, date.fromisoformat(m + "-01"), k, b) for o, m, k, b in
-                db.exec(q.group_by(t.org_id, month, t.kind)).all()]
+        model_id = None
     acc: dict[tuple, int] = {}
-    for org_id, month, kind, billed in rows:
+    for org_id, month, kind, billed in q.monthly(db, scope.ids, first, user_id, model_id):
         key = (org_id, bucket_of(month, "month"), kind)
         acc[key] = acc.get(key, 0) + int(billed)
-    orgs = sorted({k[0] for k in acc}) if scope.all_orgs else list(scope.org_ids)
     axis = [datetime(first.year, first.month, 1)]
     for _ in range(months - 1):
-        axis.append(bucket_of(axis[-1] + timedelta(days=32), "month"))
-    out = [{"org_id": o, "month": m, **{k: acc.get((o, m, k), 0) for k in KINDS}} for o in orgs for m in axis]
-    wide = pd.DataFrame(out, columns=["org_id", "month", *KINDS])
-    wide["month"] = pd.to_datetime(wide["month"])
-    for k in KINDS:
-        wide[k] = wide[k].astype("int64")
-    wide["billed_tokens"] = wide[list(KINDS)].sum(axis=1)
-    return Chart(_org_col(wide, scope), note)
+        nxt = next_month(axis[-1].date())
+        axis.append(datetime(nxt.year, nxt.month, 1))
+    rows = []
+    for o in _orgs(scope, (k[0] for k in acc)):
+        for m in axis:
+            tok, tr = acc.get((o, m, "tokens"), 0), acc.get((o, m, "training"), 0)
+            rows.append((o, m, tok, tr, tok + tr))
+    return _chart(scope, ["org_id", "month", "tokens", "training", "billed_tokens"], rows, note)
+
+
+def _today() -> date:
+    return utcnow().date()
 
 
 def by_model(db: Session, *, actor: Actor, flt: StatsFilter, scope: Scope | None = None) -> Chart:
+    """Tokens per model over the range: whole months from the monthly rollup, partial months from the daily one
+    (or the month minus the days outside it)."""
     scope = resolve_scope(db, actor, scope=scope)
-    t = UsageDaily
-    q = select(t.org_id, t.model_id, func.sum(t.prompt_tokens), func.sum(t.completion_tokens),
-               func.sum(t.billed_tokens), func.sum(t.events)).where(
-        scope.where(t.org_id), t.day >= flt.start, t.day <= flt.end)
-    if flt.kind:
-        q = q.where(t.kind == flt.kind)
-    if flt.model_id is not None:
-        q = q.where(t.model_id == flt.model_id)
-    rows = db.exec(q.group_by(t.org_id, t.model_id)).all()
-    frame = pd.DataFrame(rows, columns=["org_id", "model_id", "prompt_tokens", "completion_tokens",
-                                        "billed_tokens", "events"])
-    for c in ("prompt_tokens", "completion_tokens", "billed_tokens", "events"):
-        frame[c] = frame[c].astype("int64")
-    names = dict(db.exec(select(AIModel.id, AIModel.name)).all())
-    frame.insert(1, "model", frame.pop("model_id").map(names).fillna("?"))
-    frame = frame.sort_values(["org_id", "billed_tokens", "model"], ascending=[True, False, True])
+    ps = pieces(flt.start, flt.end + timedelta(days=1), Costs(_today(), day=1.0), years=False)
+    rows = sorted(((o, n, int(p), int(c), int(b), int(e)) for o, n, p, c, b, e in
+                   q.by_model(db, scope.ids, ps, flt.kind, flt.model_id)),
+                  key=lambda r: (scope.names.get(r[0], ""), r[0], -r[4], r[1]))
     note = "Usage by model covers every user: the user filter is not applied here." if flt.user_id else ""
-    return Chart(_org_col(frame.reset_index(drop=True), scope), note)
+    return _chart(scope, ["org_id", "model", "prompt_tokens", "completion_tokens", "billed_tokens", "events"], rows,
+                  note)
 
 
-def _next_month(d: date) -> date:
-    return month_start(d.replace(day=28) + timedelta(days=4))
+# ----------------------------------------------------------------------------------------------- per user
+def _per_user_totals(db: Session, scope: Scope, flt: StatsFilter, limit: int | None) -> list[tuple]:
+    """(org, user, billed, events, email, name) over the range, exact, largest first (`limit`: the top N).
 
-
-def month_pieces(start: date, end_excl: date) -> list[tuple[int, str, date, date]]:
-    """Split [start, end_excl) into rollup reads: (+1, "month", m, _) for a whole month, (+1, "days", lo, hi)
-    for part of a month — or, when the part covers more than half its month, the whole month minus the days
-    outside it ((+1, "month") and (-1, "days") pieces). At most ~15 days per edge come from the daily rollup."""
-    out = []
-    m = month_start(start)
-    while m < end_excl:
-        nxt = _next_month(m)
-        lo, hi = max(start, m), min(end_excl, nxt)
-        if (lo, hi) == (m, nxt):
-            out.append((1, "month", m, nxt))
-        elif (hi - lo).days * 2 <= (nxt - m).days:
-            out.append((1, "days", lo, hi))
-        else:
-            out.append((1, "month", m, nxt))
-            if m < lo:
-                out.append((-1, "days", m, lo))
-            if hi < nxt:
-                out.append((-1, "days", hi, nxt))
-        m = nxt
-    return out
-
-
-def _per_user_query(scope: Scope, flt: StatsFilter):
-    """(org, user, billed, events) over the range, exact, from the monthly and daily per-user rollups."""
-    pieces = month_pieces(flt.start, flt.end + timedelta(days=1))
-    m, d = UsageUserMonthly, UsageUserDaily
-    months = [p[2] for p in pieces if p[1] == "month"]
-    parts = []
-    if months:
-        q = select(m.org_id, m.user_id, m.billed_tokens.label("b"), m.events.label("e")).where(
-            scope.where(m.org_id), m.month.in_(months))
-        if flt.kind:
-            q = q.where(m.kind == flt.kind)
-        if flt.user_id is not None:
-            q = q.where(m.user_id == flt.user_id)
-        parts.append(q)
-    for sign, what, lo, hi in pieces:
-        if what != "days":
-            continue
-        q = select(d.org_id, d.user_id, (d.billed_tokens * sign).label("b"), (d.events * sign).label("e")).where(
-            scope.where(d.org_id), d.day >= lo, d.day < hi)
-        if flt.kind:
-            q = q.where(d.kind == flt.kind)
-        if flt.user_id is not None:
-            q = q.where(d.user_id == flt.user_id)
-        parts.append(q)
-    u = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-    billed = func.sum(u.c.b)
-    return (select(u.c.org_id, u.c.user_id, billed.label("billed"), func.sum(u.c.e).label("events"))
-            .group_by(u.c.org_id, u.c.user_id).having(billed > 0))
-
-
-def _users(db: Session, ids) -> dict[int, tuple[str, str, int, int]]:
-    ids = list(ids)
-    out = {}
-    for i in range(0, len(ids), 900):
-        for u in db.exec(select(User.id, User.email, User.name, User.max_tokens, User.max_training_tokens)
-                         .where(User.id.in_(ids[i:i + 900]))).all():
-            out[u[0]] = (u[1], u[2], int(u[3]), int(u[4]))
-    return out
+    Top N: the range is read as whole years and months with its partial months left open (bounded by their
+    whole month); one query keeps the users who can still reach the top N, a second sums those few exactly,
+    their partial months from the daily rollup (stats_queries.user_candidates / user_totals)."""
+    end = flt.end + timedelta(days=1)
+    orgs, kind = scope.ids, flt.kind
+    ps = pieces(flt.start, end, Costs(_today()), edges=limit is not None and flt.user_id is None)
+    open_days = sum((p.hi - p.lo).days for p in ps if p.edge)
+    if open_days > flt.days - sum((p.part[1] - p.part[0]).days for p in ps if p.edge):
+        # The open months would outweigh what the range adds up exactly: bounds that loose keep most users
+        # as candidates, so read the partial months' days for everyone instead.
+        ps = pieces(flt.start, end, Costs(_today()))
+    if not any(p.edge for p in ps):
+        return q.user_totals(db, orgs, ps, kind, flt.user_id, None, limit)
+    cands = q.user_candidates(db, orgs, ps, kind, limit)
+    if len(cands) > MAX_CANDIDATES:
+        return q.user_totals(db, orgs, pieces(flt.start, end, Costs(_today())), kind, None, None, limit)
+    if not cands:
+        return []
+    rows = q.user_totals(db, orgs, ps, kind, None, sorted({uid for _, uid in cands}), None)
+    return [r for r in rows if (r[0], r[1]) in cands][:limit]
 
 
 def per_user(db: Session, *, actor: Actor, flt: StatsFilter, limit: int | None = None, scope: Scope | None = None) -> Chart:
@@ -423,19 +327,10 @@ def per_user(db: Session, *, actor: Actor, flt: StatsFilter, limit: int | None =
     scope = resolve_scope(db, actor, scope=scope)
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_TOP):
         raise Invalid(f"Top N must be between 1 and {MAX_TOP}.", field="top")
-    q = _per_user_query(scope, flt)
-    sub = q.subquery()
-    q = select(sub).order_by(sub.c.billed.desc(), sub.c.user_id)
-    if limit is not None:
-        q = q.limit(limit)
-    rows = db.execute(q).all()
-    info = _users(db, [r[1] for r in rows])
-    frame = pd.DataFrame([{"org_id": r[0], "user_id": r[1], "email": info.get(r[1], ("?",))[0],
-                           "name": info.get(r[1], ("", ""))[1], "billed_tokens": int(r[2]), "events": int(r[3])}
-                          for r in rows],
-                         columns=["org_id", "user_id", "email", "name", "billed_tokens", "events"])
+    rows = [(o, uid, email or "?", name or "", int(b), int(e))
+            for o, uid, b, e, email, name in _per_user_totals(db, scope, flt, limit)]
     note = "Per-user usage is not split by model: the model filter is not applied here." if flt.model_id else ""
-    return Chart(_org_col(frame, scope), note)
+    return _chart(scope, ["org_id", "user_id", "email", "name", "billed_tokens", "events"], rows, note)
 
 
 def assigned_vs_used(db: Session, *, actor: Actor, kind: str | None = None, limit: int | None = 30,
@@ -446,32 +341,98 @@ def assigned_vs_used(db: Session, *, actor: Actor, kind: str | None = None, limi
     if kind not in KINDS:
         raise Invalid("Kind must be 'tokens' or 'training'.", field="kind")
     now = now or utcnow()
-    m = UsageUserMonthly
-    used = select(m.user_id, m.billed_tokens.label("used")).where(
-        scope.where(m.org_id), m.month == month_start(now), m.kind == kind).subquery()
-    cap = User.max_tokens if kind == "tokens" else User.max_training_tokens
-    q = (select(User.org_id, User.id, User.email, cap, func.coalesce(used.c.used, 0))
-         .outerjoin(used, used.c.user_id == User.id)
-         .where(scope.where(User.org_id), User.org_id.is_not(None), User.role != "super_admin")
-         .order_by(func.coalesce(used.c.used, 0).desc(), cap.desc(), User.id))
-    if limit is not None:
-        q = q.limit(limit)
-    frame = pd.DataFrame(db.exec(q).all(), columns=["org_id", "user_id", "email", "assigned", "used"])
-    frame["assigned"] = frame["assigned"].astype("int64")
-    frame["used"] = frame["used"].astype("int64")
-    frame["billed_tokens"] = frame["used"]
-    return Chart(_org_col(frame, scope))
+    rows = [(o, uid, email, int(a), int(u), int(u))
+            for o, uid, email, a, u in q.assigned(db, scope.ids, kind, month_start(now), limit)]
+    return _chart(scope, ["org_id", "user_id", "email", "assigned", "used", "billed_tokens"], rows)
 
 
+# ------------------------------------------------------------------------------------------------- cards
+@dataclass
+class Cards:
+    purchased: int
+    assigned: int
+    used_this_month: int
+    projected_month_end: int
+    burn_per_day: int
+    pool_remaining: int
+    days_left: int | None  # None: no usage in the burn window
+    training_purchased: int = 0
+    training_used_this_month: int = 0
+    per_org: list[dict] = field(default_factory=list)  # all-orgs view: one row per org
+
+
+def projected(used: int, now: datetime) -> int:
+    """Month-end use if the month goes on at the pace so far (integer arithmetic on elapsed seconds)."""
+    first = datetime.combine(month_start(now), datetime.min.time(), tzinfo=now.tzinfo)
+    total = int((next_month_start(now) - first).total_seconds())
+    elapsed = max(1, int((now - first).total_seconds()))
+    return used * total // elapsed
+
+
+def _utc_day(t: datetime) -> date:
+    return (t.astimezone(UTC) if t.tzinfo else t).date()
+
+
+def _card_rows(db: Session, ids: list[int], now: datetime) -> list[dict]:
+    """The numbers of services.summary.compute_summary (same rules) plus the burn window, per org, in three
+    queries whatever the number of orgs: purchases and caps, then usage from the org × kind × day rollup."""
+    if not ids:
+        return []
+    pools, caps = {}, {}
+    for what, o, a, b, start in q.pools_and_caps(db, ids, now):
+        (pools if what == "p" else caps)[o] = (int(a), int(b), start)
+    today, month = now.date(), month_start(now)
+    since = today - timedelta(days=BURN_DAYS)
+    starts = {o: _utc_day(v[2]) for o, v in pools.items() if v[2] is not None}
+    usage = {(o, kind): (int(m), int(pool_used), int(burn))
+             for o, kind, m, pool_used, burn in q.org_usage(db, ids, month, since, today, starts)}
+    out = []
+    for o in ids:
+        tok, tr, _ = pools.get(o, (0, 0, None))
+        ut, utr = usage.get((o, "tokens"), (0, 0, 0)), usage.get((o, "training"), (0, 0, 0))
+        out.append({"org_id": o, "purchased": tok, "assigned": caps.get(o, (0, 0, None))[0], "used_this_month": ut[0],
+                    "pool_remaining": max(0, tok - ut[1]), "burn_total": ut[2], "training_purchased": tr,
+                    "training_used_this_month": utr[0]})
+    return out
+
+
+def cards(db: Session, *, actor: Actor, now: datetime | None = None, scope: Scope | None = None) -> Cards:
+    """Inference-token cards; burn = tokens used over the last 7 days and today, per elapsed day."""
+    scope = resolve_scope(db, actor, scope=scope)
+    now = now or utcnow()
+    ids = list(scope.ids)
+    rows = _card_rows(db, ids, now)
+    tot = {k: sum(r[k] for r in rows) for k in ("purchased", "assigned", "used_this_month", "pool_remaining",
+                                                  "burn_total", "training_purchased", "training_used_this_month")}
+    elapsed_days = BURN_DAYS + max(1, (now - datetime.combine(now.date(), datetime.min.time(),
+                                                              tzinfo=now.tzinfo)).seconds) / 86_400
+    burn = int(tot["burn_total"] / elapsed_days)
+    per_org = []
+    if scope.all_orgs:
+        for r in rows:
+            b = int(r["burn_total"] / elapsed_days)
+            per_org.append({"org": scope.names[r["org_id"]], "purchased": r["purchased"], "assigned": r["assigned"],
+                            "used_this_month": r["used_this_month"],
+                            "projected_month_end": projected(r["used_this_month"], now),
+                            "days_left": (r["pool_remaining"] // b) if b else None})
+    return Cards(purchased=tot["purchased"], assigned=tot["assigned"], used_this_month=tot["used_this_month"],
+                 projected_month_end=projected(tot["used_this_month"], now), burn_per_day=burn,
+                 pool_remaining=tot["pool_remaining"], days_left=(tot["pool_remaining"] // burn) if burn else None,
+                 training_purchased=tot["training_purchased"],
+                 training_used_this_month=tot["training_used_this_month"], per_org=per_org)
+
+
+# ---------------------------------------------------------------------------------------------- the page
 def model_options(db: Session) -> list[tuple[int, str]]:
     return [(i, n) for i, n in db.exec(select(AIModel.id, AIModel.name).order_by(AIModel.name)).all()]
 
 
 def find_user(db: Session, *, actor: Actor, email) -> int | None:
     """The id of a user in the actor's scope by email (the page's user filter); None for an empty box."""
-    resolve_scope(db, actor)
+    require_role(actor, READ_STATS, "see token statistics")
     if not isinstance(email, str) or not email.strip():
         return None
+    resolve_scope(db, actor)
     if len(email) > 320:
         raise Invalid("Email is too long.", field="user")
     uid = db.exec(select(User.id).where(func.lower(User.email) == email.strip().lower())).first()
@@ -504,3 +465,13 @@ def statistics_page(db: Session, *, actor: Actor, flt: StatsFilter, granularity:
         models=by_model(db, actor=actor, flt=flt, scope=sc),
         assigned=assigned_vs_used(db, actor=actor, kind=flt.kind, now=now, scope=sc),
     )
+
+
+def load_page(db: Session, *, actor: Actor, start, end, kind=None, model=None, user_email="", granularity="day",
+              top: int = 10, now: datetime | None = None) -> tuple[int | None, list[tuple[int, str]], StatsPage]:
+    """What the page's handler reads for its filters (as the browser sent them, validated here): the user
+    filter's id, the model choices and everything the page shows."""
+    uid = find_user(db, actor=actor, email=user_email)
+    flt = make_filter(db, actor, start=start, end=end, kind=kind, model_id=model, user_id=uid)
+    return uid, model_options(db), statistics_page(db, actor=actor, flt=flt, granularity=granularity, top=top, now=now)
+

@@ -11,8 +11,13 @@ from services.actor import Actor
 from services.permissions import READ_STATS, require_role, scoped_org_id
 
 
+def unexpired(now: datetime):
+    """A purchase expiring at time T counts until just before T."""
+    return or_(Purchase.expires_at.is_(None), Purchase.expires_at > now)
+
+
 def _unexpired(org_id: int, now: datetime):
-    return (Purchase.org_id == org_id) & or_(Purchase.expires_at.is_(None), Purchase.expires_at > now)
+    return (Purchase.org_id == org_id) & unexpired(now)
 
 
 def pool(session: Session, org_id: int, now: datetime | None = None) -> tuple[int, int, datetime | None, datetime | None]:

@@ -6,8 +6,9 @@ from .. import styles
 from ..shell import admin_page
 from ..state.activity import PAGE_SIZES, TAB_LABELS, ActivityState
 
-SELECT_STYLE = {"padding": "0.4rem", "border_radius": "var(--radius-2)", "border": styles.border,
-                "background": "var(--color-surface)", "color": "var(--gray-12)"}
+SELECT_STYLE = styles.native_select_style
+NUMERIC = rx.Var.create(["prompt_tokens", "completion_tokens", "billed_tokens"])  # right-aligned columns
+WRAPPING = rx.Var.create(["user", "actor", "target", "changes", "reason", "org"])  # the others stay on one line
 HEADINGS = {"org": "Organization", "time": "Time (UTC)", "user": "User", "model": "Model",
             "prompt_tokens": "Prompt", "completion_tokens": "Completion", "billed_tokens": "Billed", "kind": "Kind",
             "ip": "IP", "result": "Result", "reason": "Reason", "actor": "Actor", "action": "Action",
@@ -18,9 +19,13 @@ def _labelled(label: str, field: rx.Component) -> rx.Component:
     return rx.vstack(rx.text(label, size="1", color=styles.muted_text_color), field, spacing="1")
 
 
+def _align(col):
+    return rx.cond(NUMERIC.contains(col), "right", "left")
+
+
 def _heading(col) -> rx.Component:
     label = rx.match(col, *[(k, v) for k, v in HEADINGS.items()], col)
-    return rx.table.column_header_cell(label)
+    return rx.table.column_header_cell(label, text_align=_align(col), white_space="nowrap")
 
 
 def filters() -> rx.Component:
@@ -74,7 +79,8 @@ def table() -> rx.Component:
                 rx.table.header(rx.table.row(rx.foreach(ActivityState.columns, _heading))),
                 rx.table.body(rx.foreach(ActivityState.rows, lambda r: rx.table.row(
                     rx.foreach(ActivityState.columns, lambda c: rx.table.cell(
-                        r[c], white_space="pre-wrap", font_size="var(--font-size-1)"))))),
+                        r[c], white_space=rx.cond(WRAPPING.contains(c), "pre-wrap", "nowrap"),
+                        font_size="var(--font-size-1)", text_align=_align(c)))))),
                 size="1", width="100%", id="logs-table"), overflow_x="auto", width="100%"),
             rx.center(rx.text("No entries match these filters.", color=styles.muted_text_color), height="120px"),
         ),
@@ -136,6 +142,8 @@ def activity_page() -> rx.Component:
         rx.cond(ActivityState.error != "", rx.callout(ActivityState.error, color_scheme="red",
                                                       icon="triangle-alert", width="100%", id="logs-error")),
         pager(),
+        rx.cond(ActivityState.note != "", rx.text(ActivityState.note, size="1", color=styles.muted_text_color,
+                                                  id="logs-note")),
         export_status(),
         table(),
         spacing="4", width="100%",

@@ -1,5 +1,6 @@
 """Analytics → Token Statistics: cards, filters, five Plotly charts with CSV exports."""
 
+import plotly.graph_objects as go
 import reflex as rx
 
 from .. import styles
@@ -15,15 +16,13 @@ def _card(c) -> rx.Component:
             rx.text(c["hint"], size="1", color=styles.muted_text_color),
             spacing="1",
         ),
-        min_width="180px", flex="1",
+        min_width="0",
     )
 
 
 def _select(name: str, items: list[tuple[str, str]], default) -> rx.Component:
     return rx.el.select(*[rx.el.option(label, value=value) for value, label in items], name=name,
-                        default_value=default, class_name="rt-reset",
-                        style={"padding": "0.4rem", "border_radius": "var(--radius-2)", "border": styles.border,
-                               "background": "var(--color-surface)", "color": "var(--gray-12)"})
+                        default_value=default, class_name="rt-reset", style=styles.native_select_style)
 
 
 def _labelled(label: str, field: rx.Component) -> rx.Component:
@@ -45,9 +44,7 @@ def filters() -> rx.Component:
             _labelled("Model", rx.el.select(
                 rx.el.option("All models", value="all"),
                 rx.foreach(StatsState.model_options, lambda m: rx.el.option(m["name"], value=m["id"])),
-                name="model", default_value=StatsState.model,
-                style={"padding": "0.4rem", "border_radius": "var(--radius-2)", "border": styles.border,
-                       "background": "var(--color-surface)", "color": "var(--gray-12)"})),
+                name="model", default_value=StatsState.model, style=styles.native_select_style)),
             _labelled("User (email)", rx.input(name="user", placeholder="everyone", default_value=StatsState.user_email,
                                                max_length=320, id="stats-user")),
             _labelled("Top N", _select("top", [(t, t) for t in TOP_CHOICES], StatsState.top)),
@@ -59,15 +56,24 @@ def filters() -> rx.Component:
     )
 
 
+CHART_NAMES = {"over_time": "Usage over time", "monthly": "Monthly usage: inference vs training",
+               "top_users": "Top users in the range", "models": "Usage by model",
+               "assigned": "Assigned vs used this month, per user"}
+
+
 def _chart(key: str, fig, export_label: str = "CSV") -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.cond(
                 StatsState.empty[key],
-                rx.center(rx.text("No usage for these filters in this range.", color=styles.muted_text_color),
-                          height="200px", width="100%", class_name="chart-empty"),
-                rx.plotly.basic(data=fig, width="100%", config={"displaylogo": False, "responsive": True},
-                          id=f"chart-{key}"),
+                rx.vstack(rx.text(CHART_NAMES[key], size="4"),
+                          rx.center(rx.text("No usage for these filters in this range.", color=styles.muted_text_color,
+                                            class_name="chart-empty"), height="160px", width="100%"),
+                          width="100%", padding="0.5rem"),
+                # `fig` is a plain dict figure (components/charts.py), typed as a Figure for the prop check
+                rx.plotly.basic(data=fig.to(go.Figure), width="100%",
+                                config={"displaylogo": False, "responsive": True, "displayModeBar": False},
+                                id=f"chart-{key}"),
             ),
             rx.cond(StatsState.notes[key] != "", rx.text(StatsState.notes[key], size="1",
                                                          color=styles.muted_text_color)),
@@ -125,7 +131,8 @@ def org_table() -> rx.Component:
 @admin_page(nav_key="stats", on_load=StatsState.load, all_orgs=True)
 def statistics_page() -> rx.Component:
     return rx.vstack(
-        rx.flex(rx.foreach(StatsState.cards, _card), wrap="wrap", gap="3", width="100%", id="stats-cards"),
+        rx.grid(rx.foreach(StatsState.cards, _card), columns=rx.breakpoints(initial="2", sm="3", md="5"), gap="3",
+                width="100%", id="stats-cards"),
         org_table(),
         filters(),
         rx.cond(StatsState.error != "", rx.callout(StatsState.error, color_scheme="red", icon="triangle-alert",

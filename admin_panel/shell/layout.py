@@ -149,7 +149,8 @@ def user_menu() -> rx.Component:
     return rx.menu.root(
         rx.menu.trigger(
             rx.button(rx.icon("circle-user-round", size=18),
-                      rx.text(ShellState.name, display=["none", "none", "inline"], truncate=True, max_width="160px"),
+                      rx.text(ShellState.name, display=["none", "none", "block"], max_width="180px",
+                              white_space="nowrap", overflow="hidden", text_overflow="ellipsis"),
                       variant="ghost", color_scheme="gray", id="user-menu"),
         ),
         rx.menu.content(

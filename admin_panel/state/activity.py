@@ -29,6 +29,13 @@ def log_filter(db, actor, f: dict) -> activity.LogFilter:
         text=f.get("text", ""), outcome=f.get("outcome") or None)
 
 
+def _cell(value) -> str:
+    """Display text of a log cell: token counts with thousands separators."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 class ActivityState(AdminArea, rx.State):
     required_roles: ClassVar[tuple[str, ...]] = MANAGE
 
@@ -40,6 +47,7 @@ class ActivityState(AdminArea, rx.State):
     page_no: int = 1
     has_next: bool = False
     has_prev: bool = False
+    note: str = ""  # free-text search: how far this page searched
     actions: list[str] = []
     model_options: list[dict[str, str]] = []
     is_super: bool = False
@@ -87,9 +95,10 @@ class ActivityState(AdminArea, rx.State):
             return None
         self.error = ""
         self.columns = page.columns
-        self.rows = [{k: str(v) for k, v in r.items()} for r in page.rows]
+        self.rows = [{k: _cell(v) for k, v in r.items()} for r in page.rows]
         self._next, self._prev = page.next_cursor, page.prev_cursor
         self.has_next, self.has_prev = page.next_cursor is not None, page.prev_cursor is not None
+        self.note = page.note
         if reset:
             self.page_no = 1
         elif direction == "next":
@@ -108,6 +117,8 @@ class ActivityState(AdminArea, rx.State):
             self.error = "Unknown log."
             return None
         self.tab = tab
+        if not self.export_running:  # the last export's message belongs to the tab it came from
+            self.export_message, self.export_ready = "", False
         return await self._fetch(info, None, "next", reset=True)
 
     @rx.event

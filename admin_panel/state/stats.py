@@ -3,7 +3,6 @@
 from datetime import timedelta
 from typing import ClassVar
 
-import plotly.graph_objects as go
 import reflex as rx
 
 from models import utcnow
@@ -47,11 +46,11 @@ class StatsState(AdminArea, rx.State):
     model_options: list[dict[str, str]] = []
     cards: list[dict[str, str]] = []
     org_rows: list[dict[str, str]] = []  # all-orgs view: one row per org
-    fig_monthly: go.Figure = go.Figure()
-    fig_over_time: go.Figure = go.Figure()
-    fig_top_users: go.Figure = go.Figure()
-    fig_models: go.Figure = go.Figure()
-    fig_assigned: go.Figure = go.Figure()
+    fig_monthly: dict = {}  # plotly figures as plain dicts (components/charts.py)
+    fig_over_time: dict = {}
+    fig_top_users: dict = {}
+    fig_models: dict = {}
+    fig_assigned: dict = {}
     empty: dict[str, bool] = {k: True for k in CHART_KEYS}
     notes: dict[str, str] = {k: "" for k in CHART_KEYS}
     loaded: bool = False
@@ -80,9 +79,8 @@ class StatsState(AdminArea, rx.State):
         gran, top = self.granularity, int(self.top)
 
         def read(db):
-            uid = st.find_user(db, actor=actor, email=user_email)
-            flt = st.make_filter(db, actor, start=start, end=end, kind=kind, model_id=model, user_id=uid)
-            return uid, st.model_options(db), st.statistics_page(db, actor=actor, flt=flt, granularity=gran, top=top)
+            return st.load_page(db, actor=actor, start=start, end=end, kind=kind, model=model, user_email=user_email,
+                                granularity=gran, top=top)
 
         try:
             uid, models, page = await in_db(read, read=True)
@@ -104,14 +102,12 @@ class StatsState(AdminArea, rx.State):
         self.org_rows = [{"org": r["org"], "purchased": _n(r["purchased"]), "assigned": _n(r["assigned"]),
                           "used": _n(r["used_this_month"]), "projected": _n(r["projected_month_end"]),
                           "days_left": _n(r["days_left"])} for r in c.per_org]
-        self.fig_monthly = charts.monthly(page.monthly.frame)
-        self.fig_over_time = charts.over_time(page.over_time.frame, gran)
-        self.fig_top_users = charts.top_users(page.top_users.frame, top)
-        self.fig_models = charts.by_model(page.models.frame)
-        self.fig_assigned = charts.assigned_vs_used(page.assigned.frame)
+        figs = charts.figures(page, gran, top)
+        self.fig_monthly, self.fig_over_time, self.fig_top_users = figs["monthly"], figs["over_time"], figs["top_users"]
+        self.fig_models, self.fig_assigned = figs["models"], figs["assigned"]
         self.empty = {"monthly": page.monthly.empty, "over_time": page.over_time.empty,
                       "top_users": page.top_users.empty, "models": page.models.empty,
-                      "assigned": page.assigned.frame.empty}
+                      "assigned": not page.assigned.rows}
         self.notes = {"monthly": page.monthly.note, "over_time": page.over_time.note,
                       "top_users": page.top_users.note, "models": page.models.note, "assigned": ""}
         self.loaded = True

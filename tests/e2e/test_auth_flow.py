@@ -58,6 +58,21 @@ def enrol_mfa(page: Page, screenshots_dir=None, shot: str | None = None) -> str:
     return secret
 
 
+def dark_mode(page: Page) -> None:
+    """Switch to dark mode with the header's toggle. A click that lands while the page is still hydrating can be
+    undone by the colour-mode provider's first render: click again until the class sticks."""
+    for _ in range(5):
+        page.locator("#color-mode-toggle").click()
+        try:
+            expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"), timeout=2_000)
+            break
+        except AssertionError:
+            continue
+    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
+    page.wait_for_timeout(500)
+    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
+
+
 def sign_out(page: Page) -> None:
     """The Admin Panel has sign-out in the user menu; the member page has a button."""
     if page.locator("#user-menu").count():

@@ -1,10 +1,11 @@
 """The sign-in page renders at desktop and narrow widths."""
 
-import re
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
+
+from .test_auth_flow import dark_mode
 
 WIDTHS = {"desktop": 1400, "narrow": 800}
 
@@ -33,18 +34,7 @@ def test_sign_in_page_dark_mode(page: Page, app_url: str, screenshots_dir, name:
     page.goto(f"{app_url}/login")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
 
-    # A click that lands while the page is still hydrating (the sign-in page runs an on_load check) can be
-    # undone by the colour-mode provider's first render: click again until the class sticks.
-    for _ in range(5):
-        page.locator("#color-mode-toggle").click()
-        try:
-            expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"), timeout=2_000)
-            break
-        except AssertionError:
-            continue
-    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
-    page.wait_for_timeout(500)
-    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
+    dark_mode(page)  # the sign-in page runs an on_load check: the helper clicks until the class sticks
     expect(page.get_by_role("heading", name="Steward", exact=True)).to_be_visible()
     page.screenshot(path=str(screenshots_dir / f"sign-in-dark-{name}.png"), full_page=True)
 

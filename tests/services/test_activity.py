@@ -99,6 +99,36 @@ def test_usage_log_filters(session, world, logs):
         act.usage_log(session, actor=admin, flt=act.LogFilter(), limit=10_000)
 
 
+@pytest.mark.parametrize("filters", [
+    {"kind": "training"}, {"kind": "tokens"}, {"model": "gpt-4o"}, {"model": "llama-3-70b", "kind": "training"},
+    {"model": "gpt-4o", "kind": "training", "start": "2026-03-01", "end": "2026-03-01"},
+    {"model": "claude-3-5-sonnet"},  # in the catalog, never used: an empty log, read without scanning
+    {"kind": "training", "start": "2026-03-02"},
+])
+@pytest.mark.parametrize("read", ["branches", "scan"])
+def test_usage_log_by_model_and_kind_pages_like_the_ledger(session, world, logs, filters, read, monkeypatch):
+    """A sparse model or kind filter reads one keyset branch per (kind, model) and merges them, a common one scans
+    the org's events: either way every page, forwards and back, holds exactly the ledger's matching rows in order
+    (time, then id, newest first)."""
+    monkeypatch.setattr(act, "SPARSE_SHARE", 0 if read == "branches" else 10**9)
+    admin = world.actor(world.admin)
+    mid = logs_model_id(session, filters["model"]) if "model" in filters else None
+    f = act.make_filter(session, admin, model_id=mid, kind=filters.get("kind"), start=filters.get("start"),
+                        end=filters.get("end"))
+    branches = act.usage_branches(session, world.org.id, f)
+    assert (branches is not None) == (read == "branches") or branches == []  # nothing matches: nothing to read
+    want = sorted((e for e in session.exec(select(UsageEvent).where(UsageEvent.org_id == world.org.id)).all()
+                   if (mid is None or e.model_id == mid) and (f.kind is None or e.kind == f.kind)
+                   and (f.start is None or e.occurred_at.date() >= f.start)
+                   and (f.end is None or e.occurred_at.date() <= f.end)),
+                  key=lambda e: (e.occurred_at, e.id), reverse=True)
+    pages, back = walk(act.usage_log, session, admin, f, limit=4)
+    assert [r["ip"] for p in pages for r in p.rows] == [e.ip for e in want]
+    assert [[r["ip"] for r in p.rows] for p in reversed(back)] == [[r["ip"] for r in p.rows] for p in pages]
+    if not want:
+        assert pages[0].rows == [] and pages[0].next_cursor is None
+
+
 def logs_model_id(session, name):
     from models import AIModel
 
@@ -119,11 +149,11 @@ def test_audit_trail_diff_text_and_action(session, world, logs):
     admin = world.actor(world.admin)
     page = act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin), limit=25)
     acts = [r for r in page.rows if r["action"] == "allocation.set"]
-    assert len(acts) == 12 and acts[0]["changes"] == "max_tokens: 11000 → 12000"
+    assert len(acts) == 12 and acts[0]["changes"] == "max_tokens: 11,000 → 12,000"
     assert acts[0]["target"] == f"user {world.alice.id}" and acts[0]["actor"] == "admin@a.test"
     assert all(r["action"] != "user.ban" for r in page.rows)  # org B's entry is not org A's business
     hit = act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin, text="11000 MAX_tokens"))
-    assert [r["changes"] for r in hit.rows] == ["max_tokens: 10000 → 11000", "max_tokens: 11000 → 12000"][::-1]
+    assert [r["changes"] for r in hit.rows] == ["max_tokens: 10,000 → 11,000", "max_tokens: 11,000 → 12,000"][::-1]
     assert act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin, text="100%")).rows == []
     by_action = act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin, action="user.create"))
     assert by_action.rows and {r["action"] for r in by_action.rows} == {"user.create"}
@@ -131,7 +161,56 @@ def test_audit_trail_diff_text_and_action(session, world, logs):
                        limit=5)
     assert [len(p.rows) for p in pages] == [5, 5, 2] and len(back) == 3 and back[-1].rows == pages[0].rows
     assert act.readable_diff({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": "x"}) == "b: 2 → 3\nc: x (new)"
+    assert act.readable_diff({"max_tokens": 500_000}, {"max_tokens": 1_250_000}) == "max_tokens: 500,000 → 1,250,000"
     assert act.readable_diff(None, {"x": 1}) == "x: 1 (new)"
+
+
+def test_audit_trail_by_user_as_actor_or_target_pages_like_the_table(session, world, logs):
+    """A user filter merges the user's own actions and the actions on them (each on its own index); an entry
+    that is both (a user acting on themselves) comes once."""
+    alice = world.actor(world.alice)
+    for i in range(4):
+        audit.record(session, alice, "request.submit", org_id=world.org.id, target_type="token_request",
+                     target_id=100 + i, before=None, after={"amount": i})
+    audit.record(session, alice, "user.update", org_id=world.org.id, target_type="user", target_id=world.alice.id,
+                 before={"name": "A"}, after={"name": "Alice"})
+    session.commit()
+    admin = world.actor(world.admin)
+    uid = world.alice.id
+    want = [(e.action, act.readable_diff(e.before, e.after))
+            for e in sorted(session.exec(select(AuditEvent).where(AuditEvent.org_id == world.org.id)).all(),
+                            key=lambda e: e.seq, reverse=True)
+            if e.actor_id == uid or (e.target_type == "user" and e.target_id == str(uid))]
+    assert len(want) == 1 + 12 + 4 + 1  # her creation, the allocations, her requests, her own update
+    f = act.make_filter(session, admin, user_id=uid)
+    pages, back = walk(act.audit_trail, session, admin, f, limit=5)
+    got = [(r["action"], r["changes"]) for p in pages for r in p.rows]
+    assert got == want and [len(p.rows) for p in pages] == [5, 5, 5, 3]
+    assert [p.rows for p in reversed(back)] == [p.rows for p in pages]
+    assert sum(r["action"] == "user.update" for p in pages for r in p.rows) == 1
+
+
+@pytest.mark.parametrize("words", ["max_tokens", "11000 max_TOKENS", "no-such-word"])
+def test_audit_free_text_reads_a_bounded_window_per_page(session, world, logs, words, monkeypatch):
+    """Free text reads at most TEXT_WINDOW entries a page: walking the windows finds every match once, in order,
+    forwards and back, with the search's reach in the page's note — common, rare and absent words alike."""
+    admin = world.actor(world.admin)
+    f = act.make_filter(session, admin, text=words)
+    monkeypatch.setattr(act, "TEXT_WINDOW", 10**6)
+    everything = act.audit_trail(session, actor=admin, flt=f, limit=100)
+    assert everything.next_cursor is None and len(everything.rows) < 100
+    monkeypatch.setattr(act, "TEXT_WINDOW", 4)
+    pages, back = walk(act.audit_trail, session, admin, f, limit=3)
+    assert [r for p in pages for r in p.rows] == everything.rows
+    assert len(pages) >= sum(1 for _ in session.exec(select(AuditEvent.id).where(
+        AuditEvent.org_id == world.org.id))) // 4  # one window of 4 entries a page (at least)
+    assert [r for p in reversed(back) for r in p.rows] == everything.rows  # windows anchor at the cursors
+    assert all(len(p.rows) <= 3 for p in pages)
+    if words != "max_tokens":  # rare or absent: windows with fewer matches than a page say how far they searched
+        assert any(p.note.startswith("Searched 4 entries, back to ") and p.note.endswith("page by page.")
+                   for p in pages)
+    if words == "no-such-word":
+        assert everything.rows == [] and all(p.rows == [] for p in pages)
 
 
 def test_scope_admin_of_b_sees_nothing_of_a(session, world, logs):

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
+from types import SimpleNamespace
 
 from sqlmodel import Session, select
 
@@ -18,6 +19,7 @@ from models import AuditEvent, AuditHead, UsageDaily, UsageEvent, UsageHourly, U
 from services import audit, catalog
 from services.actor import system_actor
 from services.usage import gateway_actor, record_usage
+from tests.services.rollup_helpers import actual_statistics_rollups, expected_statistics_rollups
 
 NOW = datetime(2024, 4, 2, tzinfo=UTC)
 
@@ -54,10 +56,15 @@ def _payloads(w, models) -> dict[str, dict]:
 def _expected_rollups(events, model_by_name, org_id) -> dict:
     daily, hourly = defaultdict(lambda: [0, 0, 0, 0]), defaultdict(lambda: [0, 0])
     monthly, user_daily = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
+
+    def billed_of(e):
+        model = model_by_name[e["model"]]
+        return math.ceil(Fraction(e["prompt_tokens"] * model.prompt_rate_milli
+                                  + e["completion_tokens"] * model.completion_rate_milli, 1000))
+
     for e in events:
         model = model_by_name[e["model"]]
-        billed = math.ceil(Fraction(e["prompt_tokens"] * model.prompt_rate_milli
-                                    + e["completion_tokens"] * model.completion_rate_milli, 1000))
+        billed = billed_of(e)
         t, kind, user = e["occurred_at"], e["kind"], e["user"]
         for acc, key, amounts in (
             (daily, (org_id, model.id, kind, t.date()), (e["prompt_tokens"], e["completion_tokens"], billed, 1)),
@@ -67,8 +74,13 @@ def _expected_rollups(events, model_by_name, org_id) -> dict:
         ):
             for i, v in enumerate(amounts):
                 acc[key][i] += v
-    return {name: {k: tuple(v) for k, v in acc.items()}
-            for name, acc in (("daily", daily), ("hourly", hourly), ("monthly", monthly), ("user_daily", user_daily))}
+    ledger = [SimpleNamespace(org_id=org_id, user_id=e["user"], model_id=model_by_name[e["model"]].id, kind=e["kind"],
+                              occurred_at=e["occurred_at"], prompt_tokens=e["prompt_tokens"],
+                              completion_tokens=e["completion_tokens"], billed_tokens=billed_of(e)) for e in events]
+    return {**{name: {k: tuple(v) for k, v in acc.items()}
+               for name, acc in (("daily", daily), ("hourly", hourly), ("monthly", monthly),
+                                 ("user_daily", user_daily))},
+            **expected_statistics_rollups(ledger)}
 
 
 def _actual_rollups(session) -> dict:
@@ -80,6 +92,7 @@ def _actual_rollups(session) -> dict:
                     for r in session.exec(select(UsageUserMonthly))},
         "user_daily": {(r.org_id, r.user_id, r.kind, r.day): (r.billed_tokens, r.events)
                        for r in session.exec(select(UsageUserDaily))},
+        **actual_statistics_rollups(session),
     }
 
 

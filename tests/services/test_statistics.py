@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import select
 
 from models import AIModel, UsageEvent, month_start, utcnow
-from services import catalog, statistics as st
+from services import catalog, rollup_ranges as rr, statistics as st
 from services.actor import Actor
 from services.errors import Forbidden, Invalid, NotFound
 from services.usage import bulk_load
@@ -224,20 +224,87 @@ def test_statistics_page_bundle(session, world, data):
     assert empty.over_time.empty and empty.top_users.empty and empty.models.empty
 
 
-def test_month_pieces_cover_the_range_exactly():
-    def days_of(pieces):
-        out = {}
-        for sign, what, lo, hi in pieces:
-            d = lo
-            while d < hi:
-                out[d] = out.get(d, 0) + sign
-                d += timedelta(days=1)
-        return {d for d, n in out.items() if n}
-    for start, end in ((date(2026, 1, 31), date(2026, 3, 2)), (date(2026, 1, 2), date(2026, 1, 30)),
-                       (date(2025, 12, 15), date(2026, 2, 20)), (date(2026, 2, 1), date(2026, 3, 1))):
-        pieces = st.month_pieces(start, end)
-        assert days_of(pieces) == {start + timedelta(days=i) for i in range((end - start).days)}
-        assert all((hi - lo).days <= 16 for s_, w, lo, hi in pieces if w == "days")
+def _signed_days(pieces):
+    """day → how many times the pieces count it (an open edge counts the days of its exact part)."""
+    out = {}
+    for p in pieces:
+        lo, hi = p.part if p.edge else (p.lo, p.hi)
+        d = lo
+        while d < hi:
+            out[d] = out.get(d, 0) + p.sign
+            d += timedelta(days=1)
+    return {d: n for d, n in out.items() if n}
+
+
+def test_pieces_cover_the_range_exactly():
+    import random
+
+    rng = random.Random(9)
+    cases = [(date(2026, 1, 31), date(2026, 3, 2)), (date(2026, 1, 2), date(2026, 1, 30)),
+             (date(2025, 12, 15), date(2026, 2, 20)), (date(2026, 2, 1), date(2026, 3, 1)),
+             (date(2025, 12, 4), date(2026, 12, 4)), (date(2026, 9, 5), date(2026, 12, 4))]
+    for _ in range(300):
+        a = date(2023, 1, 1) + timedelta(days=rng.randrange(4 * 365))
+        cases.append((a, a + timedelta(days=rng.randrange(1, 3 * 366))))
+    for start, end in cases:
+        middle = start + (end - start) / 2
+        for today in (start - timedelta(days=1), end - timedelta(days=1), middle, end + timedelta(400)):
+            for years in (True, False):
+                for edges in (False, True):
+                    ps = rr.pieces(start, end, rr.Costs(today), years=years, edges=edges)
+                    assert _signed_days(ps) == {start + timedelta(days=i): 1 for i in range((end - start).days)}
+                    for p in ps:
+                        assert p.level in (("year", "month", "days") if years else ("month", "days"))
+                        assert p.edge is (p.part is not None) and (edges or not p.edge)
+                        if p.edge:  # the whole month bounds the part
+                            assert p.level == "month" and p.lo <= p.part[0] < p.part[1] <= p.hi
+    # The last 90 days / 12 months (ending today) read the current month and year whole, minus their future.
+    today = date(2026, 12, 3)
+    year = rr.pieces(date(2025, 12, 4), date(2026, 12, 4), rr.Costs(today), edges=True)
+    assert rr.Costs(today).total(year) <= 3 and ("year", date(2026, 1, 1)) in {(p.level, p.lo) for p in year}
+    quarter = rr.pieces(date(2026, 9, 5), date(2026, 12, 4), rr.Costs(today), edges=True)
+    assert rr.Costs(today).total(quarter) <= 4 and any(p.edge for p in quarter)
+
+
+@pytest.mark.parametrize("top", [1, 3, 10])
+def test_top_users_from_bounds_equal_the_plain_ranking(session, world, top, monkeypatch):
+    """Many users with skewed usage over 14 months; for ranges with partial months at their edges the top N
+    (found from bounds, summing the edges for the candidates only) equals the ranking summed from the ledger,
+    ties broken by user id — and equals the everyone-exact path the page uses above MAX_CANDIDATES users."""
+    import random
+
+    from services import users
+
+    rng = random.Random(top)
+    models = catalog.ensure_default_models(session)
+    sysa = Actor(None, "super_admin", world.org.id, email="system")
+    people = [users.create_user(session, actor=sysa, email=f"u{i}@a.test").value for i in range(24)]
+    session.commit()
+    weights = [rng.paretovariate(1.2) for _ in people]
+    start = datetime(2025, 11, 1, tzinfo=UTC)
+    evs = []
+    for _ in range(900):
+        u = rng.choices(people, weights)[0]
+        evs.append(ev(world, u, rng.choice(models), rng.choice(["tokens", "tokens", "training"]),
+                      start + timedelta(seconds=rng.randrange(420 * 86400)), rng.choice([5, 50, 500])))
+    bulk_load(session, evs)
+    session.commit()
+    admin = world.actor(world.admin)
+    for _ in range(15):
+        a = date(2025, 11, 1) + timedelta(days=rng.randrange(400))
+        b = a + timedelta(days=rng.randrange(20, 200))
+        kind = rng.choice([None, "tokens", "training"])
+        want = {}
+        for e in evs:
+            if a <= e.occurred_at.date() <= b and kind in (None, e.kind):
+                want[e.user_id] = want.get(e.user_id, 0) + e.billed_tokens
+        ranked = sorted(((v, u) for u, v in want.items() if v > 0), key=lambda t: (-t[0], t[1]))[:top]
+        f = flt(session, admin, a.isoformat(), b.isoformat(), kind=kind)
+        got = st.per_user(session, actor=admin, flt=f, limit=top)
+        assert list(zip(got.column("billed_tokens"), got.column("user_id"))) == ranked, (a, b, kind)
+        monkeypatch.setattr(st, "MAX_CANDIDATES", 0)
+        assert st.per_user(session, actor=admin, flt=f, limit=top).rows == got.rows
+        monkeypatch.undo()
 
 
 def test_random_usage_rollups_equal_the_ledger(session, world):

@@ -10,11 +10,12 @@ from fractions import Fraction
 import pytest
 from sqlmodel import Session, delete, select
 
-from models import AIModel, UsageDaily, UsageEvent, UsageHourly, UsageUserDaily, UsageUserMonthly
+from models import ROLLUP_TABLES, AIModel, UsageDaily, UsageEvent, UsageHourly, UsageUserDaily, UsageUserMonthly
 from services import catalog
 from services.errors import DomainError, Forbidden, Invalid, NotFound
 from services.usage import MAX_BATCH, billed_tokens, bulk_load, gateway_actor, record_usage
 from tests.conftest import snapshot
+from tests.services.rollup_helpers import actual_statistics_rollups, expected_statistics_rollups
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)  # the clock handed to record_usage (`now=`)
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -303,7 +304,7 @@ def ledger_rows(engine) -> list[UsageEvent]:
 
 
 def expected_rollups(events) -> dict:
-    """The four rollups recomputed in plain Python from ledger rows."""
+    """Every rollup recomputed in plain Python from ledger rows."""
     daily, hourly, monthly, user_daily = (defaultdict(lambda: [0, 0, 0, 0]), defaultdict(lambda: [0, 0]),
                                           defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0]))
     for e in events:
@@ -320,7 +321,7 @@ def expected_rollups(events) -> dict:
             table[key][1] += 1
     as_tuples = lambda acc: {k: tuple(v) for k, v in acc.items()}  # noqa: E731
     return {"daily": as_tuples(daily), "hourly": as_tuples(hourly), "user_monthly": as_tuples(monthly),
-            "user_daily": as_tuples(user_daily)}
+            "user_daily": as_tuples(user_daily), **expected_statistics_rollups(events)}
 
 
 def actual_rollups(engine) -> dict:
@@ -333,6 +334,7 @@ def actual_rollups(engine) -> dict:
                              for r in s.exec(select(UsageUserMonthly))},
             "user_daily": {(r.org_id, r.user_id, r.kind, r.day): (r.billed_tokens, r.events)
                            for r in s.exec(select(UsageUserDaily))},
+            **actual_statistics_rollups(s),
         }
 
 
@@ -391,6 +393,7 @@ def test_rollups_equal_the_ledger(w, session, engine):
     for name in expected:
         assert actual[name] == expected[name], name
     assert len(actual["hourly"]) > 100 and len(actual["user_monthly"]) >= 20
+    assert len({k[2] for k in actual["user_year_total"]}) >= 2  # the events straddle a new year
 
     # The hand-checked edge events of the finance user land in the UTC day and month.
     fin = w.finance.id
@@ -410,7 +413,7 @@ def _ledger_content(engine) -> list[tuple]:
 
 
 def _wipe_usage(session):
-    for table in (UsageEvent, UsageDaily, UsageHourly, UsageUserMonthly, UsageUserDaily):
+    for table in (UsageEvent, *ROLLUP_TABLES):
         session.exec(delete(table))
     session.commit()
 
@@ -437,7 +440,8 @@ def test_bulk_load_produces_the_same_rollups_as_record_usage(w, session, engine)
     assert len(ledger_a) == 250 and all(rollups_a.values())
 
     _wipe_usage(session)
-    assert actual_rollups(engine) == {"daily": {}, "hourly": {}, "user_monthly": {}, "user_daily": {}}
+    wiped = actual_rollups(engine)
+    assert len(wiped) == len(ROLLUP_TABLES) and not any(wiped.values())
     loaded = _as_trusted_events(w, items, lambda raw, instant: instant)  # aware UTC, as the models require
     assert bulk_load(session, loaded) == 250
     session.commit()

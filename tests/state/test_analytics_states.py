@@ -69,9 +69,10 @@ def test_finance_loads_statistics_with_charts_and_exports(root, people, usage):
     cards = {c["label"]: c["value"] for c in st.cards}
     assert cards["Purchased"] == "0" and cards["Used this month"] != ""
     assert st.empty["over_time"] is False and st.empty["top_users"] is False
-    assert st.fig_over_time.data and sum(sum(t.y) for t in st.fig_over_time.data) == sum(100 + i for i in range(120))
-    assert st.fig_top_users.layout.title.text.startswith("Top 10")
-    assert st.fig_over_time.layout.yaxis.title.text.startswith("Billed tokens")
+    over_time, top = st.fig_over_time, st.fig_top_users
+    assert over_time["data"] and sum(sum(t["y"]) for t in over_time["data"]) == sum(100 + i for i in range(120))
+    assert top["layout"]["title"]["text"].startswith("Top 10") and "member@a.test" in top["data"][0]["y"]
+    assert over_time["layout"]["yaxis"]["title"]["text"].startswith("Billed tokens")
     name, csv_text = download_of(run(st.export_chart("top_users")))
     assert name.startswith("top-users_") and "member@a.test" in csv_text
     assert run(st.export_chart("nope")) is None and st.error == "Unknown chart."
@@ -97,7 +98,7 @@ def test_statistics_filters_are_validated(root, people, usage):
     assert "per organization and kind" in st.error  # hour + user filter
     run(st.apply_filters({"start": (today - timedelta(days=2)).isoformat(), "end": today.isoformat(),
                           "granularity": "hour", "kind": "tokens", "model": "all", "user": "", "top": "5"}))
-    assert st.error == "" and len(st.fig_over_time.data[0].x) == 72
+    assert st.error == "" and len(st.fig_over_time["data"][0]["x"]) == 72
     run(st.apply_filters({"start": "2020-01-01", "end": "2020-01-31", "granularity": "day", "kind": "all",
                           "model": "all", "user": "", "top": "5"}))
     assert st.error == "" and st.empty["over_time"] and st.empty["models"]  # the page shows text, not axes
