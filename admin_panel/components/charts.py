@@ -11,8 +11,16 @@ KIND_LABEL = {"tokens": "Inference", "training": "Training"}
 TOKENS_AXIS = "Billed tokens"
 
 
-def _base(title: str, x_title: str, y_title: str, *, horizontal: bool = False) -> go.Figure:
+def empty() -> go.Figure:
+    """A figure without Plotly's default template: rx.plotly supplies the (light/dark) template in the browser,
+    so a template in the figure only adds ~5 KB to the tab's pickled state and ~6.5 KB to every delta."""
     fig = go.Figure()
+    fig.update_layout(template=None)
+    return fig
+
+
+def _base(title: str, x_title: str, y_title: str, *, horizontal: bool = False) -> go.Figure:
+    fig = empty()
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left"},
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",

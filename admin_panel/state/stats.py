@@ -47,11 +47,11 @@ class StatsState(AdminArea, rx.State):
     model_options: list[dict[str, str]] = []
     cards: list[dict[str, str]] = []
     org_rows: list[dict[str, str]] = []  # all-orgs view: one row per org
-    fig_monthly: go.Figure = go.Figure()
-    fig_over_time: go.Figure = go.Figure()
-    fig_top_users: go.Figure = go.Figure()
-    fig_models: go.Figure = go.Figure()
-    fig_assigned: go.Figure = go.Figure()
+    fig_monthly: go.Figure = charts.empty()
+    fig_over_time: go.Figure = charts.empty()
+    fig_top_users: go.Figure = charts.empty()
+    fig_models: go.Figure = charts.empty()
+    fig_assigned: go.Figure = charts.empty()
     empty: dict[str, bool] = {k: True for k in CHART_KEYS}
     notes: dict[str, str] = {k: "" for k in CHART_KEYS}
     loaded: bool = False

@@ -20,8 +20,8 @@ def token_key() -> str:
 
 
 class Tab:
-    def __init__(self, base_url: str, token: Any = None):
-        self.sock = RawSocket(base_url)
+    def __init__(self, base_url: str, token: Any = None, *, router_path: str = "/security-probe"):
+        self.sock = RawSocket(base_url, router_path=router_path)
         self.flip = True
         self.calls = 0
         vars_ = {} if token is None else {token_key(): token}
