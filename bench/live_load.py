@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -216,12 +217,12 @@ def table(results: list[Result]) -> str:
 # ------------------------------------------------------------------------------------------------- main
 def prepare(kind: str, a, workdir: Path):
     if kind == "pg":
-        url = create_database(a.pg_db)
+        url = a.pg_url or create_database(a.pg_db)
     else:
         url = f"sqlite:///{workdir / 'live.db'}"
     t = time.perf_counter()
     world = live_data.build(url, users_n=a.users, events=a.events, admins=ADMINS)
-    print(f"# {kind}: {a.users:,} users, {a.events:,} usage events built in {time.perf_counter() - t:.0f} s",
+    print(f"  {kind}: {a.users:,} users, {a.events:,} usage events built in {time.perf_counter() - t:.0f} s",
           flush=True)
     return url, world
 
@@ -234,7 +235,8 @@ def main(argv=None) -> int:
     p.add_argument("--interval", type=float, default=2.0, help="seconds between two actions of a session")
     p.add_argument("--users", type=int, default=2000)
     p.add_argument("--events", type=int, default=300_000)
-    p.add_argument("--pg-db", default=os.environ.get("BENCH_LIVE_PG_DB", "steward_so_live"))
+    p.add_argument("--pg-url", help="a scratch PostgreSQL database (emptied); default: --pg-db created anew")
+    p.add_argument("--pg-db", default=os.environ.get("BENCH_LIVE_PG_DB", "steward_bench_live"))
     p.add_argument("--out", help="also write the Markdown to this file")
     a = p.parse_args(argv)
     counts = [int(x) for x in a.sessions.split(",") if x]
@@ -256,12 +258,12 @@ def main(argv=None) -> int:
         app = App(db_url=url, workdir=workdir, redis_url=redis.url if redis else None,
                   workers=workers if pg else None, env=env).start()
         try:
-            print(f"# {setup}: workers {app.worker_pids()}", flush=True)
+            print(f"  {setup}: workers {app.worker_pids()}", flush=True)
             for n in counts:
                 r = run_load(app, world, names, setup=setup, n=n, duration=a.duration, interval=a.interval,
                              redis=redis)
                 results.append(r)
-                print(table([r]).splitlines()[-1], flush=True)
+                print("  " + table([r]).splitlines()[-1], flush=True)  # progress (indented: not the report)
                 if r.failures:
                     print("  failures:", Counter(f.split(":")[0] for f in r.failures), r.failures[:3], flush=True)
         finally:
@@ -275,6 +277,7 @@ def main(argv=None) -> int:
     print("\n" + text)
     if a.out:
         Path(a.out).write_text(text + "\n")
+    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

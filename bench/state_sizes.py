@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -133,6 +134,7 @@ def main(argv=None) -> int:
     finally:
         app.stop()
         redis.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     text = (f"### Pickled state per admin tab (demo data at scale {a.scale:g}; Redis value sizes; "
             f"{os.cpu_count()} CPUs)\n\n" + table(rows))
     print(text)

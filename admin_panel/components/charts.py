@@ -2,6 +2,10 @@
 
 Colours and fonts come from rx.plotly's light/dark template (it follows the colour mode); the figures only set
 transparent backgrounds, titles, axis titles with units and readable number formats.
+
+Each figure is assembled as one plain dict and validated once by `go.Figure(spec)`: Plotly's incremental
+`add_*`/`update_*` calls validate every property path again and cost ~8 ms a chart (~40 ms of CPU per
+Statistics page, the page's largest cost under load); one validation of the finished dict costs < 1 ms.
 """
 
 import pandas as pd
@@ -14,27 +18,30 @@ TOKENS_AXIS = "Billed tokens"
 def empty() -> go.Figure:
     """A figure without Plotly's default template: rx.plotly supplies the (light/dark) template in the browser,
     so a template in the figure only adds ~5 KB to the tab's pickled state and ~6.5 KB to every delta."""
-    fig = go.Figure()
-    fig.update_layout(template=None)
-    return fig
+    return go.Figure({"data": [], "layout": {"template": {}}})
 
 
-def _base(title: str, x_title: str, y_title: str, *, horizontal: bool = False) -> go.Figure:
-    fig = empty()
-    fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left"},
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-        margin={"l": 60, "r": 20, "t": 50, "b": 50}, height=340,
-        legend={"orientation": "h", "y": -0.2}, hovermode="closest",
-    )
-    fig.update_xaxes(title_text=x_title, automargin=True)
-    fig.update_yaxes(title_text=y_title, automargin=True)
+def _figure(traces: list[dict], title: str, x_title: str, y_title: str, *, horizontal: bool = False,
+            **layout) -> go.Figure:
+    xaxis = {"title": {"text": x_title}, "automargin": True}
+    yaxis = {"title": {"text": y_title}, "automargin": True}
     if horizontal:
-        fig.update_xaxes(tickformat="~s")
-        fig.update_yaxes(autorange="reversed")
+        xaxis["tickformat"] = "~s"
+        yaxis["autorange"] = "reversed"
     else:
-        fig.update_yaxes(tickformat="~s", rangemode="tozero")
-    return fig
+        yaxis.update(tickformat="~s", rangemode="tozero")
+    base = {
+        "template": {}, "title": {"text": title, "x": 0, "xanchor": "left"},
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "height": 340,
+        "legend": {"orientation": "h", "y": -0.2}, "hovermode": "closest", "xaxis": xaxis, "yaxis": yaxis,
+    }
+    for key, value in layout.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return go.Figure({"data": traces, "layout": base})
 
 
 def _groups(frame: pd.DataFrame):
@@ -46,53 +53,55 @@ def _groups(frame: pd.DataFrame):
         yield "", frame
 
 
+def _ints(series: pd.Series) -> pd.Series:
+    return series.astype("int64")
+
+
 def monthly(frame: pd.DataFrame) -> go.Figure:
-    fig = _base("Monthly usage: inference vs training (last 12 months)", "Month (UTC)", TOKENS_AXIS)
+    traces = []
     for prefix, rows in _groups(frame):
         for kind in ("tokens", "training"):
-            fig.add_bar(x=rows["month"].dt.strftime("%Y-%m"), y=rows[kind].astype("int64"),
-                        name=prefix + KIND_LABEL[kind], hovertemplate="%{x}: %{y:,} tokens<extra>%{fullData.name}</extra>")
-    fig.update_layout(barmode="group")
-    return fig
+            traces.append({"type": "bar", "x": rows["month"].dt.strftime("%Y-%m"), "y": _ints(rows[kind]),
+                           "name": prefix + KIND_LABEL[kind],
+                           "hovertemplate": "%{x}: %{y:,} tokens<extra>%{fullData.name}</extra>"})
+    return _figure(traces, "Monthly usage: inference vs training (last 12 months)", "Month (UTC)", TOKENS_AXIS,
+                   barmode="group")
 
 
 def over_time(frame: pd.DataFrame, granularity: str) -> go.Figure:
     unit = {"hour": "Hour (UTC)", "day": "Day (UTC)", "week": "Week starting Monday (UTC)",
             "month": "Month (UTC)"}[granularity]
-    fig = _base(f"Usage over time, per {granularity}", unit, f"{TOKENS_AXIS} per {granularity}")
+    traces = []
     for prefix, rows in _groups(frame):
         for kind, part in rows.groupby("kind", sort=True):
-            fig.add_scatter(x=part["period"], y=part["billed_tokens"].astype("int64"), mode="lines+markers",
-                            name=prefix + KIND_LABEL.get(kind, kind),
-                            hovertemplate="%{x}: %{y:,} tokens<extra>%{fullData.name}</extra>")
-    return fig
+            traces.append({"type": "scatter", "x": part["period"], "y": _ints(part["billed_tokens"]),
+                           "mode": "lines+markers", "name": prefix + KIND_LABEL.get(kind, kind),
+                           "hovertemplate": "%{x}: %{y:,} tokens<extra>%{fullData.name}</extra>"})
+    return _figure(traces, f"Usage over time, per {granularity}", unit, f"{TOKENS_AXIS} per {granularity}")
 
 
 def top_users(frame: pd.DataFrame, n: int) -> go.Figure:
-    fig = _base(f"Top {n} users in the range", TOKENS_AXIS, "User", horizontal=True)
     label = frame["email"] if "org" not in frame.columns else frame["org"] + " · " + frame["email"]
-    fig.add_bar(x=frame["billed_tokens"].astype("int64"), y=label, orientation="h", name="Billed tokens",
-                hovertemplate="%{y}: %{x:,} tokens<extra></extra>")
-    fig.update_layout(height=max(300, 28 * len(frame) + 120), showlegend=False)
-    return fig
+    trace = {"type": "bar", "x": _ints(frame["billed_tokens"]), "y": label, "orientation": "h",
+             "name": "Billed tokens", "hovertemplate": "%{y}: %{x:,} tokens<extra></extra>"}
+    return _figure([trace], f"Top {n} users in the range", TOKENS_AXIS, "User", horizontal=True,
+                   height=max(300, 28 * len(frame) + 120), showlegend=False)
 
 
 def by_model(frame: pd.DataFrame) -> go.Figure:
-    fig = _base("Usage by model", "Model", TOKENS_AXIS)
-    for prefix, rows in _groups(frame):
-        fig.add_bar(x=rows["model"], y=rows["billed_tokens"].astype("int64"), name=prefix.strip(" ·") or "Billed",
-                    hovertemplate="%{x}: %{y:,} tokens<extra></extra>")
-    fig.update_layout(barmode="group", showlegend="org" in frame.columns)
-    return fig
+    traces = [{"type": "bar", "x": rows["model"], "y": _ints(rows["billed_tokens"]),
+               "name": prefix.strip(" ·") or "Billed", "hovertemplate": "%{x}: %{y:,} tokens<extra></extra>"}
+              for prefix, rows in _groups(frame)]
+    return _figure(traces, "Usage by model", "Model", TOKENS_AXIS, barmode="group", showlegend="org" in frame.columns)
 
 
 def assigned_vs_used(frame: pd.DataFrame) -> go.Figure:
-    fig = _base("Assigned vs used this month, per user (top 30 by use)", "User", "Tokens")
     label = frame["email"] if "org" not in frame.columns else frame["org"] + " · " + frame["email"]
-    fig.add_bar(x=label, y=frame["assigned"].astype("int64"), name="Assigned (monthly cap)",
-                hovertemplate="%{x}: %{y:,} assigned<extra></extra>")
-    fig.add_bar(x=label, y=frame["used"].astype("int64"), name="Used this month",
-                hovertemplate="%{x}: %{y:,} used<extra></extra>")
-    fig.update_layout(barmode="group")
-    fig.update_xaxes(tickangle=-35)
-    return fig
+    traces = [
+        {"type": "bar", "x": label, "y": _ints(frame["assigned"]), "name": "Assigned (monthly cap)",
+         "hovertemplate": "%{x}: %{y:,} assigned<extra></extra>"},
+        {"type": "bar", "x": label, "y": _ints(frame["used"]), "name": "Used this month",
+         "hovertemplate": "%{x}: %{y:,} used<extra></extra>"},
+    ]
+    return _figure(traces, "Assigned vs used this month, per user (top 30 by use)", "User", "Tokens",
+                   barmode="group", xaxis={"tickangle": -35})
