@@ -104,4 +104,6 @@ def assigned_vs_used(frame: pd.DataFrame) -> go.Figure:
          "hovertemplate": "%{x}: %{y:,} used<extra></extra>"},
     ]
     return _figure(traces, "Assigned vs used this month, per user (top 30 by use)", "User", "Tokens",
-                   barmode="group", xaxis={"tickangle": -35})
+                   barmode="group", xaxis={"tickangle": -35},
+                   legend={"y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})  # above: the long
+    # rotated e-mails below the axis would run into a legend under the plot
