@@ -65,7 +65,7 @@ test-e2e: install
 test-scale: install
 	$(PY) -m pytest tests/scale
 
-# Every benchmark (README "Benchmarks"): SCALE=small (default, ~10-15 min), full, tiny or a fraction of full.
+# Every benchmark (README "Benchmarks"): SCALE=small (default, ~20 min on 2 CPUs), full, tiny or a fraction of full.
 SCALE ?= small
 bench: install
 	$(PY) -m bench.all --scale $(SCALE)

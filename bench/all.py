@@ -200,7 +200,7 @@ class Runner:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", default=os.environ.get("SCALE", "small"),
-                   help="small (default, ~10-15 min), full, tiny, or a fraction of full")
+                   help="small (default, ~20 min on 2 CPUs), full, tiny, or a fraction of full")
     p.add_argument("--only", default=",".join(ORDER), help=f"a subset of {','.join(ORDER)}")
     p.add_argument("--out", help="default: bench/results/bench-<scale>-<UTC time>.md")
     a = p.parse_args(argv)

@@ -31,6 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+from sqlalchemy.engine import make_url
+
 from bench import live_data
 from tests.scale.cluster import App, RedisServer, create_database
 from tests.security.registry import ROOT_STATE, SENTINEL
@@ -61,8 +64,8 @@ def pct(xs: list[float], p: float) -> float:
 class Session:
     """One signed-in tab on the raw socket: warmed up on the user table and statistics, then timed actions."""
 
-    def __init__(self, url: str, token: str, names: dict[str, str]):
-        self.names = names
+    def __init__(self, url: str, token: str, names: dict[str, str], mix: str = "both"):
+        self.names, self.mix = names, mix
         self.tab = Tab(url, token, router_path="/admin/users")
         self.port = self.tab.sock.ws.sock.getsockname()[1]
         self.pages = 1
@@ -79,7 +82,7 @@ class Session:
 
     def act(self, i: int) -> None:
         n = self.names
-        if i % 2 == 0:
+        if self.mix == "users" or (self.mix == "both" and i % 2 == 0):
             self.page = self.page % max(1, self.pages) + 1
             action, state, event, payload = "user table page", n["users"], f"{n['users']}.go_to", {"page": self.page}
         else:
@@ -132,6 +135,8 @@ class Result:
     calibration: list[float] = field(default_factory=list)
     load: float = 0.0
     workers: int = 1
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds used during the run, per component
+    machine_cpu: float = 0.0  # % of all CPUs busy during the run (everything on the machine)
 
     def ms(self, action: str | None = None) -> list[float]:
         return [m for a, m in self.samples if action is None or a == action]
@@ -152,21 +157,47 @@ def calibrate(url: str, token: str, runs: int = 30) -> list[float]:
     return out
 
 
+def cpu_seconds(app: App, redis: RedisServer | None, db_url: str) -> dict[str, float]:
+    """CPU time (user + system) so far of the app's processes, the private Redis, and the PostgreSQL backends
+    serving the app's database (found by the database name in their process title)."""
+    def used(procs) -> float:
+        total = 0.0
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                continue
+        return total
+
+    out = {"app": used(app.processes()), "client": used([psutil.Process()])}
+    if redis is not None and redis.process is not None:
+        out["redis"] = used([psutil.Process(redis.process.pid)])
+    if not db_url.startswith("sqlite"):
+        name = make_url(db_url).database
+        out["postgres"] = used(p for p in psutil.process_iter(["name", "cmdline"])
+                               if (p.info["name"] or "").startswith("postgres")
+                               and f" {name} " in " ".join(p.info["cmdline"] or []) + " ")
+    return out
+
+
 def run_load(app: App, world, names, *, setup: str, n: int, duration: float, interval: float,
-             redis: RedisServer | None) -> Result:
+             redis: RedisServer | None, mix: str = "both") -> Result:
     tokens = [world.sign_in(f"admin{i % ADMINS}", verified=True) for i in range(n)]
     res = Result(setup, n, duration, workers=len(app.worker_pids()))
     res.calibration = calibrate(app.url, tokens[0])
     sessions: list[Session] = []
 
     def connect(tok):
-        s = Session(app.url, tok, names)
+        s = Session(app.url, tok, names, mix)
         s.warm()
         return s
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         sessions = list(pool.map(connect, tokens))
     res.per_worker = dict(Counter(app.worker_of(s.port) for s in sessions))
+    cpu0 = cpu_seconds(app, redis, world.url)
+    psutil.cpu_percent()  # starts the machine-wide measurement
     until = time.monotonic() + duration
     threads = [threading.Thread(target=s.run, args=(until, interval), daemon=True) for s in sessions]
     for t in threads:
@@ -184,6 +215,8 @@ def run_load(app: App, world, names, *, setup: str, n: int, duration: float, int
     for t in threads:
         t.join()
     res.load = max(loads) if loads else os.getloadavg()[0]
+    res.machine_cpu = psutil.cpu_percent()
+    res.cpu = {k: v - cpu0.get(k, 0.0) for k, v in cpu_seconds(app, redis, world.url).items()}
     for s in sessions:
         res.samples += s.samples
         res.failures += s.failures
@@ -196,11 +229,21 @@ def _f(x: float) -> str:
     return f"{x:.1f}" if x == x else "—"
 
 
+def _cpu(r: Result, events: int) -> str:
+    if not events or not r.cpu:
+        return "—"
+    per = {k: 1000 * v / events for k, v in r.cpu.items()}
+    parts = " + ".join(f"{per[k]:.0f}" for k in ("app", "postgres", "redis") if k in per)
+    server = sum(v for k, v in per.items() if k != "client")
+    return f"{server:.0f} ({parts}); load generator {per.get('client', 0):.0f}"
+
+
 def table(results: list[Result]) -> str:
     out = ["| setup | workers | sessions | events | events/s | median ms | p95 ms | p99 ms | user table p95 | "
-           "statistics p95 | failed | calibration median / p95 ms | RSS total MB | RSS largest worker MB | "
-           "Redis RSS MB | sessions per worker | load avg (peak) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"]
+           "statistics p95 | failed | calibration median / p95 ms | CPU ms per event: server (app + PostgreSQL + "
+           "Redis); load generator | machine CPU busy | RSS total MB | RSS largest worker MB | Redis RSS MB | sessions per worker | "
+           "load avg (peak) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|---:|"]
     for r in results:
         xs = r.ms()
         spread = " / ".join(str(v) for _, v in sorted(r.per_worker.items(), key=lambda kv: str(kv[0])))
@@ -209,7 +252,7 @@ def table(results: list[Result]) -> str:
             f"{_f(statistics.median(xs) if xs else float('nan'))} | {_f(pct(xs, 95))} | {_f(pct(xs, 99))} | "
             f"{_f(pct(r.ms('user table page'), 95))} | {_f(pct(r.ms('statistics page'), 95))} | "
             f"{len(r.failures)} | {_f(statistics.median(r.calibration))} / {_f(pct(r.calibration, 95))} | "
-            f"{r.rss_total / 2**20:.0f} | {r.rss_worker / 2**20:.0f} | "
+            f"{_cpu(r, len(xs))} | {r.machine_cpu:.0f} % | {r.rss_total / 2**20:.0f} | {r.rss_worker / 2**20:.0f} | "
             f"{(r.redis_rss / 2**20) if r.redis_rss else 0:.0f} | {spread} | {r.load:.1f} |")
     return "\n".join(out)
 
@@ -233,6 +276,8 @@ def main(argv=None) -> int:
     p.add_argument("--sessions", default="10,50,200")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of load per run")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between two actions of a session")
+    p.add_argument("--mix", choices=("both", "users", "stats"), default="both",
+                   help="what the sessions do: alternate (default), only the user table, only statistics")
     p.add_argument("--users", type=int, default=2000)
     p.add_argument("--events", type=int, default=300_000)
     p.add_argument("--pg-url", help="a scratch PostgreSQL database (emptied); default: --pg-db created anew")
@@ -261,7 +306,7 @@ def main(argv=None) -> int:
             print(f"  {setup}: workers {app.worker_pids()}", flush=True)
             for n in counts:
                 r = run_load(app, world, names, setup=setup, n=n, duration=a.duration, interval=a.interval,
-                             redis=redis)
+                             redis=redis, mix=a.mix)
                 results.append(r)
                 print("  " + table([r]).splitlines()[-1], flush=True)  # progress (indented: not the report)
                 if r.failures:
@@ -270,7 +315,8 @@ def main(argv=None) -> int:
             app.stop()
             if redis is not None:
                 redis.close()
-    md = [f"### Live load: {a.users:,} users, {a.events:,} usage events; each session acts every "
+    what = {"both": "", "users": "; user table only", "stats": "; statistics only"}[a.mix]
+    md = [f"### Live load: {a.users:,} users, {a.events:,} usage events{what}; each session acts every "
           f"{a.interval:g} s for {a.duration:g} s ({os.cpu_count()} CPUs; the load generator shares them)\n",
           table(results)]
     text = "\n".join(md)
