@@ -22,7 +22,7 @@ export NPM_CONFIG_AUDIT := false
 export NPM_CONFIG_UPDATE_NOTIFIER := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv install run test test-unit test-e2e clean
+.PHONY: venv install run test test-unit test-e2e test-scale bench clean
 
 venv: $(PY)
 
@@ -45,7 +45,7 @@ run: install
 	@echo
 	reflex run --env prod --single-port --frontend-port $(PORT)
 
-test: test-unit test-e2e
+test: test-unit test-e2e test-scale
 
 # Services, state and security tests (pytest exit code 5 = "no tests collected" is not a failure here: the
 # directories may still be empty early on).
@@ -60,5 +60,15 @@ test-unit: install
 test-e2e: install
 	$(PY) -m pytest tests/e2e
 
+# The scaled setup: PostgreSQL + a private Redis + 2 workers (browser flow, two sessions, kill -9, Redis restart).
+# Its own pytest run, after test-e2e: one app per checkout (a second app would rebuild .web under the first).
+test-scale: install
+	$(PY) -m pytest tests/scale
+
+# Every benchmark (README "Benchmarks"): SCALE=small (default, ~20 min on 2 CPUs), full, tiny or a fraction of full.
+SCALE ?= small
+bench: install
+	$(PY) -m bench.all --scale $(SCALE)
+
 clean:
-	rm -rf .web .states tests/e2e/screenshots
+	rm -rf .web .states tests/e2e/screenshots tests/scale/screenshots

@@ -283,6 +283,14 @@ def check(ld: Loader) -> bool:
     return ok
 
 
+def _sync_sequences(ld: Loader) -> None:
+    """PostgreSQL: every id sequence past the ids COPY wrote, so the app can insert afterwards (sign-ins…)."""
+    for (table,) in ld.execute("SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
+                               "AND column_name = 'id' AND left(column_default, 7) = 'nextval'"):
+        ld.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) "
+                   f"FROM {table}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", required=True)
@@ -302,6 +310,7 @@ def main(argv=None) -> int:
     _audit(ld, a.audit, a.users, now)
     _sign_ins(ld, a.sign_ins, a.users, now)
     if ld.pg:
+        _sync_sequences(ld)
         ld.conn.autocommit = True
         ld.conn.execute("VACUUM ANALYZE")
     else:

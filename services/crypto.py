@@ -21,14 +21,29 @@ def _fernet() -> Fernet:
     if not key:
         path = Path(settings.secret_key_file())
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(Fernet.generate_key())
-            os.replace(tmp, path)
+            _create_key_file(path)
         key = path.read_text().strip()
     return Fernet(key.encode() if isinstance(key, str) else key)
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key unless another process (several app workers start at once) got there first: the key is
+    written to a private temporary file and hard-linked into place, which fails if the file exists, so every
+    process ends up reading the one key that won."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(Fernet.generate_key())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
 
 
 def encrypt(text: str) -> str:

@@ -20,8 +20,11 @@ def token_key() -> str:
 
 
 class Tab:
-    def __init__(self, base_url: str, token: Any = None):
-        self.sock = RawSocket(base_url)
+    def __init__(self, base_url: str, token: Any = None, *, router_path: str = "/security-probe",
+                 client_token: str | None = None):
+        self.sock = RawSocket(base_url, router_path=router_path)
+        if client_token:  # the same browser tab reconnecting (its client token survives in session storage)
+            self.sock.client_token = client_token
         self.flip = True
         self.calls = 0
         vars_ = {} if token is None else {token_key(): token}

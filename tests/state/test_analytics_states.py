@@ -78,6 +78,25 @@ def test_finance_loads_statistics_with_charts_and_exports(root, people, usage):
     assert run(st.export_chart("nope")) is None and st.error == "Unknown chart."
 
 
+def test_statistics_figures_carry_no_template(root, people, usage):
+    """rx.plotly adds the light/dark template in the browser; Plotly's default template in every figure would
+    add ~5 KB per chart to the tab's pickled state (Redis) and ~6.5 KB to every delta."""
+    import json
+    import pickle
+
+    def template_bytes(fig: dict) -> int:
+        return len(json.dumps(fig.get("layout", {}).get("template") or {}))
+
+    Stats, _ = states()
+    st = sub(signed_in(root, people.finance), Stats)
+    assert template_bytes(st.fig_monthly) < 100  # the default before loading
+    run(st.load())
+    for name in ("fig_monthly", "fig_over_time", "fig_top_users", "fig_models", "fig_assigned"):
+        fig = getattr(st, name)
+        assert fig["data"] and template_bytes(fig) < 100, name  # the usage fixture gives every chart data
+    assert len(pickle.dumps(st)) < 20 * 1024
+
+
 def test_statistics_filters_are_validated(root, people, usage):
     Stats, _ = states()
     st = sub(signed_in(root, people.admin), Stats)
