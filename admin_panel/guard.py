@@ -20,6 +20,8 @@ again with `current_session(self)` (nothing about the user is ever taken from th
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
+from time import monotonic
 from typing import TYPE_CHECKING, ClassVar
 
 import reflex as rx
@@ -36,7 +38,7 @@ from reflex_base.registry import RegistrationContext
 
 from models import ADMIN_ROLES
 from services import sessions
-from services.db import session_scope
+from services.db import read_scope, session_scope
 from services.sessions import SessionInfo
 
 if TYPE_CHECKING:
@@ -91,10 +93,16 @@ class AuthState(rx.State):
 
 
 def _resolve_sync(token: str) -> SessionInfo | None:
+    """Resolve in a read-only transaction (no SQLite write lock per event); move the idle clock on in a short
+    write only when it is due (once a minute)."""
     if not token:
         return None
-    with session_scope() as db:
-        return sessions.resolve(db, token)
+    with read_scope() as db:
+        info = sessions.resolve(db, token, touch=False)
+    if info is not None and info.needs_touch():
+        with session_scope() as db:
+            sessions.touch(db, info.session_id)
+    return info
 
 
 async def resolve_token(token: str) -> SessionInfo | None:
@@ -104,10 +112,27 @@ async def resolve_token(token: str) -> SessionInfo | None:
     return await asyncio.to_thread(_resolve_sync, token)
 
 
+# The guard's resolution of the event being processed: (token, session, when). The handler of that event
+# reuses it instead of reading the session again. The guard resets it before every event and resolves afresh;
+# every writing `in_db` call forgets it (a handler that changes the session — sign-out, MFA, org switch — reads
+# it again); background work older than REUSE_SECONDS reads it again.
+_EVENT_SESSION: ContextVar[tuple[str, SessionInfo | None, float] | None] = ContextVar("steward_event_session",
+                                                                                     default=None)
+REUSE_SECONDS = 5.0
+
+
+def forget_event_session() -> None:
+    _EVENT_SESSION.set(None)
+
+
 async def current_session(state: rx.State) -> SessionInfo | None:
-    """The signed-in session of the browser tab this handler runs for, resolved from the DB."""
+    """The signed-in session of the browser tab this handler runs for, resolved from the DB (once per event)."""
     auth = await state.get_state(AuthState)
-    return await resolve_token(auth.token)
+    token = auth.token
+    seen = _EVENT_SESSION.get()
+    if seen is not None and seen[0] == token and monotonic() - seen[2] < REUSE_SECONDS:
+        return seen[1]
+    return await resolve_token(token)
 
 
 def landing_route(info: SessionInfo | None) -> str:
@@ -171,6 +196,7 @@ class GuardMiddleware(Middleware):
     """Default deny: see the module docstring."""
 
     async def preprocess(self, app: App, state: rx.State, event: Event) -> StateUpdate | None:
+        forget_event_session()
         state_cls = state_class_for(event.name)
         if state_cls is None or event.name.rpartition(".")[2] == "setvar":
             return deny(LOGIN_ROUTE)  # unknown, or the generic setter (never used by Steward's pages)
@@ -180,8 +206,10 @@ class GuardMiddleware(Middleware):
             return deny(LOGIN_ROUTE)
         if issubclass(state_cls, Public):
             return None
-        info = await current_session(state)
+        token = (await state.get_state(AuthState)).token
+        info = await resolve_token(token)  # always afresh: the guard never trusts an earlier resolution
         route = denial_route(state_cls, info)
         if route is None:
+            _EVENT_SESSION.set((token, info, monotonic()))
             return None
         return deny(route)

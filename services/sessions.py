@@ -30,6 +30,11 @@ class SessionInfo:
     mfa_enabled: bool
     mfa_verified_at: datetime | None
     ip: str
+    last_seen_at: datetime | None = None
+
+    def needs_touch(self, now: datetime | None = None) -> bool:
+        """Whether the idle clock should be moved on (at most once a minute: a read costs no write)."""
+        return self.last_seen_at is None or (now or utcnow()) - self.last_seen_at > TOUCH_EVERY
 
     @property
     def mfa_ok(self) -> bool:
@@ -71,7 +76,13 @@ def resolve(session: Session, raw, *, now: datetime | None = None, touch: bool =
         session.exec(update(AuthSession).where(AuthSession.id == row.id).values(last_seen_at=now))
     org_id = row.active_org_id if user.role == Role.super_admin.value else user.org_id
     return SessionInfo(row.id, user.id, user.email, user.name, user.role, org_id, user.mfa_enabled,
-                       row.mfa_verified_at if user.mfa_enabled else None, row.ip)
+                       row.mfa_verified_at if user.mfa_enabled else None, row.ip,
+                       now if touch and now - row.last_seen_at > TOUCH_EVERY else row.last_seen_at)
+
+
+def touch(session: Session, session_id: int, now: datetime | None = None) -> None:
+    """Move a session's idle clock on (the guard resolves in a read-only transaction, then touches if due)."""
+    session.exec(update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now or utcnow()))
 
 
 def mark_mfa_verified(session: Session, session_id: int, now: datetime | None = None) -> None:

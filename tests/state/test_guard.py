@@ -203,3 +203,42 @@ def test_every_admin_state_declares_its_roles_as_a_class_constant():
     for cls in states:
         assert g.roles_of(cls), f"{cls.__name__}: required_roles must be a ClassVar tuple of roles"
         assert set(g.roles_of(cls)) <= {"super_admin", "admin", "finance"}, cls.__name__
+
+
+def test_one_resolution_per_event_and_never_a_stale_one_for_the_guard(root, people, monkeypatch):
+    """The handler reuses the guard's resolution of its event; the guard itself always reads the session again
+    (a revoked token is refused at once), and a handler's write forgets the reused one."""
+    g = guard_mod()
+    from admin_panel.state.db import in_db
+
+    token = sign_in(people.member.email)
+    with_token(root, token)
+    calls = []
+    real = sessions.resolve
+    monkeypatch.setattr(sessions, "resolve", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    member_handler = next(n for n in app_handlers(g.MemberArea) if not n.endswith(".setvar"))
+
+    async def event_then_handler():
+        assert await g.GuardMiddleware().preprocess(app=None, state=root,
+                                                     event=Event(name=member_handler, payload={})) is None
+        first = await g.current_session(root)
+        again = await g.current_session(root)
+        await in_db(lambda db: None)  # any write may change the session
+        after_write = await g.current_session(root)
+        return first, again, after_write
+
+    first, again, after_write = asyncio.run(event_then_handler())
+    assert first is not None and first == again and after_write is not None
+    assert len(calls) == 2  # the guard's, and the one after the write
+
+    async def revoked_between_two_events_of_the_tab():
+        assert await g.GuardMiddleware().preprocess(app=None, state=root,
+                                                     event=Event(name=member_handler, payload={})) is None
+        assert await g.current_session(root) is not None
+        with Session(get_engine()) as s:
+            sessions.revoke(s, token)
+            s.commit()
+        return await g.GuardMiddleware().preprocess(app=None, state=root, event=Event(name=member_handler,
+                                                                                      payload={}))
+
+    assert redirect_path(asyncio.run(revoked_between_two_events_of_the_tab())) == "/login"
