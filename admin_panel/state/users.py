@@ -274,10 +274,11 @@ class UsersState(AdminArea, rx.State):
         except DomainError as e:
             self.error = e.message
             return None
-        self.save_warnings = result.warnings
         self.edits, self.error = {}, ""
         self.notice = f"Saved {len(changes):,} user{'s' if len(changes) != 1 else ''}."
         await self._refresh(with_summary=True)
+        # per-row warnings; the org-wide ones (overbooking) already stand in the summary's own bar
+        self.save_warnings = [w for w in result.warnings if w not in self.overbooking]
         return None
 
     # ------------------------------------------------------------------------------------------ actions

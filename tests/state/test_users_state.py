@@ -180,3 +180,13 @@ def test_typing_the_saved_value_is_not_an_edit(root, people):
     st.edit_cell(row["id"], "max_tokens", "7")
     st.edit_cell(row["id"], "max_tokens", row["max_tokens"].replace(",", ""))  # typed back the old value
     assert st.edits == {} and st.rows[0]["edited_tokens"] == "no"
+
+
+def test_overbooking_after_a_save_is_shown_once(root, people):
+    st, _ = users_state(root, people)
+    run(st.load())
+    st.edit_cell(st.rows[0]["id"], "max_tokens", "900,000,000,000")  # far beyond any purchase
+    run(st.save_edits())
+    assert "Saved 1 user" in st.notice
+    assert any("Overbooked" in w or "overbooked" in w for w in st.overbooking), st.overbooking
+    assert not set(st.save_warnings) & set(st.overbooking), (st.save_warnings, st.overbooking)
