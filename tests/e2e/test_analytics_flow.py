@@ -40,6 +40,12 @@ def _wait_points(page: Page, key: str, n: int) -> None:
                            arg=[key, n], timeout=T)
 
 
+def _wait_chart(page: Page, granularity: str, n: int) -> None:
+    """The usage-over-time chart drawn per `granularity` with `n` points per trace."""
+    expect(page.locator("#chart-over_time")).to_contain_text(f"per {granularity}", timeout=T)
+    _wait_points(page, "over_time", n)
+
+
 def _apply(page: Page, *, start: date | None = None, end: date | None = None, granularity: str | None = None) -> None:
     if start is not None:
         page.locator("#stats-start").fill(start.isoformat())
@@ -85,14 +91,15 @@ def test_statistics_charts_filters_empty_state_and_exports(page: Page, app_url: 
     # Granularity and range redraw the charts.
     start = today - timedelta(days=89)
     weeks = len({start + timedelta(days=i) - timedelta(days=(start + timedelta(days=i)).weekday()) for i in range(90)})
+    # Each step waits for the new title first: a stale chart can have the awaited number of points already
+    # (90 days by week are 14 weeks, like the next 14 days by day), and typing into the filters before the
+    # answer lands types into inputs that the answer then replaces.
     _apply(page, granularity="week")
-    _wait_points(page, "over_time", weeks)
-    expect(page.locator("#chart-over_time")).to_contain_text("per week")
+    _wait_chart(page, "week", weeks)
     _apply(page, start=today - timedelta(days=13), granularity="day")
-    _wait_points(page, "over_time", 14)
+    _wait_chart(page, "day", 14)
     _apply(page, start=today - timedelta(days=2), granularity="hour")
-    _wait_points(page, "over_time", 72)
-    expect(page.locator("#chart-over_time")).to_contain_text("per hour")
+    _wait_chart(page, "hour", 72)
 
     # A range without usage says so instead of drawing empty axes.
     _apply(page, start=date(2020, 1, 1), end=date(2020, 1, 31), granularity="day")
@@ -105,7 +112,7 @@ def test_statistics_charts_filters_empty_state_and_exports(page: Page, app_url: 
 
     # Exports of the last 30 days: a chart's data, every user's usage, the raw events (background job).
     _apply(page, start=today - timedelta(days=29), end=today, granularity="day")
-    _wait_points(page, "over_time", 30)
+    _wait_chart(page, "day", 30)
     with page.expect_download(timeout=T) as dl:
         page.locator("#export-over_time").click()
     rows = _csv(dl.value)
