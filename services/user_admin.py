@@ -16,6 +16,7 @@ from models import Role, User, utcnow
 from models.dto import Result
 from services import audit, validation
 from services.actor import Actor
+from services.distribution.lock import ensure_unlocked
 from services.errors import Forbidden, Invalid
 from services.permissions import MANAGE, require_role, require_step_up, user_in_scope
 from services.users import grantable_roles, user_snapshot
@@ -101,6 +102,8 @@ def set_paid(session: Session, *, actor: Actor, user_id: int, paid: bool) -> Res
     user = _target(session, actor, user_id)
     if user.paid == paid:
         return Result(user, [])
+    if user.org_id is not None:  # who is paid, and the default allocation, are what a run distributes over
+        ensure_unlocked(session, user.org_id)
     before = _status(user)
     warnings: list[str] = []
     user.paid = paid
@@ -123,6 +126,8 @@ def disable(session: Session, *, actor: Actor, user_id: int) -> User:
     user = _target(session, actor, user_id)
     if actor.user_id == user.id:
         raise Forbidden("You cannot disable yourself.")
+    if user.org_id is not None:
+        ensure_unlocked(session, user.org_id)
     before = _status(user)
     user.paid, user.max_tokens, user.max_training_tokens = False, 0, 0
     session.add(user)

@@ -1,5 +1,5 @@
-"""One run per org at a time. While the org's lock is held, allocation edits, pins, policy edits, approvals
-and other runs get "distribution in progress — retry in N s" and change nothing; an expired lock (a crashed
+"""One run per org at a time. While the org's lock is held, allocation edits, pins, policy edits, approvals,
+paid on/off, disabling and other runs get "distribution in progress — retry in N s" and change nothing; an expired lock (a crashed
 run) is taken over. Real threads show a second run refused while a first one is in progress (PostgreSQL: a
 committed lock row; SQLite: the run's write transaction makes the second one wait for it)."""
 
@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from models import DistributionLock, DistributionRun
-from services import token_requests
+from services import token_requests, user_admin
 from services.allocation import set_allocation, set_pinned
 from services.distribution import lock, policy, runs
 from services.errors import Conflict
@@ -40,6 +40,8 @@ def test_edits_and_approvals_during_a_run_conflict_and_change_nothing(session, e
         lambda: policy.set_override(session, actor=admin, user_id=o.members[0].id, kind="tokens", floor=1),
         lambda: token_requests.approve(session, actor=admin, request_id=req.id),
         lambda: runs.execute(session, actor=admin, kind="tokens", strategy="equal"),
+        lambda: user_admin.set_paid(session, actor=admin, user_id=o.members[0].id, paid=False),
+        lambda: user_admin.disable(session, actor=admin, user_id=o.members[1].id),
     ]
     for attempt in attempts:
         with pytest.raises(Conflict, match=r"Distribution in progress — retry in \d+ s") as e:
