@@ -54,6 +54,7 @@ class UserRow:
     used_month_training: int = 0
     used_prev_training: int = 0
     used_total_training: int = 0
+    invited: bool = False  # has not set a password yet (an invitation link can be issued again)
 
 
 @dataclass
@@ -182,7 +183,8 @@ def list_users(
                             banned=u.banned, ban_reason=u.ban_reason, banned_until=u.banned_until,
                             verified=u.verified, max_tokens=u.max_tokens, max_training_tokens=u.max_training_tokens,
                             pinned=u.pinned, last_login=u.last_login_at, used_month=m, used_prev=p, used_total=t,
-                            used_month_training=mt, used_prev_training=pt, used_total_training=tt))
+                            used_month_training=mt, used_prev_training=pt, used_total_training=tt,
+                            invited=u.password_hash is None))
     return UserPage(rows=rows, total=total, page=page, page_size=page_size, org_users=org_users,
                     filters={"search": words, **{k: v for k, v in flags.items() if v is not None},
                              "role": role})

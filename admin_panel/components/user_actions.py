@@ -2,12 +2,14 @@
 
 import reflex as rx
 
+from ..shell.state import ShellState
 from ..state.users import UsersState
 
 TITLES = {
     "paid_on": "Set paid", "paid_off": "Set not paid", "ban": "Ban user", "unban": "Lift ban",
     "disable": "Disable user", "verify": "Mark e-mail verified", "role": "Change role", "pin": "Pin allocation",
-    "unpin": "Unpin allocation",
+    "unpin": "Unpin allocation", "invite": "New invitation link", "reset_link": "Password reset link",
+    "reset_mfa": "Reset MFA",
 }
 EXPLAIN = {
     "paid_on": "The user can spend tokens again. A user without an allocation gets the default one.",
@@ -20,8 +22,14 @@ EXPLAIN = {
     "role": "Admin, finance and super admin roles need MFA before they can use the Admin Panel.",
     "pin": "A pinned allocation is never changed by automatic distribution, increases or resets.",
     "unpin": "Automatic distribution, increases and resets may change this allocation again.",
+    "invite": "Creates a new link to choose a password (e-mailed when SMTP is configured). Earlier invitation "
+              "links stop working.",
+    "reset_link": "Creates a single-use link to set a new password, for you to pass on. Using it signs the user "
+                  "out everywhere.",
+    "reset_mfa": "Turns off the user's authenticator app and recovery codes; they enrol again at their next "
+                 "sign-in. Asks for your own fresh code.",
 }
-DESTRUCTIVE = ("ban", "disable", "paid_off")
+DESTRUCTIVE = ("ban", "disable", "paid_off", "reset_mfa")
 
 
 def _item(label: str, icon: str, action: str, row: dict, **props) -> rx.Component:
@@ -43,6 +51,12 @@ def row_menu(row: dict) -> rx.Component:
             _item("Change role…", "user-cog", "role", row),
             rx.cond(row["pinned"] == "yes", _item("Unpin allocation", "pin-off", "unpin", row),
                     _item("Pin allocation", "pin", "pin", row)),
+            rx.cond(row["invited"] == "yes", _item("New invitation link…", "mail-plus", "invite", row)),
+            rx.cond(ShellState.is_super, rx.fragment(
+                rx.menu.separator(),
+                _item("Password reset link…", "key-round", "reset_link", row),
+                rx.cond(row["mfa"] == "yes", _item("Reset MFA…", "shield-off", "reset_mfa", row, color_scheme="red")),
+            )),
         ),
     )
 
@@ -66,6 +80,22 @@ def _fields() -> rx.Component:
     )
 
 
+def _link_box() -> rx.Component:
+    """The link an invitation or reset action created: shown once, with a copy button."""
+    return rx.vstack(
+        rx.hstack(
+            rx.input(value=UsersState.action_link, read_only=True, width="100%", id="action-link"),
+            rx.icon_button(rx.icon("copy", size=14), type="button", variant="soft", aria_label="Copy link",
+                           on_click=[rx.set_clipboard(UsersState.action_link), rx.toast.info("Link copied.")]),
+            width="100%", spacing="2",
+        ),
+        rx.text(UsersState.action_link_note, size="1", color_scheme="gray", id="action-link-note"),
+        rx.hstack(rx.button("Done", type="button", on_click=UsersState.close_action, id="action-done"),
+                  justify="end", width="100%"),
+        spacing="3", width="100%",
+    )
+
+
 def action_dialog() -> rx.Component:
     title = rx.match(UsersState.action, *[(k, v) for k, v in TITLES.items()], "")
     explain = rx.match(UsersState.action, *[(k, v) for k, v in EXPLAIN.items()], "")
@@ -76,7 +106,7 @@ def action_dialog() -> rx.Component:
             rx.alert_dialog.description(
                 rx.text(rx.text.strong(UsersState.action_user["email"]), " — ", explain), size="2",
                 margin_bottom="1rem"),
-            rx.form(
+            rx.cond(UsersState.action_link != "", _link_box(), rx.form(
                 rx.vstack(
                     _fields(),
                     rx.cond(UsersState.action_error != "",
@@ -92,7 +122,7 @@ def action_dialog() -> rx.Component:
                     spacing="3", width="100%",
                 ),
                 on_submit=UsersState.confirm_action,
-            ),
+            )),
             max_width="480px",
         ),
         open=UsersState.action != "",

@@ -7,9 +7,11 @@ paging, sorting and filtering until "Save changes" commits them all in one trans
 from datetime import UTC, datetime, time
 from typing import ClassVar
 
+import asyncio
+
 import reflex as rx
 
-from services import allocation, summary, user_admin, user_table
+from services import allocation, auth, invitations, mfa, settings, summary, user_admin, user_table
 from services.errors import DomainError, StepUpRequired
 from services.permissions import MANAGE
 
@@ -19,7 +21,9 @@ from .db import in_db
 
 ROLE_LABELS = {"super_admin": "Super admin", "admin": "Admin", "finance": "Finance", "member": "Member"}
 CAP_FIELDS = ("max_tokens", "max_training_tokens")
-ACTIONS = ("paid_on", "paid_off", "ban", "unban", "disable", "verify", "role", "pin", "unpin")
+ACTIONS = ("paid_on", "paid_off", "ban", "unban", "disable", "verify", "role", "pin", "unpin", "invite",
+           "reset_link", "reset_mfa")
+LINK_ACTIONS = ("invite", "reset_link")  # the dialog stays open and shows the link to copy
 MAX_EDITS = 10_000
 
 
@@ -60,6 +64,7 @@ def _display(row: user_table.UserRow, edits: dict[str, dict[str, str]]) -> dict[
         "ban_note": (row.ban_reason + (f" (until {row.banned_until:%Y-%m-%d})" if row.banned_until else ""))
         if row.banned else "",
         "verified": "yes" if row.verified else "no", "pinned": "yes" if row.pinned else "no",
+        "invited": "yes" if row.invited else "no",
         "max_tokens": e.get("max_tokens", fmt(row.max_tokens)),
         "max_training_tokens": e.get("max_training_tokens", fmt(row.max_training_tokens)),
         "edited_tokens": "yes" if "max_tokens" in e else "no",
@@ -111,9 +116,12 @@ class UsersState(AdminArea, rx.State):
     action: str = ""
     action_user: dict[str, str] = {}
     action_error: str = ""
+    action_link: str = ""  # an invitation or reset link just created, shown once in the dialog to copy
+    action_link_note: str = ""
     grantable: list[str] = []
     _pending: dict = {}
     _orig: dict = {}  # "<id>:<field>" → the saved value (formatted) of the rows on this page
+    _org_id: int | None = None  # the organization the page (and its pending edits) belongs to
 
     @rx.var
     def edit_count(self) -> int:
@@ -132,6 +140,11 @@ class UsersState(AdminArea, rx.State):
         if info is None:
             return
         actor = info.actor()
+        if actor.org_id != self._org_id:  # a super admin switched organization: edits of the other org go
+            if self.edits:
+                self.notice = "Unsaved cap edits of the previous organization were discarded."
+            self.edits, self.bad_cells, self.save_warnings, self.page = {}, [], [], 1
+            self._org_id = actor.org_id
         args = dict(search=self.search, paid=self.paid, banned=self.banned, mfa=self.mfa, role=self.role,
                     sort=self.sort, descending=self.descending, page=self.page, page_size=self.page_size)
 
@@ -287,11 +300,12 @@ class UsersState(AdminArea, rx.State):
         row = next((r for r in self.rows if r["id"] == str(user_id)), None)
         if action not in ACTIONS or row is None:
             return
-        self.action, self.action_user, self.action_error = action, row, ""
+        self.action, self.action_user, self.action_error, self.action_link = action, row, "", ""
 
     @rx.event
     def close_action(self):
         self.action, self.action_user, self.action_error, self._pending = "", {}, "", {}
+        self.action_link = self.action_link_note = ""
 
     @rx.event
     def set_action_open(self, value: bool):
@@ -341,21 +355,47 @@ class UsersState(AdminArea, rx.State):
                 user_admin.set_role(db, actor=actor, user_id=uid, role=p.get("role"))
             elif action in ("pin", "unpin"):
                 allocation.set_pinned(db, actor=actor, user_id=uid, pinned=action == "pin")
+            elif action == "invite":
+                return invitations.reissue(db, actor=actor, user_id=uid)
+            elif action == "reset_link":
+                return auth.admin_reset_link(db, actor=actor, user_id=uid)
+            elif action == "reset_mfa":
+                mfa.reset_mfa(db, actor=actor, user_id=uid)
             return []
 
         try:
-            warnings = await in_db(run)
+            out = await in_db(run)
         except StepUpRequired:
             await ask_step_up(self, UsersState.apply_pending)
             return None
         except DomainError as e:
             self.action_error = e.message
             return None
+        if action in LINK_ACTIONS:
+            await self._show_link(out)
+            return None
+        warnings = out
         email = self.action_user.get("email", "")
         self.close_action()
         self.notice = f"Done: {email}." + (" " + " ".join(warnings) if warnings else "")
         await self._refresh(with_summary=True)
         return None
+
+
+    async def _show_link(self, out) -> None:
+        """An invitation (e-mailed too when SMTP is configured) or a reset link: shown once to copy."""
+        self._pending = {}
+        if isinstance(out, invitations.Invite):
+            mailed = await asyncio.to_thread(invitations.deliver, [out])
+            self.action_link = out.link
+            self.action_link_note = ("E-mailed to the user; the earlier invitation links no longer work." if mailed
+                                     else "Copy it and send it to the user; the earlier invitation links no "
+                                          f"longer work. It expires in {invitations.INVITE_DAYS} days.")
+        else:
+            self.action_link = out
+            self.action_link_note = (f"Copy it and send it to the user: it works once and expires in "
+                                     f"{settings.RESET_LINK_MINUTES} minutes.")
+        self.notice = f"New link for {self.action_user.get('email', '')}."
 
 
 # After a user is added or a CSV imported, the table and summary reload.

@@ -6,8 +6,11 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+import pytest
+
 from models import User, utcnow
 from services import users
+from services.errors import Invalid
 from services.actor import system_actor
 from services.db import get_engine
 
@@ -190,3 +193,127 @@ def test_overbooking_after_a_save_is_shown_once(root, people):
     assert "Saved 1 user" in st.notice
     assert any("Overbooked" in w or "overbooked" in w for w in st.overbooking), st.overbooking
     assert not set(st.save_warnings) & set(st.overbooking), (st.save_warnings, st.overbooking)
+
+
+def _old_mfa():
+    """Make every session's MFA verification an hour old (the next sensitive action asks for a code)."""
+    from models import AuthSession
+
+    with Session(get_engine()) as s:
+        for row in s.exec(select(AuthSession)).all():
+            row.mfa_verified_at = utcnow() - timedelta(hours=1)
+            s.add(row)
+        s.commit()
+
+
+def _audit_actions():
+    from models import AuditEvent
+
+    with Session(get_engine()) as s:
+        return [a.action for a in s.exec(select(AuditEvent).order_by(AuditEvent.id)).all()]
+
+
+def test_a_new_invitation_link_for_a_user_without_a_password(root, people):
+    from services import invitations
+
+    with Session(get_engine(), expire_on_commit=False) as s:
+        invited = users.create_user(s, actor=system_actor(people.org_id), email="new@a.test", name="New").value
+        first = invitations.issue(s, invited, created_by=None).link
+        s.commit()
+    st, _ = users_state(root, people)
+    run(st.load())
+    rows = {r["email"]: r for r in st.rows}
+    assert rows["new@a.test"]["invited"] == "yes" and rows[people.member.email]["invited"] == "no"
+    st.open_action("invite", rows["new@a.test"]["id"])
+    run(st.confirm_action({}))
+    run(st.apply_pending())
+    assert st.action == "invite" and st.action_error == ""  # the dialog stays open with the link to copy
+    assert st.action_link.startswith("http") and st.action_link != first and "7 days" in st.action_link_note
+    assert _audit_actions()[-1] == "user.invite"
+    with Session(get_engine()) as s:  # the new link works, the earlier one no longer does
+        assert invitations.peek(s, token=st.action_link.split("token=")[-1]) == "new@a.test"
+        with pytest.raises(Invalid):
+            invitations.peek(s, token=first.split("token=")[-1])
+    st.close_action()
+    assert st.action == "" and st.action_link == ""
+
+    # a user who has set a password gets no invitation: the service says so and nothing is written
+    n = len(_audit_actions())
+    st.open_action("invite", rows[people.member.email]["id"])
+    run(st.confirm_action({}))
+    run(st.apply_pending())
+    assert "already set a password" in st.action_error and st.action_link == ""
+    assert len(_audit_actions()) == n
+
+
+def test_super_admin_creates_a_reset_link_and_resets_mfa_with_step_up(root, people):
+    from services import sessions
+
+    st, token = users_state(root, people, who="super_admin")
+    with Session(get_engine()) as s:  # the super admin works in org A
+        info = sessions.resolve(s, token)
+        sessions.set_active_org(s, actor=info.actor(), session_id=info.session_id, org_id=people.org_id)
+        s.commit()
+    enrol_and_verify(people.finance.id, sign_in(people.finance.email))
+    run(st.load())
+    rows = {r["email"]: r for r in st.rows}
+    st.open_action("reset_link", rows[people.member.email]["id"])
+    run(st.confirm_action({}))
+    run(st.apply_pending())
+    assert st.action_error == "" and "reset" in st.action_link and "60 minutes" in st.action_link_note
+    assert _audit_actions()[-1] == "user.reset_link"
+    st.close_action()
+
+    assert db_user(people.finance.email).mfa_enabled
+    _old_mfa()
+    st.open_action("reset_mfa", rows[people.finance.email]["id"])
+    run(st.confirm_action({}))
+    run(st.apply_pending())
+    from admin_panel.shell.stepup import StepUpState
+
+    step = sub(root, StepUpState)
+    assert step.is_open and db_user(people.finance.email).mfa_enabled  # nothing before a fresh code
+    retry = run(step.verify({"code": code_now(people.super_admin.id, ahead=30)}))
+    assert retry is not None
+    run(st.apply_pending())
+    assert st.action == "" and "Done" in st.notice
+    assert not db_user(people.finance.email).mfa_enabled and _audit_actions()[-1] == "mfa.reset"
+
+
+def test_org_admins_cannot_create_reset_links_or_reset_mfa(root, people):
+    enrol_and_verify(people.finance.id, sign_in(people.finance.email))
+    st, _ = users_state(root, people)
+    run(st.load())
+    rows = {r["email"]: r for r in st.rows}
+    n = len(_audit_actions())
+    for action in ("reset_link", "reset_mfa"):
+        st.open_action(action, rows[people.finance.email]["id"])
+        run(st.confirm_action({}))
+        run(st.apply_pending())
+        assert "super admin" in st.action_error.lower() or "not allowed" in st.action_error.lower(), st.action_error
+        assert st.action_link == ""
+        st.close_action()
+    assert db_user(people.finance.email).mfa_enabled and len(_audit_actions()) == n
+
+
+def test_switching_organization_drops_the_other_orgs_unsaved_edits(root, people):
+    from services import sessions
+
+    st, token = users_state(root, people, who="super_admin")
+
+    def work_in(org_id):
+        with Session(get_engine()) as s:
+            info = sessions.resolve(s, token)
+            sessions.set_active_org(s, actor=info.actor(), session_id=info.session_id, org_id=org_id)
+            s.commit()
+
+    work_in(people.org_id)
+    run(st.load())
+    st.edit_cell(st.rows[0]["id"], "max_tokens", "123,000")
+    assert st.edit_count == 1
+    run(st.reload())  # same org: the edit stays
+    assert st.edit_count == 1
+    work_in(people.other_org_id)
+    run(st.load())
+    assert st.edit_count == 0 and "discarded" in st.notice
+    assert all(r["edited_tokens"] == "no" for r in st.rows)
