@@ -108,7 +108,7 @@ def unassigned_users(session: Session, *, actor: Actor, limit: int = 100) -> lis
     rows = session.exec(select(User).where(User.org_id.is_(None), User.role != Role.super_admin.value)
                         .order_by(User.id.desc()).limit(limit)).all()
     return [{"id": u.id, "email": u.email, "name": u.name, "verified": u.verified,
-             "created_at": u.created_at.isoformat()} for u in rows]
+             "created_at": u.created_at} for u in rows]
 
 
 def assign_to_org(session: Session, *, actor: Actor, user_id, org_id) -> User:

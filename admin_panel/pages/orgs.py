@@ -7,8 +7,10 @@ from services.org_listing import PAGE
 from .. import styles
 from ..shell import admin_page
 from ..components.org_edit import edit_dialog
+from ..components.unassigned_users import unassigned_tab
 from ..state.org_edit import OrgEditState
 from ..state.orgs import OrgsState
+from ..state.unassigned import UnassignedState
 
 STATUS_COLORS = {"pending": "amber", "awaiting_payment": "blue", "activated": "green", "rejected": "red"}
 
@@ -212,7 +214,7 @@ def review_dialog() -> rx.Component:
     )
 
 
-@admin_page(nav_key="orgs", on_load=OrgsState.load, all_orgs=True)
+@admin_page(nav_key="orgs", on_load=[OrgsState.load, UnassignedState.load], all_orgs=True)
 def organizations_page() -> rx.Component:
     return rx.vstack(
         rx.cond(OrgsState.error != "", rx.callout(OrgsState.error, icon="triangle-alert", color_scheme="red",
@@ -228,9 +230,16 @@ def organizations_page() -> rx.Component:
                                                            variant="solid", radius="full", id="requests-badge")),
                                           align="center", spacing="2"),
                                 value="requests", id="tab-requests"),
+                rx.tabs.trigger(rx.hstack(rx.text("Unassigned users"),
+                                          rx.cond(UnassignedState.count > 0,
+                                                  rx.badge(UnassignedState.count, variant="soft", radius="full",
+                                                           id="unassigned-badge")),
+                                          align="center", spacing="2"),
+                                value="unassigned", id="tab-unassigned"),
             ),
             rx.tabs.content(orgs_tab(), value="orgs", padding_top="1rem"),
             rx.tabs.content(requests_tab(), value="requests", padding_top="1rem"),
+            rx.tabs.content(unassigned_tab(), value="unassigned", padding_top="1rem"),
             value=OrgsState.tab,
             on_change=OrgsState.set_tab,
             width="100%",

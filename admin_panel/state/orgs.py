@@ -1,5 +1,6 @@
 """Management → Organizations (super admins): the organizations with their pool, creating one, recording a
-purchase, and the queue of enterprise requests (review, reject, awaiting payment, activate)."""
+purchase, and the queue of enterprise requests (review, reject, awaiting payment, activate). The tab of
+unassigned users has its own state (unassigned.py)."""
 
 from datetime import datetime, time, timezone
 from typing import ClassVar
@@ -16,7 +17,7 @@ from ..shell.stepup import ask_step_up
 from .db import in_db
 
 SUPER = ("super_admin",)
-TABS = ("orgs", "requests")
+TABS = ("orgs", "requests", "unassigned")
 ACTIONS = {"reject": "Reject", "awaiting": "Mark awaiting payment", "activate": "Activate"}
 MAX_FIELD = 1000
 LABELS = {"org_name": "Organization name", "billing_address": "Billing address", "user_emails": "Users",
