@@ -10,7 +10,7 @@ from services import audit, settings, validation
 from services.actor import Actor
 from services.distribution.lock import ensure_unlocked
 from services.errors import Invalid
-from services.permissions import MANAGE, require_role, scoped_org_id, user_in_scope
+from services.permissions import MANAGE, require_role, require_step_up, scoped_org_id, user_in_scope
 from services.summary import compute_summary
 
 CAP_FIELD = {"tokens": "max_tokens", "training": "max_training_tokens"}
@@ -61,7 +61,8 @@ def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> R
     """Apply several cap edits in one transaction: [{"user_id", "max_tokens"?, "max_training_tokens"?}, …].
 
     Every value is validated first (nothing changes if one is bad); values outside the floor/ceiling are
-    clamped with a warning; assigning more than purchased is allowed but reported.
+    clamped with a warning; assigning more than purchased is allowed but reported. Raising a cap by more than
+    STEWARD_STEP_UP_GRANT_TOKENS needs MFA verified in the last minutes (StepUpRequired, the caller rolls back).
     """
     require_role(actor, MANAGE, "change token allocations")
     if not isinstance(changes, list) or not changes:
@@ -97,6 +98,8 @@ def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> R
         before = cap_snapshot(user)
         for kind, value in values.items():
             final, note = clamp(value, bounds_for(user, kind, policies[kind]))
+            if final - getattr(user, CAP_FIELD[kind]) > settings.STEP_UP_GRANT_TOKENS:
+                require_step_up(actor)  # raising a cap this much is a large grant: a fresh MFA code first
             if note:
                 warnings.append(f"{user.email}: {CAP_FIELD[kind].replace('_', ' ')} {value:,} {note}.")
             setattr(user, CAP_FIELD[kind], final)

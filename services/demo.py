@@ -184,7 +184,7 @@ def seed_demo(session: Session, *, seed: int = 42, now: datetime | None = None, 
 
 def _requests(session: Session, rng: random.Random, org, people: list[User], now: datetime) -> int:
     admin = next(p for p in people if p.role == Role.admin.value)
-    admin_actor = Actor(admin.id, admin.role, org.id, email=admin.email, ip="10.0.0.1")
+    admin_actor = Actor(admin.id, admin.role, org.id, email=admin.email, ip="10.0.0.1", mfa_verified_at=utcnow())
     members = [p for p in people if p.role == Role.member.value and p.paid and not p.banned]
     made = 0
     for i, who in enumerate(members[:6]):

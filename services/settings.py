@@ -72,7 +72,7 @@ def public_url() -> str:
 REQUEST_DENIAL_COOLDOWN_HOURS = _int("STEWARD_REQUEST_DENIAL_COOLDOWN_HOURS", 24)
 REQUEST_MAX_TOKENS = _int("STEWARD_REQUEST_MAX_TOKENS", 1_000_000_000_000)  # one request asks for at most this
 AUTO_APPROVE_SUSPEND_PCT = _int("STEWARD_AUTO_APPROVE_SUSPEND_PCT", 90)  # pool use that suspends auto-approval
-STEP_UP_GRANT_TOKENS = _int("STEWARD_STEP_UP_GRANT_TOKENS", 5_000_000)  # larger grants need a fresh MFA code
+STEP_UP_GRANT_TOKENS = _int("STEWARD_STEP_UP_GRANT_TOKENS", 1_000_000)  # larger grants need a fresh MFA code
 JOBS_INTERVAL_SECONDS = _int("STEWARD_JOBS_INTERVAL_SECONDS", 300)  # the in-app scheduler's period (0 = off)
 
 # Gateway API (README "Gateway API"): per-key request rate, reservations, request size, webhooks.

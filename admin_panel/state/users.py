@@ -284,6 +284,9 @@ class UsersState(AdminArea, rx.State):
             return None
         try:
             result = await in_db(lambda db: allocation.set_allocations(db, actor=info.actor(), changes=changes))
+        except StepUpRequired:  # a large raise: ask for a fresh code, then save the same edits
+            await ask_step_up(self, UsersState.save_edits)
+            return None
         except DomainError as e:
             self.error = e.message
             return None

@@ -1,11 +1,20 @@
 """Allocation edits: clamping into floor/ceiling, overrides, overbooking, pinning, atomic batches, scope."""
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
-from models import DistributionPolicy
+from models import DistributionPolicy, utcnow
+from services import settings
 from services.allocation import set_allocation, set_allocations, set_pinned
-from services.errors import Forbidden, Invalid, NotFound
+from services.errors import Forbidden, Invalid, NotFound, StepUpRequired
 from tests.conftest import snapshot
+
+
+def _fresh(actor):
+    """The actor with MFA verified just now (large raises need a fresh code)."""
+    return replace(actor, mfa_verified_at=utcnow())
 
 
 def _policy(session, org_id, floor=200_000, ceiling=1_000_000, kind="tokens"):
@@ -34,7 +43,7 @@ def test_per_user_override_beats_the_policy(world, session):
     world.alice.ceiling_override = 3_000_000
     session.add(world.alice)
     session.commit()
-    r = set_allocation(session, actor=world.actor(world.admin), user_id=world.alice.id, max_tokens=2_500_000)
+    r = set_allocation(session, actor=_fresh(world.actor(world.admin)), user_id=world.alice.id, max_tokens=2_500_000)
     session.commit()
     assert world.alice.max_tokens == 2_500_000
     assert not any("ceiling" in w for w in r.warnings)
@@ -48,7 +57,7 @@ def test_without_a_policy_the_enterprise_minimum_is_the_floor(world, session):
 
 
 def test_overbooking_is_allowed_but_reported_with_the_excess(world, session):
-    r = set_allocation(session, actor=world.actor(world.admin), user_id=world.alice.id, max_tokens=4_000_000)
+    r = set_allocation(session, actor=_fresh(world.actor(world.admin)), user_id=world.alice.id, max_tokens=4_000_000)
     session.commit()
     assigned = 4_000_000 + world.bob.max_tokens + world.admin.max_tokens + world.finance.max_tokens
     excess = assigned - 4_000_000
@@ -110,3 +119,25 @@ def test_pin_is_audited(world, session):
     assert ev.action == "allocation.pin" and ev.before["pinned"] is False and ev.after["pinned"] is True
     with pytest.raises(Invalid):
         set_pinned(session, actor=world.actor(world.admin), user_id=world.alice.id, pinned="yes")
+
+
+def test_raising_a_cap_by_more_than_the_grant_limit_needs_a_fresh_mfa_code(world, engine, session):
+    admin = world.actor(world.admin)
+    start = world.alice.max_tokens
+    limit = settings.STEP_UP_GRANT_TOKENS
+    set_allocation(session, actor=admin, user_id=world.alice.id, max_tokens=start + limit)  # up to the limit: fine
+    session.commit()
+    before = snapshot(engine)
+    with pytest.raises(StepUpRequired):  # one more token over it, in a batch with a small edit: nothing changes
+        set_allocations(session, actor=admin, changes=[{"user_id": world.bob.id, "max_tokens": 300_000},
+                                                       {"user_id": world.alice.id, "max_tokens": start + 2 * limit + 1}])
+    session.rollback()
+    assert snapshot(engine) == before
+    stale = replace(admin, mfa_verified_at=utcnow() - timedelta(minutes=settings.STEP_UP_MINUTES + 1))
+    with pytest.raises(StepUpRequired):
+        set_allocation(session, actor=stale, user_id=world.alice.id, max_tokens=start + 2 * limit + 1)
+    session.rollback()
+    set_allocation(session, actor=_fresh(admin), user_id=world.alice.id, max_tokens=start + 2 * limit + 1)
+    session.commit()
+    session.refresh(world.alice)
+    assert world.alice.max_tokens == start + 2 * limit + 1

@@ -317,3 +317,24 @@ def test_switching_organization_drops_the_other_orgs_unsaved_edits(root, people)
     run(st.load())
     assert st.edit_count == 0 and "discarded" in st.notice
     assert all(r["edited_tokens"] == "no" for r in st.rows)
+
+
+def test_a_large_raise_asks_for_a_fresh_code_then_saves_the_same_edits(root, people):
+    from admin_panel.shell.stepup import StepUpState
+    from services import settings
+
+    st, _ = users_state(root, people)
+    run(st.load())
+    member = next(r for r in st.rows if r["email"] == people.member.email)
+    before = db_user(people.member.email).max_tokens
+    _old_mfa()
+    st.edit_cell(member["id"], "max_tokens", str(before + settings.STEP_UP_GRANT_TOKENS + 1))
+    run(st.save_edits())
+    step = sub(root, StepUpState)
+    assert step.is_open and step._retry.endswith("save_edits")
+    assert db_user(people.member.email).max_tokens == before and st.edit_count == 1  # kept, not saved
+    retry = run(step.verify({"code": code_now(people.admin.id, ahead=30)}))
+    assert retry is not None and retry.fn.__name__ == "save_edits"
+    run(st.save_edits())
+    assert "Saved 1 user" in st.notice and st.edit_count == 0
+    assert db_user(people.member.email).max_tokens == before + settings.STEP_UP_GRANT_TOKENS + 1
