@@ -4,12 +4,17 @@ Every text cell that a spreadsheet would run as a formula (starting with = + - @
 apostrophe. Small exports are built in memory; large ones run as an export *job*: rows are streamed in
 keyset chunks into a file under the export directory, with progress, a cancel flag and an owner. Job state
 lives next to the file (`<id>.json`, `<id>.cancel`) so any worker process on the machine sees it; only the
-user who started a job can read its file (the page sends it to that user's browser with rx.download).
+user who started a job can read its file. The file reaches that user's browser over plain HTTP, streamed
+from disk (never through the websocket): the page asks for a download link — a random token bound to the
+job, single use, valid DOWNLOAD_SECONDS, only its SHA-256 kept in `<id>.dl` — and the backend route
+`/downloads/<id>?token=…` (admin_panel/api/downloads.py) hands the file out once for it.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -30,8 +35,10 @@ from services.errors import Conflict, Invalid, NotFound
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 10_000
-MAX_ROWS = int(os.environ.get("STEWARD_EXPORT_MAX_ROWS", 250_000))  # the file travels over the websocket
+MAX_ROWS = int(os.environ.get("STEWARD_EXPORT_MAX_ROWS", 5_000_000))  # streamed to disk, then over HTTP
 KEEP_SECONDS = 3600
+DOWNLOAD_SECONDS = 120  # a download link works once, within this time
+DOWNLOAD_PREFIX = "/downloads"
 
 
 def neutralize(value):
@@ -118,6 +125,10 @@ def _paths(job_id: str) -> tuple[str, str, str]:
     return base + ".csv", base + ".json", base + ".cancel"
 
 
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def _save(job: Job) -> None:
     _, meta, _ = _paths(job.id)
     tmp = meta + ".tmp"
@@ -163,6 +174,56 @@ def read_file(job_id: str, *, owner_id: int) -> tuple[str, bytes]:
         raise Conflict("The export is not ready.")
     with open(_paths(job_id)[0], "rb") as fh:
         return job.filename, fh.read()
+
+
+def download_link(job_id: str, *, owner_id: int, now: float | None = None) -> tuple[str, str]:
+    """(filename, URL path) of a finished job of this owner: a fresh single-use link; earlier ones stop working."""
+    job = get_job(job_id, owner_id=owner_id)
+    if job.status != "done":
+        raise Conflict("The export is not ready.")
+    token = secrets.token_urlsafe(32)
+    ticket = os.path.join(export_dir(), job.id + ".dl")
+    tmp = f"{ticket}.{secrets.token_hex(4)}.tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+        json.dump({"hash": _digest(token), "expires": (now or time.time()) + DOWNLOAD_SECONDS}, fh)
+    os.replace(tmp, ticket)
+    return job.filename, f"{DOWNLOAD_PREFIX}/{job.id}?token={token}"
+
+
+def take_download(job_id, token, *, now: float | None = None) -> tuple[str, str]:
+    """(filename, file path) for a valid, unused, unexpired link; the link is used up (also across worker
+    processes: the ticket file is renamed away, which only one taker can do). Anything else: NotFound."""
+    missing = NotFound("This download link is invalid, used or expired. Start the download again from the page.")
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        raise missing
+    try:
+        path, meta, _ = _paths(job_id)
+    except NotFound:
+        raise missing from None
+    ticket = os.path.join(export_dir(), job_id + ".dl")
+    taken = f"{ticket}.{secrets.token_hex(8)}.taken"
+    try:
+        with open(ticket) as fh:
+            t = json.load(fh)
+        if not hmac.compare_digest(t["hash"], _digest(token)) or t["expires"] < (now or time.time()):
+            raise missing
+        os.rename(ticket, taken)  # only one concurrent taker succeeds
+    except (OSError, ValueError, KeyError, TypeError):
+        raise missing from None
+    try:
+        with open(taken) as fh:  # the ticket taken is the one checked (not a newer link's)
+            if not hmac.compare_digest(json.load(fh)["hash"], _digest(token)):
+                raise missing
+        with open(meta) as fh:
+            job = Job(**json.load(fh))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise missing from None
+    finally:
+        if os.path.exists(taken):
+            os.remove(taken)
+    if job.status != "done" or not os.path.exists(path):
+        raise missing
+    return job.filename, path
 
 
 def new_job_id() -> str:

@@ -17,11 +17,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from models import utcnow
-from services import api_keys, gateway, group_commit, ratelimit, settings, usage, webhooks
+from services import api_keys, exports, gateway, group_commit, ratelimit, settings, usage, webhooks
 from services.db import get_engine, read_scope
 from services.errors import Conflict, DomainError, NotFound, RateLimited
 
 from . import bodies
+from .downloads import download
 from .openapi import openapi_document
 
 PREFIX = "/api/v1"
@@ -196,7 +197,8 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_api(engine: Engine | None = None, *, worker: bool = True) -> Starlette:
-    """The `/api/v1` app wrapped in a Starlette app ready for `api_transformer` (Reflex mounts itself at "")."""
+    """The `/api/v1` app (and the export downloads) in a Starlette app ready for `api_transformer` (Reflex mounts
+    itself at "")."""
     api = Api(engine, worker=worker)
     v1 = Starlette(routes=[
         Route("/usage", api.usage, methods=["POST"]),
@@ -205,7 +207,8 @@ def create_api(engine: Engine | None = None, *, worker: bool = True) -> Starlett
         Route("/org/summary", api.summary, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
     ], exception_handlers={HTTPException: _http_error, Exception: _server_error})
-    return Starlette(routes=[Mount(PREFIX, app=v1)])
+    return Starlette(routes=[Mount(PREFIX, app=v1),
+                             Route(exports.DOWNLOAD_PREFIX + "/{job_id}", download, methods=["GET"])])
 
 
 gateway_api = create_api()

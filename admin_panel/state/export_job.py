@@ -1,6 +1,7 @@
 """Running a large CSV export from a Reflex background event: the job writes in a worker thread, the event
 polls its progress into the state, a normal handler can cancel it, and the file goes to the browser of the
-user who started it (rx.download with the data, so no URL to it ever exists)."""
+user who started it over plain HTTP (a single-use link made for that user; see services/exports.py), so a
+file of millions of rows never passes through the websocket."""
 
 import asyncio
 
@@ -40,10 +41,10 @@ async def run_export(state, *, owner_id: int, plan, actor, tab: str, flt):
         state.export_ready = job.status == "done"
     if job.status != "done":
         return None
-    name, data = exports.read_file(job_id, owner_id=owner_id)
-    return rx.download(data=data, filename=name, mime_type="text/csv")
+    return download_event(job_id, owner_id)
 
 
 def download_event(job_id: str, owner_id: int):
-    name, data = exports.read_file(job_id, owner_id=owner_id)
-    return rx.download(data=data, filename=name, mime_type="text/csv")
+    """The browser follows a fresh single-use link to the finished file (a new one each time: "Download again")."""
+    name, url = exports.download_link(job_id, owner_id=owner_id)
+    return rx.download(url=url, filename=name)

@@ -2,6 +2,8 @@
 
 import csv
 import io
+import threading
+import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -129,3 +131,72 @@ def test_log_export_rights_and_limit(session, world, usage, monkeypatch):
         exports.plan_log_export(session, actor=world.actor(world.admin), tab="usage", flt=flt)
     audit = exports.plan_log_export(session, actor=world.actor(world.admin), tab="audit", flt=activity.LogFilter())
     assert audit.total > 0 and audit.header == activity.AUDIT_COLUMNS
+
+
+def _done_job(owner_id: int, rows: int = 3) -> exports.Job:
+    chunks = iter([[{"a": i, "b": "=cmd"} for i in range(rows)]])
+    return exports.run_job(owner_id=owner_id, filename="f.csv", header=["a", "b"], total=rows, chunks=chunks)
+
+
+def test_download_links_are_single_use_owner_bound_and_expire(world):
+    job = _done_job(world.admin.id)
+    with pytest.raises(NotFound):  # only the owner gets a link
+        exports.download_link(job.id, owner_id=world.finance.id)
+    name, url = exports.download_link(job.id, owner_id=world.admin.id)
+    assert name == "f.csv" and url.startswith(f"/downloads/{job.id}?token=")
+    token = url.split("token=")[1]
+    for bad_id, bad_token in ((job.id, token[:-1] + ("A" if token[-1] != "A" else "B")), (job.id, "short"),
+                              ("../" + job.id, token), (job.id, None), (job.id, ["x" * 40])):
+        with pytest.raises(NotFound):
+            exports.take_download(bad_id, bad_token)
+    filename, path = exports.take_download(job.id, token)
+    assert filename == "f.csv" and open(path).read().splitlines() == ["a,b", "0,'=cmd", "1,'=cmd", "2,'=cmd"]
+    with pytest.raises(NotFound):  # used up
+        exports.take_download(job.id, token)
+
+    _, old = exports.download_link(job.id, owner_id=world.admin.id)
+    _, new = exports.download_link(job.id, owner_id=world.admin.id)  # a new link replaces the older one
+    with pytest.raises(NotFound):
+        exports.take_download(job.id, old.split("token=")[1])
+    with pytest.raises(NotFound):  # expired
+        exports.take_download(job.id, new.split("token=")[1], now=time.time() + exports.DOWNLOAD_SECONDS + 1)
+
+
+def test_a_running_job_has_no_link_and_concurrent_takers_get_it_once(world):
+    running = exports.Job(id=exports.new_job_id(), owner_id=world.admin.id, filename="r.csv", total=9)
+    exports._save(running)
+    with pytest.raises(Conflict):
+        exports.download_link(running.id, owner_id=world.admin.id)
+    job = _done_job(world.admin.id)
+    token = exports.download_link(job.id, owner_id=world.admin.id)[1].split("token=")[1]
+    start, results = threading.Barrier(8), []
+
+    def take():
+        start.wait()
+        try:
+            results.append(exports.take_download(job.id, token)[0])
+        except NotFound:
+            results.append(None)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("f.csv") == 1 and results.count(None) == 7
+
+
+def test_the_download_route_streams_the_file_once(world):
+    from starlette.testclient import TestClient
+
+    from admin_panel.api import create_api
+
+    job = _done_job(world.admin.id, rows=50_000)
+    _, url = exports.download_link(job.id, owner_id=world.admin.id)
+    client = TestClient(create_api(worker=False))
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    assert 'filename="f.csv"' in r.headers["content-disposition"] and r.text.count("\n") == 50_001
+    again = client.get(url)
+    assert again.status_code == 404 and "Start the download again" in again.text
+    assert client.get(f"/downloads/{job.id}").status_code == 404  # no token

@@ -55,10 +55,23 @@ def signed_in(root, user):
 
 
 def download_of(ret) -> tuple[str, str]:
+    """The file a handler sends: inline data (small chart exports), or fetched from the backend's single-use
+    download link (background exports), which then no longer works."""
     for ev in Event.from_event_type(ret):
         if ev.name == "_download":
             url = ev.payload["url"]
-            return ev.payload["filename"], base64.b64decode(url.split("base64,", 1)[1]).decode()
+            if url.startswith("data:"):
+                return ev.payload["filename"], base64.b64decode(url.split("base64,", 1)[1]).decode()
+            from starlette.testclient import TestClient
+
+            from admin_panel.api import create_api
+
+            client = TestClient(create_api(worker=False))
+            r = client.get(url)
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text
+            assert ev.payload["filename"] in r.headers["content-disposition"]
+            assert client.get(url).status_code == 404  # used up
+            return ev.payload["filename"], r.text
     raise AssertionError("no download")
 
 
