@@ -226,6 +226,18 @@ def take_download(job_id, token, *, now: float | None = None) -> tuple[str, str]
     return job.filename, path
 
 
+def store(*, owner_id: int, filename: str, text: str) -> Job:
+    """A file built in one go (the user export) kept as a finished job, to hand out with `download_link`."""
+    _cleanup(time.time())
+    job = Job(id=new_job_id(), owner_id=owner_id, filename=filename, status="done", rows=text.count("\n"),
+              total=text.count("\n"), created=time.time())
+    path = _paths(job.id)[0]
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", newline="") as fh:
+        fh.write(text)
+    _save(job)
+    return job
+
+
 def new_job_id() -> str:
     return secrets.token_hex(16)
 

@@ -1,23 +1,26 @@
 """User Management → Export CSV: basic or full (with usage), sent to the requesting browser only."""
 
+import asyncio
+
 from typing import ClassVar
 
 import reflex as rx
 
-from services import user_export
+from services import exports, user_export
 from services.errors import DomainError
 from services.permissions import MANAGE
 
 from ..guard import AdminArea, current_session
 from .db import in_db
+from .export_job import download_event
 
 KINDS = ("basic", "full")
 
 
 class ExportUsersState(AdminArea, rx.State):
     """The CSV is built on the server in a read-only transaction (users read in pages), the export is
-    audited, and the file goes to this browser tab only (`rx.download` with the data: no URL anyone else
-    could fetch)."""
+    audited, and the file goes to this user only, over HTTP through a single-use link (services/exports.py),
+    so a large organization's file does not pass through the websocket."""
 
     required_roles: ClassVar[tuple[str, ...]] = MANAGE
 
@@ -45,7 +48,8 @@ class ExportUsersState(AdminArea, rx.State):
             async with self:
                 self.exporting, self.error = False, e.message
             return None
+        name = user_export.filename(f"org-{actor.org_id}", full)
+        job = await asyncio.to_thread(exports.store, owner_id=info.user_id, filename=name, text=text)
         async with self:
             self.exporting = False
-        return rx.download(data=text, filename=user_export.filename(f"org-{actor.org_id}", full),
-                           mime_type="text/csv")
+        return download_event(job.id, info.user_id)

@@ -3,6 +3,8 @@ database per test (REFLEX_DB_URL points at a copy of the migrated template)."""
 
 from __future__ import annotations
 
+import base64
+
 import shutil
 from dataclasses import dataclass
 
@@ -119,3 +121,24 @@ def redirect_of(ret) -> str | None:
         if ev.name == "_redirect":
             return ev.payload["path"]
     return None
+
+
+def download_of(ret) -> tuple[str, str]:
+    """The file a handler sends: inline data (small chart exports), or fetched from the backend's single-use
+    download link (background exports), which then no longer works."""
+    for ev in Event.from_event_type(ret):
+        if ev.name == "_download":
+            url = ev.payload["url"]
+            if url.startswith("data:"):
+                return ev.payload["filename"], base64.b64decode(url.split("base64,", 1)[1]).decode()
+            from starlette.testclient import TestClient
+
+            from admin_panel.api import create_api
+
+            client = TestClient(create_api(worker=False))
+            r = client.get(url)
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text
+            assert ev.payload["filename"] in r.headers["content-disposition"]
+            assert client.get(url).status_code == 404  # used up
+            return ev.payload["filename"], r.text
+    raise AssertionError("no download")

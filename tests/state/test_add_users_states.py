@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import csv
 import io
 import re
@@ -17,7 +16,7 @@ from models import User
 from services import sessions
 from services.db import get_engine
 
-from .conftest import enrol_and_verify, redirect_of, sign_in, sub, with_token
+from .conftest import download_of, enrol_and_verify, redirect_of, sign_in, sub, with_token
 
 HEADER = "email,name,role,max_tokens,max_train_tokens\n"
 
@@ -174,10 +173,7 @@ def test_import_stops_when_the_session_ends(root, people):
 
 # ------------------------------------------------------------------------------------------------- export
 def _download_csv(ret) -> list[dict]:
-    [ev] = Event.from_event_type(ret)
-    url = ev.payload["url"]
-    data = base64.b64decode(url.split(",", 1)[1]).decode() if isinstance(url, str) else ""
-    return list(csv.DictReader(io.StringIO(data)))
+    return list(csv.DictReader(io.StringIO(download_of(ret)[1])))
 
 
 def test_export_sends_the_org_csv_to_this_tab_and_refuses_bad_kinds(root, people):

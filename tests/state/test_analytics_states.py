@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from datetime import timedelta
 
 import pytest
-from reflex_base.event import Event
 from sqlmodel import Session
 
 from models import UsageEvent, utcnow
@@ -16,7 +14,7 @@ from services.actor import Actor
 from services.db import get_engine
 from services.usage import bulk_load
 
-from .conftest import enrol_and_verify, sign_in, sub, with_token
+from .conftest import download_of, enrol_and_verify, sign_in, sub, with_token
 
 
 def run(coro):
@@ -54,25 +52,6 @@ def signed_in(root, user):
     return with_token(root, token)
 
 
-def download_of(ret) -> tuple[str, str]:
-    """The file a handler sends: inline data (small chart exports), or fetched from the backend's single-use
-    download link (background exports), which then no longer works."""
-    for ev in Event.from_event_type(ret):
-        if ev.name == "_download":
-            url = ev.payload["url"]
-            if url.startswith("data:"):
-                return ev.payload["filename"], base64.b64decode(url.split("base64,", 1)[1]).decode()
-            from starlette.testclient import TestClient
-
-            from admin_panel.api import create_api
-
-            client = TestClient(create_api(worker=False))
-            r = client.get(url)
-            assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text
-            assert ev.payload["filename"] in r.headers["content-disposition"]
-            assert client.get(url).status_code == 404  # used up
-            return ev.payload["filename"], r.text
-    raise AssertionError("no download")
 
 
 def test_finance_loads_statistics_with_charts_and_exports(root, people, usage):
