@@ -1,10 +1,10 @@
-"""State tests: Reflex states instantiated under pytest, handlers called directly, on a fresh migrated SQLite
-database per test (REFLEX_DB_URL points at a copy of the migrated template)."""
+"""State tests: Reflex states instantiated under pytest, handlers called directly, on a fresh migrated database
+per test — a copy of the migrated SQLite template, and PostgreSQL too when TEST_DATABASE_URL is set
+(REFLEX_DB_URL points at it)."""
 
 from __future__ import annotations
 
 import base64
-
 import shutil
 from dataclasses import dataclass
 
@@ -20,15 +20,24 @@ from services import auth, mfa, orgs, sessions, users
 from services.actor import system_actor
 from services.crypto import decrypt
 from services.db import get_engine, make_engine
+from tests.conftest import BACKENDS, _truncate_pg
 
 PASSWORD = "correct-horse-battery"
 
 
-@pytest.fixture
-def db_url(tmp_path, sqlite_template, monkeypatch) -> str:
-    path = tmp_path / "state.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path, monkeypatch) -> str:
+    """A fresh migrated database for the app under test: a copy of the SQLite template, or the emptied
+    PostgreSQL test database (when TEST_DATABASE_URL is set)."""
+    if request.param == "sqlite":
+        path = tmp_path / "state.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("pg_migrated")
+        engine = make_engine(url)
+        _truncate_pg(engine)
+        engine.dispose()
     monkeypatch.setenv("REFLEX_DB_URL", url)
     get_engine.cache_clear()
     yield url
