@@ -38,7 +38,7 @@ def sign_in(session: Session, *, email, password, ip: str = "", user_agent: str 
     """Check the credentials. Failures are recorded and counted (the caller commits either way)."""
     now = now or utcnow()
     email = (email or "").strip().lower() if isinstance(email, str) else ""
-    keys = [f"login:acct:{email}", f"login:ip:{ip}"]
+    keys = [f"login:acct:{email}"] + ([f"login:ip:{ip}"] if ip else [])  # no address known: no shared IP key
     try:
         throttle.check(session, keys, now)
     except Conflict as e:

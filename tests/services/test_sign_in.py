@@ -90,3 +90,22 @@ def test_sessions_expire_idle_and_absolute_and_can_be_revoked(alice, session):
     assert sessions.resolve(session, tok2) is None
     assert sessions.resolve(session, tok2[:-1] + ("A" if tok2[-1] != "A" else "B")) is None  # tampered
     assert sessions.resolve(session, "x" * 500) is None and sessions.resolve(session, None) is None
+
+
+def test_guessing_many_accounts_from_one_address_locks_that_address(alice, session):
+    """Password spraying: one failure per account never locks an account, but the address is locked."""
+    t = utcnow()
+    for i in range(settings.THROTTLE_LOCK_AFTER):
+        t += timedelta(seconds=61)  # past every slow-down wait
+        r = auth.sign_in(session, email=f"nobody{i}@a.test", password="guess", ip="203.0.113.9", now=t)
+        assert r.message == auth.BAD_LOGIN
+    session.commit()
+    t += timedelta(seconds=61)
+    locked = auth.sign_in(session, email="alice@a.test", password="alice-password", ip="203.0.113.9", now=t)
+    assert not locked.ok and "minutes" in locked.message  # even a right password, from that address
+    other = auth.sign_in(session, email="alice@a.test", password="alice-password", ip="198.51.100.7", now=t)
+    assert other.ok  # the account itself is not locked
+    unknown = auth.sign_in(session, email="alice@a.test", password="alice-password", ip="", now=t)
+    assert unknown.ok  # no address known: no shared "empty address" key to lock everyone out
+    later = t + timedelta(minutes=settings.THROTTLE_LOCK_MINUTES + 1)
+    assert auth.sign_in(session, email="alice@a.test", password="alice-password", ip="203.0.113.9", now=later).ok

@@ -101,3 +101,18 @@ def test_role_change_is_audited(world, session):
     session.commit()
     ev = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
     assert ev.action == "user.role" and ev.before == {"role": "member"} and ev.after == {"role": "finance"}
+
+
+def test_role_change_needs_a_fresh_mfa_code(world, session, engine):
+    before = snapshot(engine)
+    admin = world.actor(world.admin)
+    with pytest.raises(StepUpRequired):
+        set_role(session, actor=admin, user_id=world.alice.id, role="finance")
+    stale = replace(admin, mfa_verified_at=utcnow() - timedelta(minutes=11))
+    with pytest.raises(StepUpRequired):
+        set_role(session, actor=stale, user_id=world.alice.id, role="admin")
+    session.rollback()
+    assert snapshot(engine) == before
+    set_role(session, actor=fresh(admin), user_id=world.alice.id, role="finance")  # a fresh code: done
+    session.commit()
+    assert world.alice.role == "finance"

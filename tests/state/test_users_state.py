@@ -338,3 +338,41 @@ def test_a_large_raise_asks_for_a_fresh_code_then_saves_the_same_edits(root, peo
     run(st.save_edits())
     assert "Saved 1 user" in st.notice and st.edit_count == 0
     assert db_user(people.member.email).max_tokens == before + settings.STEP_UP_GRANT_TOKENS + 1
+
+
+def _act(st, action, user_id, form=None):
+    st.open_action(action, user_id)
+    assert st.action == action
+    run(st.confirm_action(form or {}))
+    run(st.apply_pending())
+
+
+def test_paid_verified_pin_and_role_through_the_dialog(root, people):
+    with Session(get_engine(), expire_on_commit=False) as s:
+        u = users.create_user(s, actor=system_actor(people.org_id), email="new@a.test", paid=False, max_tokens=0,
+                              max_training_tokens=0).value
+        s.commit()
+    st, _ = users_state(root, people)
+    run(st.load())
+    row = next(r for r in st.rows if r["email"] == "new@a.test")
+    assert row["paid"] == "no" and row["verified"] == "no" and row["pinned"] == "no"
+
+    _act(st, "paid_on", row["id"])  # activation without an allocation gives the default one
+    assert st.action == "" and "Done" in st.notice
+    assert db_user("new@a.test").paid and db_user("new@a.test").max_tokens == 200_000
+    _act(st, "verify", row["id"])
+    assert db_user("new@a.test").verified
+    _act(st, "pin", row["id"])
+    assert db_user("new@a.test").pinned
+    _act(st, "unpin", row["id"])
+    assert not db_user("new@a.test").pinned
+    _act(st, "role", row["id"], {"role": "finance"})  # the admin's MFA is fresh: no step-up needed
+    assert db_user("new@a.test").role == "finance"
+    _act(st, "role", row["id"], {"role": "super_admin"})  # not a role an org admin may grant
+    assert "not allowed to grant" in st.action_error and db_user("new@a.test").role == "finance"
+    st.close_action()
+    _act(st, "paid_off", row["id"])
+    assert not db_user("new@a.test").paid and db_user("new@a.test").max_tokens == 200_000  # caps kept
+    rows = {r["email"]: r for r in st.rows}
+    assert rows["new@a.test"]["paid"] == "no" and rows["new@a.test"]["role"] == "finance"
+    assert u.id == int(row["id"])
