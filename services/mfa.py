@@ -111,6 +111,20 @@ def new_recovery_codes(session: Session, user_id: int) -> list[str]:
     return codes
 
 
+def regenerate_recovery_codes(session: Session, *, actor: Actor, now: datetime | None = None) -> list[str]:
+    """Ten new recovery codes for the signed-in user (shown once; the old ones stop working). Needs MFA
+    verified in the last minutes (step-up); audited."""
+    if actor.user_id is None:
+        raise Forbidden("Only a person can have recovery codes.")
+    require_step_up(actor, now)
+    user = _user(session, actor.user_id)
+    if not user.mfa_enabled:
+        raise Invalid("MFA is not set up for this account.")
+    codes = new_recovery_codes(session, user.id)
+    audit.record(session, actor, "mfa.recovery_codes", org_id=user.org_id, target_type="user", target_id=user.id)
+    return codes
+
+
 def verify(session: Session, *, user_id: int, code, now: datetime | None = None) -> bool:
     """Check a TOTP code (once only) or a recovery code (consumed). Failures count toward the lock.
 

@@ -9,6 +9,7 @@ from ..state.auth import SessionState
 from .nav import NAV, SECTIONS, NavItem
 from .registry import PageSpec
 from .state import ShellState
+from .recovery import RecoveryCodesState, recovery_codes_dialog
 from .stepup import step_up_dialog
 
 WIDE = "@media (min-width: 1200px)"
@@ -160,6 +161,8 @@ def user_menu() -> rx.Component:
             rx.menu.separator(),
             rx.menu.item(rx.icon("user", size=14), "My account", on_click=rx.redirect("/me")),
             rx.menu.item(rx.icon("shield-check", size=14), "Two-factor authentication: on", disabled=True),
+            rx.menu.item(rx.icon("key-round", size=14), "New recovery codes…", on_click=RecoveryCodesState.ask,
+                         id="menu-recovery-codes"),
             rx.menu.separator(),
             rx.menu.item(rx.icon("log-out", size=14), "Sign out", on_click=SessionState.sign_out, id="sign-out",
                          color_scheme="red"),
@@ -226,6 +229,7 @@ def shell(spec: PageSpec) -> rx.Component:
         ),
         drawer(spec.item.key),
         step_up_dialog(),
+        recovery_codes_dialog(),
         min_height="100vh",
         width="100%",
         background_color=styles.auth_page_background,
