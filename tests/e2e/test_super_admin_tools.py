@@ -1,6 +1,6 @@
 """Super-admin tools in the real app: someone registers with a domain no organization claims, a super admin
 puts them into Acme from Organizations → Unassigned users, then in User Management creates a password reset
-link for them (shown once in the dialog); the link sets a new password. A super admin of its own (other tests
+link for them (shown once in the dialog), replaces their own recovery codes; the link sets a new password. A super admin of its own (other tests
 enrol the demo super admin's MFA)."""
 
 from __future__ import annotations
@@ -67,7 +67,17 @@ def test_assign_an_unassigned_user_and_create_a_reset_link(page: Page, app_url: 
     page.locator("#action-done").click()
     expect(page.get_by_role("alertdialog")).to_have_count(0, timeout=T)
 
-    # 4. The link sets a new password once.
+    # 4. The super admin replaces their own recovery codes from the user menu (MFA verified minutes ago).
+    page.locator("#user-menu").click()
+    page.locator("#menu-recovery-codes").click()
+    expect(page.get_by_role("alertdialog")).to_contain_text("stop working", timeout=T)
+    page.locator("#recovery-regenerate").click()
+    expect(page.locator("#new-recovery-codes code")).to_have_count(10, timeout=T)
+    shoot(page, screenshots_dir, "recovery-codes")
+    page.locator("#recovery-saved").click()
+    expect(page.locator("#new-recovery-codes")).to_have_count(0, timeout=T)
+
+    # 5. The link sets a new password once.
     other = page.context.browser.new_context().new_page()
     other.goto(f"{app_url}/reset-password?token={link.split('token=')[1]}")
     other.get_by_label("New password", exact=True).fill("drifter-second-password")
