@@ -53,10 +53,10 @@ def test_edit_fields_with_their_rules_audited(world, session, engine):
         (dict(name="org b"), Conflict, "already exists"),  # names are unique regardless of case
         (dict(email_domain="b.test"), Conflict, "already uses the domain"),
         (dict(email_domain="not a domain"), Invalid, "not a valid email domain"),
-        (dict(email="nope"), Invalid, ""),
-        (dict(name=""), Invalid, ""),
-        (dict(monthly_token_cap="-5"), Invalid, ""),
-        (dict(monthly_token_cap="lots"), Invalid, ""),
+        (dict(email="nope"), Invalid, None),
+        (dict(name=""), Invalid, None),
+        (dict(monthly_token_cap="-5"), Invalid, None),
+        (dict(monthly_token_cap="lots"), Invalid, None),
         (dict(owner_id=1), Invalid, "Unknown field"),
     ]
     for data, err, text in bad:
