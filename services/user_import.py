@@ -26,16 +26,6 @@ COLUMNS = ("email", "name", "role", "max_tokens", "max_train_tokens")
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_ROWS = 20_000
 BATCH_ROWS = 100
-# SQLite has one writer at a time, and a writer waiting for the lock retries at most every 100 ms: an import
-# that started its next batch at once would keep the lock for the whole file (measured: another admin's
-# add-user waited 22 s during a 10,000-row import). A pause longer than that step between batches lets every
-# waiting writer in. PostgreSQL needs none (row locks, no global write lock).
-SQLITE_BATCH_PAUSE = 0.12
-
-
-def batch_pause(engine) -> float:
-    """Seconds to wait after each committed batch so other writers are not starved."""
-    return SQLITE_BATCH_PAUSE if engine.dialect.name == "sqlite" else 0.0
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CREATED, EXISTS, INVALID = "created", "exists", "invalid"
 
