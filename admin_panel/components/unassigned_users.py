@@ -12,9 +12,10 @@ def _assign_form(u: dict) -> rx.Component:
         rx.hstack(
             rx.el.input(type="hidden", name="user", value=u["id"]),
             rx.el.select(
-                rx.el.option("Choose an organization…", value=""),
+                rx.el.option("Organization…", value=""),
                 rx.foreach(UnassignedState.org_options, lambda o: rx.el.option(o["name"], value=o["id"])),
-                name="org", default_value="", style=styles.native_select_style, aria_label="Organization",
+                name="org", default_value="", style={**styles.native_select_style, "max_width": "11rem"},
+                aria_label="Organization",
                 class_name="assign-org"),
             rx.button("Assign", size="1", type="submit", class_name="assign-submit"),
             spacing="2", align="center",
@@ -28,7 +29,7 @@ def unassigned_tab() -> rx.Component:
     head = rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
         "E-mail", "Name", "E-mail verified", "Registered", "Put into")]))
     body = rx.table.body(rx.foreach(UnassignedState.users, lambda u: rx.table.row(
-        rx.table.cell(u["email"]), rx.table.cell(u["name"]), rx.table.cell(u["verified"]),
+        rx.table.cell(u["email"], word_break="break-all"), rx.table.cell(u["name"]), rx.table.cell(u["verified"]),
         rx.table.cell(u["registered"], white_space="nowrap"), rx.table.cell(_assign_form(u)),
         class_name="unassigned-row")))
     return rx.vstack(
