@@ -9,7 +9,7 @@ import segno
 from sqlmodel import Session, delete, select
 
 from models import RecoveryCode, User, utcnow
-from services import audit, throttle
+from services import audit, sessions, throttle
 from services.actor import Actor
 from services.crypto import decrypt, encrypt, token_hash
 from services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -159,7 +159,8 @@ def verify(session: Session, *, user_id: int, code, now: datetime | None = None)
 
 
 def reset_mfa(session: Session, *, actor: Actor, user_id: int) -> User:
-    """Super admins turn off another user's MFA (they enrol again at their next sign-in)."""
+    """Super admins turn off another user's MFA and end all of the user's sessions (they sign in with the
+    password again and enrol at that sign-in)."""
     require_super(actor, "reset MFA")
     require_step_up(actor)
     if actor.user_id == user_id:
@@ -171,6 +172,9 @@ def reset_mfa(session: Session, *, actor: Actor, user_id: int) -> User:
     user.mfa_enabled, user.mfa_secret_enc, user.mfa_enrolled_at, user.mfa_last_counter = False, None, None, None
     session.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     session.add(user)
+    # Every session of the user ends: a signed-in tab could otherwise enrol a new secret on /mfa/setup without
+    # the password. The user signs in with the password again, then enrols.
+    revoked = sessions.revoke_all(session, user.id)
     audit.record(session, actor, "mfa.reset", org_id=user.org_id, target_type="user", target_id=user.id,
-                 before=before, after={"mfa_enabled": False})
+                 before=before, after={"mfa_enabled": False, "sessions_revoked": revoked})
     return user

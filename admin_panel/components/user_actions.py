@@ -24,10 +24,10 @@ EXPLAIN = {
     "unpin": "Automatic distribution, increases and resets may change this allocation again.",
     "invite": "Creates a new link to choose a password (e-mailed when SMTP is configured). Earlier invitation "
               "links stop working.",
-    "reset_link": "Creates a single-use link to set a new password, for you to pass on. Using it signs the user "
-                  "out everywhere.",
-    "reset_mfa": "Turns off the user's authenticator app and recovery codes; they enrol again at their next "
-                 "sign-in. Asks for your own fresh code.",
+    "reset_link": "Creates a single-use link to set a new password, for you to pass on. Earlier links stop "
+                  "working; using it signs the user out everywhere.",
+    "reset_mfa": "Turns off the user's authenticator app and recovery codes and signs them out everywhere; they "
+                 "sign in with their password and enrol again. Asks for your own fresh code.",
 }
 DESTRUCTIVE = ("ban", "disable", "paid_off", "reset_mfa")
 

@@ -131,6 +131,7 @@ def build_world(url: str) -> World:
             ("beta_admin", beta.id, "admin@beta.test", "admin"),
             ("beta_admin2", beta.id, "second-admin@beta.test", "admin"),
             ("beta_member", beta.id, "carol@beta.test", "member"),
+            ("beta_admin_reset", beta.id, "reset-admin@beta.test", "admin"),  # its MFA is reset by a test
         ]
         for key, org_id, email, role in people:
             actor = system_actor(org_id)

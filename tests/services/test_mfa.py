@@ -7,8 +7,8 @@ import pyotp
 import pytest
 from sqlmodel import select
 
-from models import RecoveryCode, utcnow
-from services import mfa
+from models import AuditEvent, RecoveryCode, utcnow
+from services import mfa, sessions
 from services.errors import Conflict, Forbidden, StepUpRequired
 
 
@@ -86,3 +86,20 @@ def test_super_admin_resets_mfa_with_step_up(world, session):
     assert session.exec(select(RecoveryCode)).all() == []
     with pytest.raises(Forbidden):
         mfa.reset_mfa(session, actor=world.actor(world.admin), user_id=world.alice.id)
+
+
+def test_reset_mfa_ends_every_session_of_the_user(world, session):
+    """A signed-in session of the user must not survive the reset: it could enrol a new secret on /mfa/setup
+    without the password. The user signs in with the password again, then enrols."""
+    now = utcnow()
+    _enrol(session, world.admin, now)
+    signed_in = sessions.create(session, world.admin)
+    other = sessions.create(session, world.admin)
+    session.commit()
+    sup = world.actor(world.super_user, org_id=world.org.id)
+    fresh = type(sup)(sup.user_id, sup.role, sup.org_id, email=sup.email, mfa_verified_at=utcnow())
+    mfa.reset_mfa(session, actor=fresh, user_id=world.admin.id)
+    session.commit()
+    assert sessions.resolve(session, signed_in) is None and sessions.resolve(session, other) is None
+    entry = session.exec(select(AuditEvent).where(AuditEvent.action == "mfa.reset")).one()
+    assert entry.after["sessions_revoked"] == 2
