@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, update
 
 from models import ADMIN_ROLES, PasswordReset, SignInEvent, User, utcnow
 from services import audit, mailer, sessions, settings, throttle
@@ -72,7 +72,20 @@ def _reset_link(token: str) -> str:
     return f"{settings.public_url()}/reset-password?token={token}"
 
 
+PASSWORD_LINKS = ("reset", "invite")  # the links that set a password (not the e-mail confirmation)
+
+
+def end_password_links(session: Session, user_id: int, now: datetime, purposes=PASSWORD_LINKS) -> int:
+    """Every unused, unexpired link of the user with one of `purposes` stops working now (it expires)."""
+    return session.exec(update(PasswordReset)
+                        .where(PasswordReset.user_id == user_id, PasswordReset.purpose.in_(purposes),
+                               PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
+                        .values(expires_at=now).execution_options(synchronize_session=False)).rowcount
+
+
 def _new_reset(session: Session, user: User, *, purpose: str, created_by: int | None, now, minutes: int) -> str:
+    """A new link; every older password link of the user stops working."""
+    end_password_links(session, user.id, now)
     raw = new_token()
     session.add(PasswordReset(token_hash=token_hash(raw), user_id=user.id, purpose=purpose, created_at=now,
                               created_by=created_by, expires_at=now + timedelta(minutes=minutes)))
@@ -114,7 +127,8 @@ def admin_reset_link(session: Session, *, actor: Actor, user_id: int, now: datet
 
 
 def reset_password(session: Session, *, token, new_password, now: datetime | None = None) -> User:
-    """Use a reset link once: set the password and sign the user out everywhere else."""
+    """Use a reset link once: set the password, end every other password link of the user and sign the user
+    out everywhere."""
     now = now or utcnow()
     invalid = Invalid("This link is invalid or has expired. Ask for a new one.", field="token")
     if not isinstance(token, str) or not (20 <= len(token) <= 100):
@@ -130,6 +144,8 @@ def reset_password(session: Session, *, token, new_password, now: datetime | Non
         user.verified = True
     row.used_at = now
     session.add_all([user, row])
+    session.flush()
+    end_password_links(session, user.id, now)
     sessions.revoke_all(session, user.id, now=now)
     audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "user.password_reset",
                  org_id=user.org_id, target_type="user", target_id=user.id)

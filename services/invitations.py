@@ -10,11 +10,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select, update
+from sqlmodel import Session, select
 
 from models import PasswordReset, User, utcnow
 from services import audit, mailer, sessions, settings
 from services.actor import Actor
+from services.auth import end_password_links
 from services.crypto import new_token, token_hash
 from services.errors import Invalid
 from services.passwords import check_strength, hash_password
@@ -43,10 +44,7 @@ def issue(session: Session, user: User, *, created_by: int | None, now: datetime
     user was created in this transaction, so there are none to end)."""
     now = now or utcnow()
     if not new_user:
-        session.exec(update(PasswordReset)
-                     .where(PasswordReset.user_id == user.id, PasswordReset.purpose == PURPOSE,
-                            PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
-                     .values(expires_at=now).execution_options(synchronize_session=False))
+        end_password_links(session, user.id, now, purposes=(PURPOSE,))
     raw = new_token()
     session.add(PasswordReset(token_hash=token_hash(raw), user_id=user.id, purpose=PURPOSE, created_at=now,
                               created_by=created_by, expires_at=now + timedelta(days=INVITE_DAYS)))
@@ -103,6 +101,8 @@ def accept(session: Session, *, token, password, now: datetime | None = None) ->
     user.verified = True
     row.used_at = now
     session.add_all([user, row])
+    session.flush()
+    end_password_links(session, user.id, now)
     sessions.revoke_all(session, user.id, now=now)
     audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "user.invite_accepted",
                  org_id=user.org_id, target_type="user", target_id=user.id, before=before,

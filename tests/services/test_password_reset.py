@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import update
 
-from models import utcnow
+from models import PasswordReset, utcnow
 from services import auth, sessions
 from services.errors import Forbidden, Invalid
 from services.passwords import hash_password, verify_password
@@ -99,3 +100,34 @@ def test_super_admin_creates_an_audited_reset_link(world, session):
     assert "/reset-password?token=" in link
     with pytest.raises(Forbidden):
         auth.admin_reset_link(session, actor=world.actor(world.admin), user_id=world.bob.id)
+
+
+def test_a_new_link_ends_the_older_ones(world, session, smtp):
+    now = utcnow()
+    auth.request_reset(session, email="alice@a.test", now=now)
+    admin_link = auth.admin_reset_link(session, actor=world.actor(world.super_user), user_id=world.alice.id, now=now)
+    session.commit()
+    auth.request_reset(session, email="alice@a.test", now=now)
+    session.commit()
+    first, last = _token(smtp.messages[0][1]), _token(smtp.messages[1][1])
+    for old in (first, admin_link.rpartition("token=")[2]):
+        with pytest.raises(Invalid, match="invalid or has expired"):
+            auth.reset_password(session, token=old, new_password="brand-new-password", now=now)
+        session.rollback()
+    auth.reset_password(session, token=last, new_password="brand-new-password", now=now)
+
+
+def test_a_completed_reset_ends_every_other_link(world, session, smtp):
+    """Two links issued in the same instant (say, by two super admins): using one ends the other."""
+    now = utcnow()
+    sup = world.actor(world.super_user)
+    links = [auth.admin_reset_link(session, actor=sup, user_id=world.bob.id, now=now) for _ in range(2)]
+    session.commit()
+    # The second issue ended the first; make the first usable again to test what a completed reset ends.
+    session.exec(update(PasswordReset).values(expires_at=now + timedelta(minutes=60)))
+    session.commit()
+    a, b = (link.rpartition("token=")[2] for link in links)
+    auth.reset_password(session, token=b, new_password="brand-new-password", now=now)
+    session.commit()
+    with pytest.raises(Invalid, match="invalid or has expired"):
+        auth.reset_password(session, token=a, new_password="another-password-1", now=now)
