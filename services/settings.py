@@ -89,3 +89,6 @@ WEBHOOK_TIMEOUT_SECONDS = _int("STEWARD_WEBHOOK_TIMEOUT_SECONDS", 5)
 WEBHOOK_MAX_ATTEMPTS = _int("STEWARD_WEBHOOK_MAX_ATTEMPTS", 6)
 WEBHOOK_BACKOFF_SECONDS = _int("STEWARD_WEBHOOK_BACKOFF_SECONDS", 30)  # 30 s, 60 s, 120 s … between attempts
 WEBHOOK_POLL_SECONDS = _int("STEWARD_WEBHOOK_POLL_SECONDS", 10)
+# Where webhooks may go (services/outbound_url.py): https only and public addresses only, unless these say so.
+WEBHOOK_ALLOW_HTTP = os.environ.get("STEWARD_WEBHOOK_ALLOW_HTTP", "0") in ("1", "true", "yes")
+WEBHOOK_ALLOWED_HOSTS = os.environ.get("STEWARD_WEBHOOK_ALLOWED_HOSTS", "")  # internal hosts allowed, comma-separated

@@ -14,13 +14,12 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from sqlmodel import Session, select, update
 
 from models import OrgWebhook, WebhookDelivery, utcnow
-from services import audit, settings, validation
+from services import audit, outbound_url, settings, validation
 from services.actor import Actor
 from services.crypto import decrypt, encrypt, new_token
 from services.db import session_scope
@@ -50,9 +49,7 @@ def backoff(attempts: int) -> timedelta:
 # --------------------------------------------------------------------------------------------- settings
 def _check_url(url) -> str:
     url = validation.text(url, "url", max_len=500, required=True)
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise Invalid("The webhook URL must start with https:// (or http://) and name a host.", field="url")
+    outbound_url.check(url)  # https, and a host on public addresses only (checked again at every send)
     return url
 
 
@@ -129,8 +126,12 @@ def enqueue(session: Session, org_id: int, event: str, payload: dict, *, notice_
 
 
 def _post(url: str, body: bytes, headers: dict) -> int:
+    """POST to the address the URL's host resolves to now, if that address is still allowed (DNS may have
+    changed since the URL was saved); no redirects are followed."""
+    target = outbound_url.check(url)
     with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client:
-        return client.post(url, content=body, headers=headers).status_code
+        return client.post(target.pinned_url, content=body, headers={**headers, "Host": target.host_header},
+                           extensions={"sni_hostname": target.host}).status_code
 
 
 def _claim(engine, now: datetime, limit: int) -> list[tuple[int, str, str, str]]:
@@ -185,6 +186,8 @@ def deliver_due(engine=None, *, now: datetime | None = None, limit: int = 20, po
                 code = post(url, body, headers)
                 if not 200 <= code < 300:
                     error = f"HTTP {code}"
+            except Invalid as exc:  # the host now resolves to an address webhooks may not reach: not sent
+                error = f"Not sent: {exc.message}"
             except Exception as exc:  # network errors are recorded, never raised
                 error = f"{type(exc).__name__}: {exc}"
         counts[_finish(engine, delivery_id, code, error, now)] += 1

@@ -113,3 +113,11 @@ class World:
 @pytest.fixture
 def world(session) -> World:
     return World(session)
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """Made-up host names for outbound URLs (tests/fake_dns.py)."""
+    from tests.fake_dns import Dns
+
+    return Dns(monkeypatch)

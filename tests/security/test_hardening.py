@@ -49,3 +49,23 @@ def test_reset_mfa_signs_the_user_out_so_no_new_secret_is_enrolled_without_the_p
         finally:
             eng.dispose()
     assert world.session_row(token).revoked_at is not None
+
+
+SAVE_WEBHOOK = STATES + "api_keys____api_keys_state.save_webhook"
+
+
+def test_an_org_admin_cannot_point_the_webhook_at_loopback_or_private_hosts(world: World, app_url: str) -> None:
+    token = world.sign_in("alpha_admin", verified=True)  # MFA just verified: the step-up is fresh
+    eng = world.engine()
+    before = snapshot(eng)
+    try:
+        with Tab(app_url, token) as tab:
+            for url in ("https://127.0.0.1/hook", "https://localhost:3000/hook", "https://169.254.169.254/latest",
+                        "https://10.0.0.1/hook", "https://[::1]/hook", "http://127.0.0.1:8000/hook"):
+                got = tab.call(SAVE_WEBHOOK, {"form_data": {"url": url, "enabled": "on"}})
+                error = field(got, "api_keys_state", "error") or ""
+                assert "public addresses" in error or "must start with https://" in error, (url, got)
+                assert not field(got, "api_keys_state", "webhook_secret"), got
+        assert not diff(before, snapshot(eng)), "a refused webhook URL changed the database"
+    finally:
+        eng.dispose()

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from models import Notice, OrgWebhook, Purchase, WebhookDelivery, utcnow
-from services import notices, settings, webhooks
+from services import notices, outbound_url, settings, webhooks
 from services.errors import Forbidden, Invalid, StepUpRequired
 from tests.services.gateway_helpers import event, report, setup
 from tests.services.test_concurrency import run_together
@@ -127,25 +127,33 @@ def fresh(actor):
     return replace(actor, mfa_verified_at=utcnow())
 
 
-def test_webhook_settings_need_step_up_and_valid_urls(w, session):
+@pytest.fixture
+def local_receiver_allowed(monkeypatch):
+    """The tests' receiver listens on http://127.0.0.1: allowed the way an operator allows an internal host."""
+    monkeypatch.setattr(settings, "WEBHOOK_ALLOW_HTTP", True)
+    monkeypatch.setattr(settings, "WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+
+
+def test_webhook_settings_need_step_up_and_valid_urls(w, session, dns):
     admin = w.actor(w.admin)
     with pytest.raises(StepUpRequired):
-        webhooks.set_webhook(session, actor=admin, url="https://example.test/h")
+        webhooks.set_webhook(session, actor=admin, url="https://hooks.example.com/h")
     for bad in ("ftp://x", "not a url", "", "https://" + "x" * 500, None):
         with pytest.raises(Invalid):
             webhooks.set_webhook(session, actor=fresh(admin), url=bad)
-    secret = webhooks.set_webhook(session, actor=fresh(admin), url="https://example.test/h")
+    secret = webhooks.set_webhook(session, actor=fresh(admin), url="https://hooks.example.com/h")
     assert secret.startswith("whsec_")
     assert secret not in session.get(OrgWebhook, w.org.id).secret_enc
-    assert webhooks.set_webhook(session, actor=fresh(admin), url="https://example.test/2") is None
-    assert webhooks.set_webhook(session, actor=fresh(admin), url="https://example.test/2", rotate_secret=True) != secret
-    assert webhooks.get_webhook(session, actor=admin)["url"] == "https://example.test/2"
+    assert webhooks.set_webhook(session, actor=fresh(admin), url="https://hooks.example.com/2") is None
+    assert webhooks.set_webhook(session, actor=fresh(admin), url="https://hooks.example.com/2", rotate_secret=True) != secret
+    assert webhooks.get_webhook(session, actor=admin)["url"] == "https://hooks.example.com/2"
     with pytest.raises(Forbidden):
         webhooks.get_webhook(session, actor=w.actor(w.finance))
     session.rollback()
 
 
-def test_webhook_is_signed_retried_with_backoff_and_failures_are_visible(engine, w, session, monkeypatch):
+def test_webhook_is_signed_retried_with_backoff_and_failures_are_visible(engine, w, session, monkeypatch,
+                                                                         local_receiver_allowed):
     monkeypatch.setattr(settings, "WEBHOOK_BACKOFF_SECONDS", 10)
     monkeypatch.setattr(settings, "WEBHOOK_MAX_ATTEMPTS", 3)
     rx = Receiver([500, 503])  # fails twice, then accepts
@@ -181,7 +189,7 @@ def test_webhook_is_signed_retried_with_backoff_and_failures_are_visible(engine,
         rx.close()
 
 
-def test_webhook_gives_up_after_max_attempts(engine, w, session, monkeypatch):
+def test_webhook_gives_up_after_max_attempts(engine, w, session, monkeypatch, local_receiver_allowed):
     monkeypatch.setattr(settings, "WEBHOOK_BACKOFF_SECONDS", 1)
     monkeypatch.setattr(settings, "WEBHOOK_MAX_ATTEMPTS", 2)
     rx = Receiver([500] * 5)
@@ -204,3 +212,79 @@ def test_no_webhook_means_no_delivery(engine, w, session):
     assert session.exec(select(WebhookDelivery)).all() == []
     session.commit()
     assert len(all_notices(session)) == 1
+
+
+# ------------------------------------------------------------------------------------- where webhooks go
+INTERNAL = ["https://127.0.0.1/h", "https://localhost/h", "https://[::1]/h", "https://10.0.0.5/h",
+            "https://172.16.3.4/h", "https://192.168.1.1/h", "https://169.254.169.254/latest/meta-data",
+            "https://[fc00::1]/h", "https://[fe80::1]/h", "https://224.0.0.1/h", "https://0.0.0.0/h",
+            "https://[::ffff:127.0.0.1]/h", "https://100.64.0.1/h", "https://internal.example.com/h",
+            "https://2130706433/h"]
+
+
+@pytest.mark.parametrize("url", INTERNAL)
+def test_a_webhook_to_an_internal_address_is_refused_at_save(w, session, dns, url):
+    with pytest.raises(Invalid, match="Webhooks may only reach public addresses") as e:
+        webhooks.set_webhook(session, actor=fresh(w.actor(w.admin)), url=url)
+    assert e.value.field == "url"
+    session.rollback()
+    assert session.get(OrgWebhook, w.org.id) is None
+
+
+def test_a_webhook_must_be_https_and_carry_no_credentials(w, session, dns, monkeypatch):
+    admin = fresh(w.actor(w.admin))
+    with pytest.raises(Invalid, match="must start with https://"):
+        webhooks.set_webhook(session, actor=admin, url="http://hooks.example.com/h")
+    with pytest.raises(Invalid, match="user name or password"):
+        webhooks.set_webhook(session, actor=admin, url="https://me:pw@hooks.example.com/h")
+    with pytest.raises(Invalid, match="cannot be resolved"):
+        webhooks.set_webhook(session, actor=admin, url="https://no-such-host.invalid/h")
+    monkeypatch.setattr(settings, "WEBHOOK_ALLOW_HTTP", True)
+    assert webhooks.set_webhook(session, actor=admin, url="http://hooks.example.com/h").startswith("whsec_")
+    with pytest.raises(Invalid, match="public addresses"):  # http allowed does not allow internal hosts
+        webhooks.set_webhook(session, actor=admin, url="http://127.0.0.1:8080/h")
+    session.rollback()
+
+
+def test_dns_that_changes_after_save_is_checked_again_at_send(engine, w, session, dns, monkeypatch):
+    """Saved while the name resolved to a public address; at send time it resolves to loopback (DNS
+    rebinding): nothing is sent, and the delivery says why."""
+    monkeypatch.setattr(settings, "WEBHOOK_ALLOW_HTTP", True)
+    rx = Receiver([])
+    try:
+        port = rx.server.server_address[1]
+        dns.answers["rebind.example.com"] = ["93.184.215.14"]
+        webhooks.set_webhook(session, actor=fresh(w.actor(w.admin)), url=f"http://rebind.example.com:{port}/hook")
+        session.commit()
+        dns.answers["rebind.example.com"] = ["127.0.0.1"]
+        t0 = utcnow()
+        report(engine, w.org.id, [event(w.alice.id, 400_000)], now=t0)
+        assert webhooks.deliver_due(engine, now=t0) == {"delivered": 0, "pending": 1, "failed": 0}
+        assert rx.requests == []
+        [listed] = webhooks.list_deliveries(session, actor=w.actor(w.admin))
+        assert listed["last_status"] is None and listed["last_error"].startswith("Not sent: ")
+        assert "loopback address (127.0.0.1)" in listed["last_error"]
+        session.commit()
+    finally:
+        rx.close()
+
+
+def test_an_allowed_internal_host_gets_the_post_at_the_checked_address_and_redirects_are_not_followed(
+        engine, w, session, dns, monkeypatch):
+    monkeypatch.setattr(settings, "WEBHOOK_ALLOW_HTTP", True)
+    monkeypatch.setattr(settings, "WEBHOOK_ALLOWED_HOSTS", "hooks.internal.example.com")
+    dns.answers["hooks.internal.example.com"] = ["127.0.0.1"]
+    rx = Receiver([307])
+    try:
+        port = rx.server.server_address[1]
+        webhooks.set_webhook(session, actor=fresh(w.actor(w.admin)),
+                             url=f"http://hooks.internal.example.com:{port}/hook")
+        session.commit()
+        t0 = utcnow()
+        report(engine, w.org.id, [event(w.alice.id, 400_000)], now=t0)
+        assert webhooks.deliver_due(engine, now=t0)["pending"] == 1  # a 307 is a failed attempt, not followed
+        assert len(rx.requests) == 1 and rx.requests[0][0]["Host"] == f"hooks.internal.example.com:{port}"
+        assert webhooks.deliver_due(engine, now=t0 + timedelta(days=1))["delivered"] == 1
+        session.commit()
+    finally:
+        rx.close()

@@ -132,16 +132,20 @@ def test_other_orgs_keys_are_not_listed(admin_tab, people):
     assert page.error == "API key not found."
 
 
-def test_webhook_settings(admin_tab, people):
+def test_webhook_settings(admin_tab, people, dns):
     KS, _, _ = states()
     page = sub(admin_tab, KS)
     run(page.save_webhook({"url": "ftp://nope", "enabled": "on"}))
     assert page.error and page.webhook_secret == ""
-    run(page.save_webhook({"url": "https://hooks.example.test/x", "enabled": "on"}))
+    run(page.save_webhook({"url": "https://127.0.0.1:8443/x", "enabled": "on"}))
+    assert "loopback address (127.0.0.1)" in page.error and page.webhook_secret == ""
+    with Session(get_engine()) as s:
+        assert s.get(OrgWebhook, people.org_id) is None
+    run(page.save_webhook({"url": "https://hooks.example.com/x", "enabled": "on"}))
     assert page.error == "" and page.webhook_secret.startswith("whsec_")
     first = page.webhook_secret
     run(page.load())
-    assert page.has_webhook and page.webhook_url == "https://hooks.example.test/x" and page.webhook_enabled
+    assert page.has_webhook and page.webhook_url == "https://hooks.example.com/x" and page.webhook_enabled
     run(page.rotate_webhook_secret())
     assert page.webhook_secret.startswith("whsec_") and page.webhook_secret != first
     page.dismiss_secret()
