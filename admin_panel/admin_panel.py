@@ -4,7 +4,7 @@ import reflex as rx
 
 import models  # noqa: F401  (registers the tables, so Reflex's start-up schema check sees them)
 
-from . import styles
+from . import log_redaction, styles
 from .api import gateway_api
 from .guard import GuardMiddleware
 from .pages import enterprise_request, login, member, mfa, password, signup
@@ -16,6 +16,7 @@ from .state.member import MemberState
 from .state.mfa import MfaSetupState, MfaVerifyState
 from .state.signup import InviteState, RegisterState, VerifyEmailState
 
+log_redaction.install()  # no client or session token in the server's logs
 app = rx.App(style=styles.base_style, api_transformer=gateway_api)
 app.add_middleware(GuardMiddleware())
 app.register_lifespan_task(run_jobs_forever)  # the automatic jobs (services/jobs.py)

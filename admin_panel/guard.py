@@ -87,9 +87,13 @@ FRAMEWORK_HANDLERS = frozenset({
 
 # ----------------------------------------------------------------------------------------- auth state
 class AuthState(rx.State):
-    """Holds only the opaque session token, kept in the browser's local storage. No handlers."""
+    """Holds only the opaque session token, kept in the browser's local storage. No handlers.
+
+    `_connection` is the websocket connection (Socket.IO sid) that last hydrated this tab's state, proving the
+    token from the browser's storage. Events from any other connection run as signed out (see `bind`)."""
 
     token: str = rx.LocalStorage("", name=TOKEN_STORAGE_KEY, sync=True)
+    _connection: str = ""
 
 
 def _resolve_sync(token: str) -> SessionInfo | None:
@@ -187,6 +191,64 @@ def is_framework_event(state_cls: type, event_name: str) -> bool:
     return state_cls in FRAMEWORK_STATES and event_name.rpartition(".")[2] in FRAMEWORK_HANDLERS
 
 
+# --------------------------------------------------------------------------- binding state to the browser
+# Reflex keys a tab's server-side state by its client token (session storage, sent in the socket URL). Anyone who
+# learns that token (a log line, a shared machine) could open a socket with it and act in the tab's signed-in
+# state without ever knowing the Steward session token. So the state is bound to the connection that proved the
+# Steward token on connect: every (re)connect of the real frontend starts with `hydrate_and_load`, carrying the
+# browser's storage. A hydrate that proves a different token than the state holds resets the whole state tree
+# (the old page data must not reach the new socket either); every other event from a connection that did not
+# hydrate runs signed out.
+HYDRATE_HANDLERS = frozenset({"hydrate", "hydrate_and_load"})
+
+
+def token_var_name() -> str:
+    return f"{AuthState.get_full_name()}.token_rx_state_"
+
+
+def _proven_token(event: Event) -> str:
+    """The Steward token a hydrate event brings from the browser's storage ("" when none)."""
+    vars_ = event.payload.get("vars") if isinstance(event.payload, dict) else None
+    value = vars_.get(token_var_name()) if isinstance(vars_, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+async def _all_states(root: rx.State) -> list[rx.State]:
+    """Every state of the tab's tree, loaded (a Redis state manager loads substates on demand)."""
+    out, todo = [], [type(root)]
+    while todo:
+        cls = todo.pop()
+        out.append(await root.get_state(cls))
+        todo.extend(cls.get_substates())
+    return out
+
+
+async def _sign_out_tree(state: rx.State) -> None:
+    """Every state of the tab back to its defaults (backend vars included; the router data stays)."""
+    await _all_states(state)
+    state.reset()
+
+
+async def bind(state: rx.State, event: Event) -> None:
+    """On a hydrate: bind the tab's state to this connection, resetting it when the browser proves another
+    session token than the state holds."""
+    auth = await state.get_state(AuthState)
+    if auth.token and auth.token != _proven_token(event):
+        await _sign_out_tree(state)
+    auth._connection = state.router.session.session_id
+
+
+async def bound_token(state: rx.State) -> str:
+    """The tab's Steward token if this event's connection proved it on connect. An event from any other
+    connection signs the whole tab state out first (its page data must not reach that socket later)."""
+    auth = await state.get_state(AuthState)
+    if auth._connection and auth._connection == state.router.session.session_id:
+        return auth.token
+    if auth.token:
+        await _sign_out_tree(state)
+    return ""
+
+
 def deny(route: str) -> StateUpdate:
     """An answer that stops the event: no delta, only a redirect."""
     return StateUpdate(delta={}, events=Event.from_event_type([rx.redirect(route)]))
@@ -201,12 +263,14 @@ class GuardMiddleware(Middleware):
         if state_cls is None or event.name.rpartition(".")[2] == "setvar":
             return deny(LOGIN_ROUTE)  # unknown, or the generic setter (never used by Steward's pages)
         if is_framework_event(state_cls, event.name):
+            if state_cls is State and event.name.rpartition(".")[2] in HYDRATE_HANDLERS:
+                await bind(state, event)
             return None
         if not any(issubclass(state_cls, marker) for marker in MARKERS):
             return deny(LOGIN_ROUTE)
+        token = await bound_token(state)  # Public handlers too run signed out on an unproven connection
         if issubclass(state_cls, Public):
             return None
-        token = (await state.get_state(AuthState)).token
         info = await resolve_token(token)  # always afresh: the guard never trusts an earlier resolution
         route = denial_route(state_cls, info)
         if route is None:

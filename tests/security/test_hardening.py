@@ -3,12 +3,16 @@ that outlives a reset of the user's MFA, and a replayed Reflex client token."""
 
 from __future__ import annotations
 
+import json
+import time
+
 from sqlmodel import Session
 
 from models import utcnow
 from services import mfa
 from services.actor import Actor
 
+from .sio import RawSocket
 from .snapshots import diff, snapshot
 from .tab import Tab
 from .test_attacks import SHELL_LOAD, STATES, field, redirects
@@ -69,3 +73,56 @@ def test_an_org_admin_cannot_point_the_webhook_at_loopback_or_private_hosts(worl
         assert not diff(before, snapshot(eng)), "a refused webhook URL changed the database"
     finally:
         eng.dispose()
+
+
+def _seen(updates, text: str) -> bool:
+    return text in json.dumps([u.delta for u in updates])
+
+
+def test_a_replayed_client_token_does_not_get_the_tabs_signed_in_state(world: World, app_url: str) -> None:
+    """The victim's tab is signed in and has loaded its page; it disconnects. An attacker who learned the
+    tab's Reflex client token (not the Steward session token) opens sockets with it."""
+    token = world.sign_in("alpha_finance", verified=True)
+    email = world.emails["alpha_finance"]
+    with Tab(app_url, token) as victim:
+        got = victim.call(SHELL_LOAD, {"nav_key": "stats"})
+        assert field(got, "shell_state", "email") == email
+        client_token = victim.sock.client_token
+
+    # 1. A socket that never hydrates: every event runs signed out.
+    sock = RawSocket(app_url)
+    sock.client_token = client_token
+    sock.connect(None)
+    try:
+        for name, payload in ((SHELL_LOAD, {"nav_key": "stats"}), (STATES + "stats____stats_state.load", {})):
+            sock.emit(name, payload)
+            got = sock.receive_until(lambda u: bool(u.redirects))
+            assert got[-1].redirects == ["/login"] and not _seen(got, email), got
+    finally:
+        sock.close()
+
+    # 2. A socket that hydrates without the Steward token: the snapshot holds none of the old page's data.
+    with Tab(app_url, None, client_token=client_token) as attacker:
+        assert not _seen(attacker.hydration, email) and not _seen(attacker.hydration, token), attacker.hydration
+        assert redirects(attacker.call(SHELL_LOAD, {"nav_key": "stats"})) == ["/login"]
+
+    # The victim's own browser reconnecting (same client token, its storage proves the session) is signed in.
+    with Tab(app_url, token, client_token=client_token) as again:
+        got = again.call(SHELL_LOAD, {"nav_key": "stats"})
+        assert field(got, "shell_state", "email") == email and not redirects(got)
+    assert world.session_alive(token)
+
+
+def test_client_and_session_tokens_stay_out_of_the_server_log(world: World, app_url: str) -> None:
+    token = world.sign_in("alpha_member", verified=False)
+    with Tab(app_url, token) as tab:
+        client_token = tab.sock.client_token
+        tab.call(STATES + "no_such_state.load", {})  # Reflex logs the failed event with its router data
+        tab.call(STATES + "auth____login_state.sign_in", {"bogus": token})  # a traceback naming the payload
+    log_path = world.workdir / "reflex.log"
+    deadline = time.monotonic() + 15
+    while "No registered handler found" not in log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = log_path.read_text()
+    assert "No registered handler found" in text, "the probe did not reach the log"
+    assert client_token not in text and token not in text

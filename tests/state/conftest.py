@@ -114,9 +114,22 @@ def sub(root: State, cls):
     return root._get_state_from_cache(cls)
 
 
-def with_token(root: State, token: str) -> State:
-    from admin_panel.guard import AuthState
+TAB_CONNECTION = "test-tab-sid"
 
+
+def with_token(root: State, token: str) -> State:
+    """The tab's browser storage holds `token`, proven on this connection's hydrate (as the frontend does on
+    every connect: the guard binds the state to the connection)."""
+    import asyncio
+
+    from reflex.istate.data import SessionData
+
+    from admin_panel.guard import AuthState, bind, token_var_name
+
+    if root.rx_router_session.session_id != TAB_CONNECTION:
+        root.rx_router_session = SessionData(session_id=TAB_CONNECTION)
+    hydrate = Event(name=f"{State.get_full_name()}.hydrate_and_load", payload={"vars": {token_var_name(): token}})
+    asyncio.run(bind(root, hydrate))
     sub(root, AuthState).token = token
     root._clean()
     return root

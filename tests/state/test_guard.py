@@ -242,3 +242,20 @@ def test_one_resolution_per_event_and_never_a_stale_one_for_the_guard(root, peop
                                                                                       payload={}))
 
     assert redirect_path(asyncio.run(revoked_between_two_events_of_the_tab())) == "/login"
+
+
+def test_a_connection_that_did_not_prove_the_session_runs_signed_out(root, people):
+    """The state is bound to the socket that hydrated it with the browser's token (tests/security replays a
+    client token over real sockets); an event from another socket is refused and signs the tab state out."""
+    from reflex.istate.data import SessionData
+
+    g = guard_mod()
+    token = sign_in(people.member.email)
+    with_token(root, token)
+    name = next(n for n in app_handlers(g.MemberArea) if not n.endswith(".setvar"))
+    assert run_guard(root, name) is None
+    root.rx_router_session = SessionData(session_id="another-socket")
+    assert redirect_path(run_guard(root, name)) == "/login"
+    assert sub(root, g.AuthState).token == ""
+    root.rx_router_session = SessionData(session_id="test-tab-sid")
+    assert redirect_path(run_guard(root, name)) == "/login", "the signed-out state stays signed out"
