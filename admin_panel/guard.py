@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from reflex.app import App
 
 TOKEN_STORAGE_KEY = "steward_session"
+DEVICE_STORAGE_KEY = "steward_device"
 
 LOGIN_ROUTE = "/login"
 MFA_SETUP_ROUTE = "/mfa/setup"
@@ -87,12 +88,15 @@ FRAMEWORK_HANDLERS = frozenset({
 
 # ----------------------------------------------------------------------------------------- auth state
 class AuthState(rx.State):
-    """Holds only the opaque session token, kept in the browser's local storage. No handlers.
+    """Holds only the opaque session token (and the trusted-browser token), kept in the browser's local storage.
+    No handlers.
 
     `_connection` is the websocket connection (Socket.IO sid) that last hydrated this tab's state, proving the
     token from the browser's storage. Events from any other connection run as signed out (see `bind`)."""
 
     token: str = rx.LocalStorage("", name=TOKEN_STORAGE_KEY, sync=True)
+    # A trusted browser's sealed token (services/devices.py): it outlives sign-outs; the server checks it.
+    device: str = rx.LocalStorage("", name=DEVICE_STORAGE_KEY)
     _connection: str = ""
 
 

@@ -21,6 +21,7 @@ class AuthSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None)
     ip: str = Field(default="", max_length=45)
     user_agent: str = Field(default="", max_length=300)
+    device_id: str | None = Field(default=None, max_length=32)  # the trusted browser it signed in from
 
 
 class ApiKey(SQLModel, table=True):
@@ -64,13 +65,12 @@ class PasswordReset(SQLModel, table=True):
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Failure counters per account, per IP and per TOTP target; locks live in the DB so they hold across
-    workers and restarts."""
+    """Failure counters per account, address, trusted browser and TOTP target (services/throttle.py); in the DB
+    so they hold across workers and restarts."""
 
     __tablename__ = "login_throttle"
 
     key: str = Field(primary_key=True, max_length=400)
     failures: int = Field(default=0)
-    window_start: datetime = Field(default_factory=utcnow)
-    last_failure_at: datetime = Field(default_factory=utcnow)
-    locked_until: datetime | None = Field(default=None)
+    window_start: datetime = Field(default_factory=utcnow)  # the first failure still counted
+    last_failure_at: datetime = Field(default_factory=utcnow, index=True)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select, update
 
 from models import ADMIN_ROLES, PasswordReset, SignInEvent, User, utcnow
-from services import audit, mailer, sessions, settings, throttle
+from services import audit, devices, mailer, sessions, settings, throttle
 from services.actor import Actor
 from services.budget import ban_active
 from services.crypto import new_token, token_hash
@@ -26,6 +26,7 @@ class SignInResult:
     token: str | None = None
     next_step: str = ""  # "enrol_mfa" | "verify_mfa" | "member" | "admin"
     retry_after: int | None = None
+    device_token: str | None = None  # a member's sign-in is complete: the browser is trusted from now on
 
 
 def _event(session: Session, user: User | None, email: str, ip: str, ua: str, ok: bool, reason: str, now) -> None:
@@ -33,18 +34,28 @@ def _event(session: Session, user: User | None, email: str, ip: str, ua: str, ok
                             email=email[:320], ip=ip[:45], user_agent=ua[:300], success=ok, reason=reason))
 
 
-def sign_in(session: Session, *, email, password, ip: str = "", user_agent: str = "",
+def throttle_keys(email: str, ip: str, device_id: str | None) -> list[str]:
+    """A trusted browser counts on its own key; anyone else on the account's and the address's (no address
+    known: no shared key for everyone without one)."""
+    if device_id is not None:
+        return [f"login:device:{device_id}"]
+    return [f"login:acct:{email}"] + ([f"login:ip:{ip}"] if ip else [])
+
+
+def sign_in(session: Session, *, email, password, ip: str = "", user_agent: str = "", device_token=None,
             now: datetime | None = None) -> SignInResult:
-    """Check the credentials. Failures are recorded and counted (the caller commits either way)."""
+    """Check the credentials. Failures are recorded and counted (the caller commits either way). A valid
+    `device_token` of this account (services/devices.py) counts failures on that browser's own key."""
     now = now or utcnow()
     email = (email or "").strip().lower() if isinstance(email, str) else ""
-    keys = [f"login:acct:{email}"] + ([f"login:ip:{ip}"] if ip else [])  # no address known: no shared IP key
+    user = find_by_email(session, email) if email else None
+    device_id = devices.device_of(device_token, user.id if user else None, now)
+    keys = throttle_keys(email, ip, device_id)
     try:
         throttle.check(session, keys, now)
     except Conflict as e:
         _event(session, None, email, ip, user_agent, False, "throttled", now)
         return SignInResult(False, e.message, retry_after=e.retry_after)
-    user = find_by_email(session, email) if email else None
     if user is None or not verify_password(user.password_hash, password if isinstance(password, str) else ""):
         if user is None:
             verify_password(_DUMMY_HASH, "x")  # same work whether or not the account exists
@@ -56,16 +67,15 @@ def sign_in(session: Session, *, email, password, ip: str = "", user_agent: str 
         until = f" until {user.banned_until:%Y-%m-%d %H:%M} UTC" if user.banned_until else ""
         reason = f" Reason: {user.ban_reason}." if user.ban_reason else ""
         return SignInResult(False, f"This account is banned{until}.{reason}")
-    throttle.clear(session, keys[:1])
-    token = sessions.create(session, user, ip=ip, user_agent=user_agent, now=now)
+    throttle.clear(session, keys[:1])  # the account's failures (or the trusted browser's)
+    token = sessions.create(session, user, ip=ip, user_agent=user_agent, device_id=device_id, now=now)
     user.last_login_at = now
     session.add(user)
-    _event(session, user, email, ip, user_agent, True, "password_ok", now)
+    _event(session, user, email, ip, user_agent, True, "password_ok" if device_id is None else "password_ok_trusted",
+           now)
     if user.role in ADMIN_ROLES:
-        step = "verify_mfa" if user.mfa_enabled else "enrol_mfa"
-    else:
-        step = "member"
-    return SignInResult(True, token=token, next_step=step)
+        return SignInResult(True, token=token, next_step="verify_mfa" if user.mfa_enabled else "enrol_mfa")
+    return SignInResult(True, token=token, next_step="member", device_token=devices.issue(user.id, device_id, now))
 
 
 def _reset_link(token: str) -> str:

@@ -57,6 +57,21 @@ def decrypt(token: str) -> str | None:
         return None
 
 
+def seal(text: str, now: float) -> str:
+    """Authenticated, encrypted and time-stamped (Fernet): only this deployment can make or read it."""
+    return _fernet().encrypt_at_time(text.encode(), int(now)).decode()
+
+
+def unseal(token, *, max_age_seconds: int, now: float) -> str | None:
+    """The text of a sealed token made at most `max_age_seconds` ago, else None (forged, altered or old)."""
+    if not isinstance(token, str) or not 0 < len(token) <= 500:
+        return None
+    try:
+        return _fernet().decrypt_at_time(token.encode(), max_age_seconds, int(now)).decode()
+    except (InvalidToken, ValueError, TypeError):
+        return None
+
+
 def new_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 

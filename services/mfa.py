@@ -72,11 +72,13 @@ def _match_totp(secret: str, code: str, now: datetime, last_counter: int | None)
     return None
 
 
-def _throttle_key(user_id: int) -> list[str]:
-    return [f"totp:user:{user_id}"]
+def _throttle_key(user_id: int, device_id: str | None = None) -> list[str]:
+    """Wrong codes count per user, or per trusted browser (services/devices.py) when the session has one."""
+    return [f"totp:device:{device_id}"] if device_id else [f"totp:user:{user_id}"]
 
 
-def confirm_enrolment(session: Session, *, user_id: int, code, now: datetime | None = None) -> list[str]:
+def confirm_enrolment(session: Session, *, user_id: int, code, device_id: str | None = None,
+                      now: datetime | None = None) -> list[str]:
     """Turn MFA on with a first valid code; returns the recovery codes (shown once, stored hashed)."""
     now = now or utcnow()
     user = _user(session, user_id)
@@ -85,15 +87,16 @@ def confirm_enrolment(session: Session, *, user_id: int, code, now: datetime | N
     secret = decrypt(user.mfa_secret_enc) if user.mfa_secret_enc else None
     if not secret:
         raise Invalid("Start the MFA setup first.")
-    throttle.check(session, _throttle_key(user.id), now)
+    keys = _throttle_key(user.id, device_id)
+    throttle.check(session, keys, now)
     counter = _match_totp(secret, _clean_code(code), now, None)
     if counter is None:
-        throttle.fail(session, _throttle_key(user.id), now)
+        throttle.fail(session, keys, now)
         return []
     user.mfa_enabled, user.mfa_enrolled_at, user.mfa_last_counter = True, now, counter
     session.add(user)
     codes = new_recovery_codes(session, user.id)
-    throttle.clear(session, _throttle_key(user.id))
+    throttle.clear(session, keys)
     audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "mfa.enrol",
                  org_id=user.org_id, target_type="user", target_id=user.id)
     return codes
@@ -125,23 +128,26 @@ def regenerate_recovery_codes(session: Session, *, actor: Actor, now: datetime |
     return codes
 
 
-def verify(session: Session, *, user_id: int, code, now: datetime | None = None) -> bool:
-    """Check a TOTP code (once only) or a recovery code (consumed). Failures count toward the lock.
+def verify(session: Session, *, user_id: int, code, device_id: str | None = None,
+           now: datetime | None = None) -> bool:
+    """Check a TOTP code (once only) or a recovery code (consumed). Failures slow further attempts down, per
+    user, or per trusted browser when the session signed in from one (`device_id`).
 
     Returns False for a wrong code (the caller commits so the failure is counted); raises Conflict while
-    locked or throttled."""
+    attempts must wait."""
     now = now or utcnow()
     user = _user(session, user_id)
     if not user.mfa_enabled:
         raise Invalid("MFA is not set up for this account.")
-    throttle.check(session, _throttle_key(user.id), now)
+    keys = _throttle_key(user.id, device_id)
+    throttle.check(session, keys, now)
     cleaned = _clean_code(code)
     secret = decrypt(user.mfa_secret_enc or "")
     counter = _match_totp(secret, cleaned, now, user.mfa_last_counter) if secret else None
     if counter is not None:
         user.mfa_last_counter = counter
         session.add(user)
-        throttle.clear(session, _throttle_key(user.id))
+        throttle.clear(session, keys)
         return True
     if len(cleaned) == 10:
         rc = session.exec(select(RecoveryCode).where(
@@ -150,11 +156,11 @@ def verify(session: Session, *, user_id: int, code, now: datetime | None = None)
         if rc is not None:
             rc.used_at = now
             session.add(rc)
-            throttle.clear(session, _throttle_key(user.id))
+            throttle.clear(session, keys)
             audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "mfa.recovery_code_used",
                          org_id=user.org_id, target_type="user", target_id=user.id)
             return True
-    throttle.fail(session, _throttle_key(user.id), now)
+    throttle.fail(session, keys, now)
     return False
 
 

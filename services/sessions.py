@@ -31,6 +31,7 @@ class SessionInfo:
     mfa_verified_at: datetime | None
     ip: str
     last_seen_at: datetime | None = None
+    device_id: str | None = None  # the trusted browser this session signed in from
 
     def needs_touch(self, now: datetime | None = None) -> bool:
         """Whether the idle clock should be moved on (at most once a minute: a read costs no write)."""
@@ -45,12 +46,13 @@ class SessionInfo:
                      ip=ip if ip is not None else self.ip)
 
 
-def create(session: Session, user: User, *, ip: str = "", user_agent: str = "", now: datetime | None = None) -> str:
+def create(session: Session, user: User, *, ip: str = "", user_agent: str = "", device_id: str | None = None,
+           now: datetime | None = None) -> str:
     now = now or utcnow()
     raw = new_token()
     session.add(AuthSession(token_hash=token_hash(raw), user_id=user.id, created_at=now, last_seen_at=now,
                             expires_at=now + timedelta(hours=settings.SESSION_ABSOLUTE_HOURS),
-                            ip=(ip or "")[:45], user_agent=(user_agent or "")[:300]))
+                            ip=(ip or "")[:45], user_agent=(user_agent or "")[:300], device_id=device_id))
     session.flush()
     return raw
 
@@ -77,7 +79,7 @@ def resolve(session: Session, raw, *, now: datetime | None = None, touch: bool =
     org_id = row.active_org_id if user.role == Role.super_admin.value else user.org_id
     return SessionInfo(row.id, user.id, user.email, user.name, user.role, org_id, user.mfa_enabled,
                        row.mfa_verified_at if user.mfa_enabled else None, row.ip,
-                       now if touch and now - row.last_seen_at > TOUCH_EVERY else row.last_seen_at)
+                       now if touch and now - row.last_seen_at > TOUCH_EVERY else row.last_seen_at, row.device_id)
 
 
 def touch(session: Session, session_id: int, now: datetime | None = None) -> None:

@@ -37,10 +37,16 @@ PURCHASE_VALID_DAYS = _int("STEWARD_PURCHASE_VALID_DAYS", 365)  # expiry of the 
 SESSION_IDLE_MINUTES = _int("STEWARD_SESSION_IDLE_MINUTES", 30)
 SESSION_ABSOLUTE_HOURS = _int("STEWARD_SESSION_ABSOLUTE_HOURS", 12)
 STEP_UP_MINUTES = _int("STEWARD_STEP_UP_MINUTES", 10)
-THROTTLE_WINDOW_MINUTES = _int("STEWARD_THROTTLE_WINDOW_MINUTES", 15)
-THROTTLE_SLOW_AFTER = _int("STEWARD_THROTTLE_SLOW_AFTER", 3)  # failures before each attempt must wait
-THROTTLE_LOCK_AFTER = _int("STEWARD_THROTTLE_LOCK_AFTER", 10)  # failures before a lock
-THROTTLE_LOCK_MINUTES = _int("STEWARD_THROTTLE_LOCK_MINUTES", 15)
+# Failure throttling (services/throttle.py): after N free failures each attempt waits 2, 4, 8 … s, up to a cap.
+THROTTLE_ACCOUNT_FREE = _int("STEWARD_THROTTLE_ACCOUNT_FREE", 5)  # wrong passwords per account
+THROTTLE_ACCOUNT_MAX_DELAY = _int("STEWARD_THROTTLE_ACCOUNT_MAX_DELAY", 900)  # s (accounts, devices, MFA, sign-up)
+THROTTLE_ADDRESS_FREE = _int("STEWARD_THROTTLE_ADDRESS_FREE", 20)  # failures per address (an office shares one)
+THROTTLE_ADDRESS_MAX_DELAY = _int("STEWARD_THROTTLE_ADDRESS_MAX_DELAY", 60)  # s: an address is slowed, never shut
+THROTTLE_DEVICE_FREE = _int("STEWARD_THROTTLE_DEVICE_FREE", 10)  # failures per trusted browser
+THROTTLE_MFA_FREE = _int("STEWARD_THROTTLE_MFA_FREE", 5)  # wrong codes per user (or per trusted browser)
+THROTTLE_REGISTER_FREE = _int("STEWARD_THROTTLE_REGISTER_FREE", 5)  # registrations per address and hour
+THROTTLE_FORGET_HOURS = _int("STEWARD_THROTTLE_FORGET_HOURS", 24)  # failures forgotten after (addresses: 1 h)
+DEVICE_TRUST_DAYS = _int("STEWARD_DEVICE_TRUST_DAYS", 90)  # a browser that signed in fully stays trusted this long
 RESET_LINK_MINUTES = _int("STEWARD_RESET_LINK_MINUTES", 60)
 
 

@@ -4,7 +4,8 @@ import reflex as rx
 
 from .. import styles
 from ..shell import admin_page
-from ..state.activity import PAGE_SIZES, TAB_LABELS, ActivityState
+from ..components.throttled_signins import throttled_panel
+from ..state.activity import PAGE_SIZES, TAB_LABELS, THROTTLED_TAB, ActivityState
 
 SELECT_STYLE = styles.native_select_style
 NUMERIC = rx.Var.create(["prompt_tokens", "completion_tokens", "billed_tokens"])  # right-aligned columns
@@ -134,17 +135,22 @@ def activity_page() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             rx.tabs.root(rx.tabs.list(*[rx.tabs.trigger(label, value=key, id=f"tab-{key}")
-                                        for key, label in TAB_LABELS.items()]),
+                                        for key, label in TAB_LABELS.items()],
+                                      rx.cond(ActivityState.is_super, rx.tabs.trigger(
+                                          "Throttled sign-ins", value=THROTTLED_TAB, id=f"tab-{THROTTLED_TAB}"))),
                          value=ActivityState.tab, on_change=ActivityState.set_tab),
             rx.spacer(), verify_box(), width="100%", align="center", wrap="wrap",
         ),
-        filters(),
         rx.cond(ActivityState.error != "", rx.callout(ActivityState.error, color_scheme="red",
                                                       icon="triangle-alert", width="100%", id="logs-error")),
-        pager(),
-        rx.cond(ActivityState.note != "", rx.text(ActivityState.note, size="1", color=styles.muted_text_color,
-                                                  id="logs-note")),
-        export_status(),
-        table(),
+        rx.cond(ActivityState.tab == THROTTLED_TAB, throttled_panel(), rx.vstack(
+            filters(),
+            pager(),
+            rx.cond(ActivityState.note != "", rx.text(ActivityState.note, size="1", color=styles.muted_text_color,
+                                                      id="logs-note")),
+            export_status(),
+            table(),
+            spacing="4", width="100%",
+        )),
         spacing="4", width="100%",
     )

@@ -14,8 +14,10 @@ from services.permissions import MANAGE
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from .db import in_db
 from .export_job import download_event, run_export
+from .throttled import ThrottledState
 
 TAB_LABELS = {"usage": "Usage", "signins": "Sign-ins", "audit": "Audit trail"}
+THROTTLED_TAB = "throttled"  # super admins: Throttled sign-ins (state/throttled.py)
 FILTER_KEYS = ("user", "action", "model", "kind", "start", "end", "text", "outcome")
 PAGE_SIZES = tuple(str(n) for n in activity.PAGE_SIZES)
 
@@ -79,6 +81,10 @@ class ActivityState(AdminArea, rx.State):
         self.actions = actions
         self.model_options = [{"id": str(i), "name": n} for i, n in models]
         self.is_super = actor.is_super
+        if self.tab == THROTTLED_TAB:
+            if self.is_super:
+                return ThrottledState.load
+            self.tab = "usage"
         return await self._fetch(info, None, "next", reset=True)
 
     async def _fetch(self, info, cursor, direction, *, reset=False):
@@ -113,6 +119,12 @@ class ActivityState(AdminArea, rx.State):
         info = await current_session(self)
         if info is None:
             return rx.redirect(LOGIN_ROUTE)
+        if tab == THROTTLED_TAB:  # super admins only (the service checks too)
+            if not info.actor().is_super:
+                self.error = "Unknown log."
+                return None
+            self.tab, self.error = tab, ""
+            return ThrottledState.load
         if tab not in TAB_LABELS:
             self.error = "Unknown log."
             return None

@@ -52,13 +52,17 @@ class LoginState(Public, rx.State):
         email, password = _field(form_data, "email"), _field(form_data, "password")
         ip, ua = self.router.session.client_ip, self.router.headers.user_agent
 
-        result = await in_db(lambda db: auth.sign_in(db, email=email, password=password, ip=ip, user_agent=ua))
+        auth_state = await self.get_state(AuthState)
+        device = auth_state.device
+        result = await in_db(lambda db: auth.sign_in(db, email=email, password=password, ip=ip, user_agent=ua,
+                                                     device_token=device))
         if not result.ok or not result.token:
             self.error = result.message or auth.BAD_LOGIN
             return None
         self.error = ""
-        auth_state = await self.get_state(AuthState)
         auth_state.token = result.token
+        if result.device_token:
+            auth_state.device = result.device_token
         return rx.redirect(NEXT_STEP_ROUTES.get(result.next_step, LOGIN_ROUTE))
 
 

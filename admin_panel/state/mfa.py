@@ -2,10 +2,19 @@
 
 import reflex as rx
 
-from services import mfa, sessions
+from models import utcnow
+from services import devices, mfa, sessions
 from services.errors import DomainError
 
-from ..guard import LOGIN_ROUTE, MFA_SETUP_ROUTE, MFA_VERIFY_ROUTE, PasswordStep, current_session, landing_route
+from ..guard import (
+    LOGIN_ROUTE,
+    MFA_SETUP_ROUTE,
+    MFA_VERIFY_ROUTE,
+    AuthState,
+    PasswordStep,
+    current_session,
+    landing_route,
+)
 from .auth import _field
 from .db import in_db
 
@@ -22,7 +31,14 @@ def _verified_if(db, session_id: int, outcome):
 async def verify_session_code(info, code) -> bool:
     """Check a code from the app (or a recovery code); when right, mark this session MFA-verified (one
     transaction). Raises DomainError while guesses are throttled."""
-    return await in_db(lambda db: _verified_if(db, info.session_id, mfa.verify(db, user_id=info.user_id, code=code)))
+    return await in_db(lambda db: _verified_if(db, info.session_id, mfa.verify(
+        db, user_id=info.user_id, code=code, device_id=info.device_id)))
+
+
+async def trust_this_browser(state: rx.State, info) -> None:
+    """The sign-in is complete (password and code): this browser counts its own failures from now on."""
+    auth_state = await state.get_state(AuthState)
+    auth_state.device = devices.issue(info.user_id, info.device_id, utcnow())
 
 
 class MfaSetupState(PasswordStep, rx.State):
@@ -59,8 +75,8 @@ class MfaSetupState(PasswordStep, rx.State):
         code = _field(form_data, "code")
 
         try:
-            codes = await in_db(lambda db: _verified_if(
-                db, info.session_id, mfa.confirm_enrolment(db, user_id=info.user_id, code=code)))
+            codes = await in_db(lambda db: _verified_if(db, info.session_id, mfa.confirm_enrolment(
+                db, user_id=info.user_id, code=code, device_id=info.device_id)))
         except DomainError as e:
             self.error = e.message
             return None
@@ -69,6 +85,7 @@ class MfaSetupState(PasswordStep, rx.State):
             return None
         self.error, self.secret, self.qr_data_uri = "", "", ""
         self.recovery_codes = codes
+        await trust_this_browser(self, info)
         return None
 
     @rx.event
@@ -113,5 +130,6 @@ class MfaVerifyState(PasswordStep, rx.State):
             self.error = WRONG_CODE
             return None
         self.error = ""
+        await trust_this_browser(self, info)
         info = await current_session(self)
         return rx.redirect(landing_route(info) if info else MFA_VERIFY_ROUTE)

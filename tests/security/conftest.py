@@ -2,9 +2,7 @@
 seeded through the services, and the coverage report printed at the end of the run.
 
 The backend runs as `reflex run --env prod --backend-only` (no frontend build: the suite speaks the
-websocket protocol itself). Its environment is the browser tests' (tests/e2e/conftest.py) with one change:
-throttling does not slow down before the lock (`STEWARD_THROTTLE_SLOW_AFTER` above the lock limit), so the
-brute-force test reaches the lock in ten immediate guesses instead of minutes of waiting; and Reflex keeps
+websocket protocol itself). Its environment is the browser tests' (tests/e2e/conftest.py), and Reflex keeps
 its states in memory (`STEWARD_SECURITY_STATE_MANAGER=disk` runs it on the disk state manager).
 """
 
@@ -26,7 +24,6 @@ from tests.e2e.conftest import ROOT, VENV_BIN, _answers, _app_env, _free_port, _
 from .world import World, build_world
 
 START_TIMEOUT_S = 180
-LOCK_AFTER = 10
 COVERAGE: dict[str, dict] = {"personas": {}, "states": {}}
 
 
@@ -46,8 +43,7 @@ def world() -> Iterator[World]:
 @pytest.fixture(scope="session")
 def app_url(world: World) -> Iterator[str]:
     env = _app_env(world.url, world.workdir)
-    env.update(STEWARD_THROTTLE_SLOW_AFTER=str(LOCK_AFTER + 5), STEWARD_THROTTLE_LOCK_AFTER=str(LOCK_AFTER),
-               REFLEX_STATE_MANAGER_MODE=os.environ.get("STEWARD_SECURITY_STATE_MANAGER", "memory"))
+    env.update(REFLEX_STATE_MANAGER_MODE=os.environ.get("STEWARD_SECURITY_STATE_MANAGER", "memory"))
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = world.workdir / "reflex.log"

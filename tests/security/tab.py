@@ -19,15 +19,24 @@ def token_key() -> str:
     return f"{AuthState.get_full_name()}.token_rx_state_"
 
 
+def device_key() -> str:
+    """The fully qualified name of `AuthState.device`, the trusted-browser token `steward_device`."""
+    from admin_panel.guard import AuthState
+
+    return f"{AuthState.get_full_name()}.device_rx_state_"
+
+
 class Tab:
     def __init__(self, base_url: str, token: Any = None, *, router_path: str = "/security-probe",
-                 client_token: str | None = None):
+                 client_token: str | None = None, device: str | None = None):
         self.sock = RawSocket(base_url, router_path=router_path)
         if client_token:  # the same browser tab reconnecting (its client token survives in session storage)
             self.sock.client_token = client_token
         self.flip = True
         self.calls = 0
         vars_ = {} if token is None else {token_key(): token}
+        if device is not None:  # a browser that signed in fully before keeps its trusted-browser token
+            vars_[device_key()] = device
         self.sock.connect({"name": HYDRATE, "payload": {"vars": vars_}})
         self.hydration = self.sock.receive_until(lambda u: u.delta.get(ROOT_STATE, {}).get(HYDRATED) is True)
 

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, RecoveryCode, utcnow
-from services import mfa, sessions
+from services import mfa, sessions, settings
 from services.errors import Conflict, Forbidden, StepUpRequired
 
 
@@ -66,11 +66,19 @@ def test_guesses_are_throttled(world, session):
     secret, _ = _enrol(session, world.admin, now - timedelta(minutes=2))
     good = pyotp.TOTP(secret).at(now)
     bad = f"{(int(good) + 7) % 1_000_000:06d}"
-    for _ in range(3):
+    for _ in range(settings.THROTTLE_MFA_FREE):
         assert not mfa.verify(session, user_id=world.admin.id, code=bad, now=now)
     session.commit()
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="Wait 2 seconds"):
         mfa.verify(session, user_id=world.admin.id, code=good, now=now)
+    # The owner's session from a browser that completed a sign-in before counts on its own key: not slowed.
+    assert mfa.verify(session, user_id=world.admin.id, code=good, device_id="owner-browser", now=now)
+    later = now + timedelta(seconds=30)
+    for _ in range(settings.THROTTLE_MFA_FREE):
+        assert not mfa.verify(session, user_id=world.admin.id, code=bad, device_id="owner-browser", now=later)
+    with pytest.raises(Conflict):
+        mfa.verify(session, user_id=world.admin.id, code=pyotp.TOTP(secret).at(later), device_id="owner-browser",
+                   now=later)
 
 
 def test_super_admin_resets_mfa_with_step_up(world, session):

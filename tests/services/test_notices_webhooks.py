@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from models import Notice, OrgWebhook, Purchase, WebhookDelivery, utcnow
-from services import notices, outbound_url, settings, webhooks
+from services import notices, settings, webhooks
 from services.errors import Forbidden, Invalid, StepUpRequired
 from tests.services.gateway_helpers import event, report, setup
 from tests.services.test_concurrency import run_together

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, User, utcnow
-from services import auth, registration
+from services import auth, registration, settings
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.conftest import snapshot
 
@@ -106,7 +106,7 @@ def test_bad_registration_input_changes_nothing(world, session, engine, kwargs, 
 
 def test_registrations_are_throttled_per_ip(world, session):
     now = utcnow()
-    for i in range(3):
+    for i in range(settings.THROTTLE_REGISTER_FREE):
         registration.register(session, email=f"r{i}@x.test", name="R", password=PW, ip="10.9.9.9", now=now)
     session.commit()
     with pytest.raises(Conflict, match="Too many registrations"):
