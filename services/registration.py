@@ -4,7 +4,9 @@ organization joins it as an unpaid member awaiting activation (its admins see th
 everyone else stays unassigned until a super admin assigns them (`assign_to_org`, audited).
 
 Registrations are throttled per IP (services.throttle). The answer never says whether the address already
-had an account: that address receives a "you already have an account" message instead.
+had an account: that address receives a "you already have an account" message instead. Nor does its timing:
+the password is hashed on both paths (the costly part), and the page answers no sooner than
+REGISTER_ANSWER_MS after the request (`answer_delay`), so the few database writes of a new account are hidden too.
 """
 
 from datetime import datetime, timedelta
@@ -25,6 +27,11 @@ VERIFY_HOURS = 48
 PURPOSE = "verify"
 ANSWER = "Check your inbox: we sent a link to confirm your e-mail address."
 INVALID_LINK = "This confirmation link is invalid, was already used or has expired. Register again to get a new one."
+
+
+def answer_delay(elapsed_seconds: float) -> float:
+    """How long the page still waits before it answers a registration (the same total time on both paths)."""
+    return max(0.0, settings.REGISTER_ANSWER_MS / 1000 - elapsed_seconds)
 
 
 def _ip_key(ip: str) -> str:
@@ -57,12 +64,13 @@ def register(session: Session, *, email, name, password, ip: str = "", now: date
         raise Invalid("Name must not start with = + - @ or a tab.", field="name")
     check_strength(password)
     throttle.fail(session, key, now)  # every registration counts towards the per-IP limit
+    password_hash = hash_password(password)  # either way: the answer must not tell by its time (see the module doc)
     if find_by_email(session, addr) is not None:
         mailer.send(addr, "Your Steward account",
                     "Someone (maybe you) tried to register this address, but it already has a Steward account.\n"
                     f"Sign in at {settings.public_url()}/login or reset your password there.")
         return ANSWER
-    user = User(email=addr, name=name, password_hash=hash_password(password), role=Role.member.value,
+    user = User(email=addr, name=name, password_hash=password_hash, role=Role.member.value,
                 org_id=None, paid=False, verified=False, created_at=now)
     session.add(user)
     session.flush()

@@ -46,6 +46,7 @@ THROTTLE_DEVICE_FREE = _int("STEWARD_THROTTLE_DEVICE_FREE", 10)  # failures per 
 THROTTLE_MFA_FREE = _int("STEWARD_THROTTLE_MFA_FREE", 5)  # wrong codes per user (or per trusted browser)
 THROTTLE_REGISTER_FREE = _int("STEWARD_THROTTLE_REGISTER_FREE", 5)  # registrations per address and hour
 THROTTLE_FORGET_HOURS = _int("STEWARD_THROTTLE_FORGET_HOURS", 24)  # failures forgotten after (addresses: 1 h)
+REGISTER_ANSWER_MS = _int("STEWARD_REGISTER_ANSWER_MS", 400)  # /register answers no sooner (hides account existence)
 DEVICE_TRUST_DAYS = _int("STEWARD_DEVICE_TRUST_DAYS", 90)  # a browser that signed in fully stays trusted this long
 RESET_LINK_MINUTES = _int("STEWARD_RESET_LINK_MINUTES", 60)
 

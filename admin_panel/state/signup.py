@@ -1,6 +1,9 @@
 """Public pages around accounts: accept an invitation (`/invite?token=`), register (`/register`) and confirm
 an e-mail address (`/verify-email?token=`)."""
 
+import asyncio
+import time
+
 import reflex as rx
 
 from services import invitations, registration
@@ -65,13 +68,16 @@ class RegisterState(Public, rx.State):
             self.error, self.field = "The two passwords do not match.", "confirm"
             return
         ip = self.router.session.client_ip or ""
+        started = time.monotonic()
         try:
-            self.message = await in_db(lambda db: registration.register(
+            message = await in_db(lambda db: registration.register(
                 db, email=values["email"], name=values["name"], password=values["password"], ip=ip))
         except DomainError as e:
             self.error, self.field = e.message, e.field or ""
             return
-        self.error, self.field = "", ""
+        # The same answer after the same time whether or not the address had an account (outside the transaction).
+        await asyncio.sleep(registration.answer_delay(time.monotonic() - started))
+        self.message, self.error, self.field = message, "", ""
 
 
 class VerifyEmailState(Public, rx.State):

@@ -4,12 +4,13 @@ that outlives a reset of the user's MFA, and a replayed Reflex client token."""
 from __future__ import annotations
 
 import json
+import statistics
 import time
 
 from sqlmodel import Session
 
 from models import utcnow
-from services import mfa
+from services import mfa, registration, throttle
 from services.actor import Actor
 
 from .sio import RawSocket
@@ -126,3 +127,30 @@ def test_client_and_session_tokens_stay_out_of_the_server_log(world: World, app_
     text = log_path.read_text()
     assert "No registered handler found" in text, "the probe did not reach the log"
     assert client_token not in text and token not in text
+
+
+REGISTER = STATES + "signup____register_state.register"
+
+
+def test_registering_takes_as_long_for_an_existing_address_as_for_a_new_one(world: World, app_url: str) -> None:
+    """/register gives the same answer either way; its time must not tell either (20 tries each, interleaved;
+    the per-address registration limit is cleared before each try so every try does the full work)."""
+    eng = world.engine()
+    took: dict[str, list[float]] = {"existing": [], "new": []}
+    try:
+        with Tab(app_url, router_path="/register") as tab:
+            for i in range(20):
+                for kind, email in (("existing", world.emails["alpha_member"]), ("new", f"timing{i}@newcomer.test")):
+                    with Session(eng) as s:
+                        throttle.clear(s, ["register:ip:127.0.0.1"])
+                        s.commit()
+                    form = {"email": email, "name": "Timing Probe", "password": "a-long-password-1",
+                            "confirm": "a-long-password-1"}
+                    start = time.perf_counter()
+                    got = tab.call(REGISTER, {"form_data": form})
+                    took[kind].append(time.perf_counter() - start)
+                    assert field(got, "register_state", "message") == registration.ANSWER, got
+    finally:
+        eng.dispose()
+    existing, new = statistics.median(took["existing"]), statistics.median(took["new"])
+    assert abs(existing - new) <= 0.2 * max(existing, new), (existing, new)
