@@ -1,7 +1,8 @@
 """Super-admin tools in the real app: someone registers with a domain no organization claims, a super admin
 puts them into Acme from Organizations → Unassigned users, then in User Management creates a password reset
-link for them (shown once in the dialog), replaces their own recovery codes; the link sets a new password. A super admin of its own (other tests
-enrol the demo super admin's MFA)."""
+link for them (shown once in the dialog), replaces their own recovery codes; the link sets a new password.
+Someone then guesses the newcomer's password: the super admin unlocks it from Activity Logs → Throttled sign-ins.
+A super admin of its own (other tests enrol the demo super admin's MFA)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from playwright.sync_api import Page, expect
 
 from .conftest import ROOT
-from .test_auth_flow import T, enrol_mfa, path_is, shoot, sign_in
+from .test_auth_flow import T, dark_mode, enrol_mfa, path_is, shoot, sign_in
 
 ROOT_EMAIL, ROOT_PASSWORD = "tools-root@steward.example", "tools-root-password-1"
 NEWCOMER = "drifter@freemail.example"
@@ -87,3 +88,31 @@ def test_assign_an_unassigned_user_and_create_a_reset_link(page: Page, app_url: 
     sign_in(other, app_url, NEWCOMER, password="drifter-second-password")
     path_is(other, "/me")
     other.context.close()
+
+    # 6. Someone guesses the newcomer's password from another browser: after five wrong tries the account is
+    #    slowed down; the super admin sees it under Activity Logs → Throttled sign-ins and unlocks it.
+    guesser = page.context.browser.new_context().new_page()
+    for i in range(5):
+        sign_in(guesser, app_url, NEWCOMER, password=f"wrong-guess-{i}")
+        expect(guesser.get_by_text("Email or password is incorrect.")).to_be_visible(timeout=T)
+    sign_in(guesser, app_url, NEWCOMER, password="drifter-second-password")
+    expect(guesser.get_by_text(re.compile(r"Too many failed attempts\. Wait \d+ seconds"))).to_be_visible(timeout=T)
+
+    page.goto(f"{app_url}/admin/activity")
+    page.locator("#tab-throttled").click()
+    row = page.locator("#throttled-table tr").filter(has_text=NEWCOMER)
+    expect(row).to_have_count(1, timeout=T)
+    expect(row).to_contain_text("account")
+    expect(row).to_contain_text("slowed")
+    shoot(page, screenshots_dir, "logs-throttled")
+    dark_mode(page)
+    shoot(page, screenshots_dir, "logs-throttled-dark")
+    row.get_by_role("button", name=f"Unlock {NEWCOMER}").click()
+    expect(page.get_by_role("alertdialog")).to_contain_text("audit trail", timeout=T)
+    page.locator("#confirm-unlock").click()
+    expect(page.locator("#throttled-message")).to_contain_text("5 failed attempts are forgotten", timeout=T)
+    expect(page.locator("#throttled-table tr").filter(has_text=NEWCOMER)).to_have_count(0, timeout=T)
+
+    sign_in(guesser, app_url, NEWCOMER, password="drifter-second-password")  # heard at once again
+    path_is(guesser, "/me")
+    guesser.context.close()
