@@ -27,13 +27,13 @@ PURCHASE_MULTIPLE = _int("STEWARD_PURCHASE_MULTIPLE", 2_000_000)
 DEFAULT_ALLOCATION = _int("STEWARD_DEFAULT_ALLOCATION", 200_000)
 DEFAULT_TRAIN_ALLOCATION = _int("STEWARD_DEFAULT_TRAIN_ALLOCATION", 0)
 
-# Enterprise onboarding (README "Enterprise onboarding").
+# Enterprise onboarding (docs/onboarding.md).
 ONBOARDING_MAX_EMAILS = _int("STEWARD_ONBOARDING_MAX_EMAILS", 500)  # e-mails per list in one request
 ONBOARDING_OPEN_PER_USER = _int("STEWARD_ONBOARDING_OPEN_PER_USER", 3)  # open requests per requester
 INVITE_DAYS = _int("STEWARD_INVITE_DAYS", 7)  # registration invitation link lifetime
 PURCHASE_VALID_DAYS = _int("STEWARD_PURCHASE_VALID_DAYS", 365)  # expiry of the purchase recorded on activation
 
-# Sessions and sign-in throttling (README "Limits").
+# Sessions and sign-in throttling (docs/configuration.md, Limits).
 SESSION_IDLE_MINUTES = _int("STEWARD_SESSION_IDLE_MINUTES", 30)
 SESSION_ABSOLUTE_HOURS = _int("STEWARD_SESSION_ABSOLUTE_HOURS", 12)
 STEP_UP_MINUTES = _int("STEWARD_STEP_UP_MINUTES", 10)
@@ -75,14 +75,14 @@ def public_url() -> str:
     """The address people open, used in links sent by email."""
     return os.environ.get("STEWARD_PUBLIC_URL", "http://localhost:3000").rstrip("/")
 
-# Token requests and distribution (README "Token Requests").
+# Token requests and distribution (docs/token-requests.md).
 REQUEST_DENIAL_COOLDOWN_HOURS = _int("STEWARD_REQUEST_DENIAL_COOLDOWN_HOURS", 24)
 REQUEST_MAX_TOKENS = _int("STEWARD_REQUEST_MAX_TOKENS", 1_000_000_000_000)  # one request asks for at most this
 AUTO_APPROVE_SUSPEND_PCT = _int("STEWARD_AUTO_APPROVE_SUSPEND_PCT", 90)  # pool use that suspends auto-approval
 STEP_UP_GRANT_TOKENS = _int("STEWARD_STEP_UP_GRANT_TOKENS", 1_000_000)  # larger grants need a fresh MFA code
 JOBS_INTERVAL_SECONDS = _int("STEWARD_JOBS_INTERVAL_SECONDS", 300)  # the in-app scheduler's period (0 = off)
 
-# Gateway API (README "Gateway API"): per-key request rate, reservations, request size, webhooks.
+# Gateway API (docs/gateway-api.md): per-key request rate, reservations, request size, webhooks.
 GATEWAY_RATE_LIMIT = _int("STEWARD_GATEWAY_RATE_LIMIT", 6000)  # requests per key per window
 GATEWAY_RATE_WINDOW_SECONDS = _int("STEWARD_GATEWAY_RATE_WINDOW_SECONDS", 60)
 GATEWAY_RATE_BACKEND = os.environ.get("STEWARD_GATEWAY_RATE_BACKEND", "auto")  # auto | db | redis

@@ -5,7 +5,7 @@ worker process holds which connection, RSS).
 Reflex 0.10.1 serves the backend with Granian. Without Redis it starts one worker; with a reachable Redis
 it starts `GRANIAN_WORKERS` workers (default min(2 × CPUs + 1, 8)), forked from the supervisor (the
 `reflex run` process itself). Granian is started without `respawn_failed_workers`, so when one worker dies
-the supervisor stops the others and exits: a process manager must restart it (README, "Production").
+the supervisor stops the others and exits: a process manager must restart it (docs/deployment.md).
 """
 
 from __future__ import annotations
