@@ -1,6 +1,7 @@
 """Settings read from the environment. No reflex import: rxconfig.py imports this module too."""
 
 import os
+from urllib.parse import urlsplit
 
 DEFAULT_DB_URL = "sqlite:///steward.db"
 
@@ -8,6 +9,25 @@ DEFAULT_DB_URL = "sqlite:///steward.db"
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _origins(name: str) -> tuple[str, ...]:
+    """A comma-separated list of browser origins (`https://tools.example.com`, no path), lower-cased."""
+    out = []
+    for raw in os.environ.get(name, "").split(","):
+        entry = raw.strip().rstrip("/").lower()
+        if not entry:
+            continue
+        parts = urlsplit(entry)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            raise ValueError(f"{name}: {raw.strip()!r} is not an origin like https://tools.example.com "
+                             "('*' is not allowed).")
+        out.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(dict.fromkeys(out))
 
 
 def db_url() -> str:
@@ -89,3 +109,12 @@ WEBHOOK_TIMEOUT_SECONDS = _int("STEWARD_WEBHOOK_TIMEOUT_SECONDS", 5)
 WEBHOOK_MAX_ATTEMPTS = _int("STEWARD_WEBHOOK_MAX_ATTEMPTS", 6)
 WEBHOOK_BACKOFF_SECONDS = _int("STEWARD_WEBHOOK_BACKOFF_SECONDS", 30)  # 30 s, 60 s, 120 s … between attempts
 WEBHOOK_POLL_SECONDS = _int("STEWARD_WEBHOOK_POLL_SECONDS", 10)
+
+# HTTP security headers and CORS (README "Security"; admin_panel/security_headers.py).
+# Browser origins that may call /api/v1 and /downloads from their own pages (CORS, without credentials): none by
+# default. The admin panel itself is same-origin and needs no entry.
+API_CORS_ORIGINS = _origins("STEWARD_API_CORS_ORIGINS")
+# Set only when every request reaches the app through a reverse proxy that sets X-Forwarded-Proto itself: then
+# "https" there counts as HTTPS (Strict-Transport-Security is sent). Otherwise only the server's own scheme counts.
+BEHIND_PROXY = _flag("STEWARD_BEHIND_PROXY")
+HSTS_MAX_AGE_SECONDS = _int("STEWARD_HSTS_MAX_AGE_SECONDS", 31_536_000)  # one year; sent over HTTPS only
