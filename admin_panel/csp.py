@@ -89,20 +89,32 @@ def decode(body: bytes, content_encoding: str) -> bytes | None:
 
 
 class PolicyCache:
-    """Page policies by the digest of the served body (the static pages repeat: each is parsed once)."""
+    """Page policies by the digest of the served body (the static pages repeat: each is parsed once), and by path
+    and ETag, for the bodiless answers to the same page (304 Not Modified, HEAD)."""
 
     def __init__(self, connect_sources: Iterable[str] = ()):
         self.connect_sources = tuple(connect_sources)
         self.base = policy((), self.connect_sources)  # for a body it cannot read: no inline script may run
         self._by_digest: dict[tuple[bytes, str], str] = {}
+        self._by_etag: dict[tuple[str, bytes], str] = {}
 
-    def for_body(self, body: bytes, content_encoding: str = "") -> str:
+    def for_body(self, body: bytes, content_encoding: str = "", *, path: str = "", etag: bytes = b"") -> str:
         key = (hashlib.sha256(body).digest(), content_encoding)
         found = self._by_digest.get(key)
         if found is None:
             html = decode(body, content_encoding)
             found = self.base if html is None else policy(inline_script_hashes(html), self.connect_sources)
-            if len(self._by_digest) >= _CACHE_SIZE:
-                self._by_digest.clear()
-            self._by_digest[key] = found
+            _put(self._by_digest, key, found)
+        if etag:
+            _put(self._by_etag, (path, etag), found)
         return found
+
+    def for_etag(self, path: str, etag: bytes) -> str | None:
+        """The policy last sent with this page and ETag, if any."""
+        return self._by_etag.get((path, etag)) if etag else None
+
+
+def _put(cache: dict, key, value) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value

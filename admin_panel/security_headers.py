@@ -4,8 +4,9 @@ Every HTTP response (pages, static assets, /api/v1, /downloads, redirects, error
 X-Content-Type-Options, Referrer-Policy (reset and invitation links carry their token in the URL) and, over
 HTTPS only, Strict-Transport-Security. HTML responses get the Content-Security-Policy of csp.py, with the
 hashes of the inline scripts of that very body: the body is held until complete (the prerendered pages are
-small files), or read from disk when the server sends the file itself (ASGI pathsend, Granian). /api/v1 and
-/downloads get the CORS of api/cors.py instead of Reflex's.
+small files), or read from disk when the server sends the file itself (ASGI pathsend, Granian); a 304 or HEAD of
+the page repeats the policy sent with its ETag. /api/v1 and /downloads get the CORS of api/cors.py instead of
+Reflex's.
 
 HTTPS means the server's own scheme; X-Forwarded-Proto counts only with STEWARD_BEHIND_PROXY=1 (its last
 value: the one the proxy in front of the app added). It must wrap Reflex's app from outside: the transformers
@@ -65,6 +66,10 @@ class SecurityHeaders:
             out.append((b"strict-transport-security", self.hsts))
         return out
 
+    def _policy(self, scope: Scope, start: Message, body: bytes) -> str:
+        return self.policies.for_body(body, _encoding(start), path=scope["path"],
+                                      etag=_header(start["headers"], b"etag"))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -97,8 +102,12 @@ class SecurityHeaders:
                         out.append((b"vary", b"Origin"))
                     out += cors_headers
                 message = {**message, "headers": out + fixed}
-                if not _is_html(out) or scope["method"] == "HEAD" or message["status"] == 304:
-                    # No policy on bodiless answers: a 304 would replace the cached page's policy.
+                if message["status"] == 304 or (scope["method"] == "HEAD" and _is_html(out)):
+                    # The policy sent with this page's body before, if known: a 304's headers update the
+                    # browser's cached copy, so a policy without the hashes must never come with one.
+                    known = self.policies.for_etag(scope["path"], _header(out, b"etag"))
+                    await send(message if known is None else _with_policy(message, known))
+                elif not _is_html(out):
                     await send(message)
                 elif message["status"] == 206:
                     await send(_with_policy(message, self.policies.base))
@@ -111,11 +120,11 @@ class SecurityHeaders:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
                     body = b"".join(chunks)
-                    await send(_with_policy(held, self.policies.for_body(body, _encoding(held))))
+                    await send(_with_policy(held, self._policy(scope, held, body)))
                     await send({"type": "http.response.body", "body": body})
             elif kind == "http.response.pathsend":
                 body = await anyio.to_thread.run_sync(Path(message["path"]).read_bytes)
-                await send(_with_policy(held, self.policies.for_body(body, _encoding(held))))
+                await send(_with_policy(held, self._policy(scope, held, body)))
                 await send(message)
             else:
                 await send(message)

@@ -128,14 +128,23 @@ def test_page_sent_as_a_file_by_the_server(page_file):
     assert _sha(SCRIPTS[0]) in _directives(policy)["script-src"]
 
 
-def test_no_csp_on_other_responses_nor_on_a_304(page_file):
+def test_no_csp_on_other_responses(page_file):
     client = _client(page_file)
     for path in ("/assets/app.js", "/api/v1/org/summary", "/downloads/job-1"):
         assert "content-security-policy" not in client.get(path).headers
-    not_modified = client.get("/login", headers={"if-none-match": '"v1"'})
-    assert not_modified.status_code == 304
-    assert "content-security-policy" not in not_modified.headers  # it would replace the cached page's policy
-    assert not_modified.headers["x-frame-options"] == "DENY"
+
+
+def test_a_304_repeats_the_policy_sent_with_that_etag_or_sends_none(page_file):
+    """A 304's headers replace those of the browser's cached page: never a policy without the page's hashes."""
+    client = _client(page_file)
+    conditional = {"if-none-match": '"v1"'}
+    unknown = client.get("/login", headers=conditional)
+    assert unknown.status_code == 304 and "content-security-policy" not in unknown.headers
+    assert unknown.headers["x-frame-options"] == "DENY"
+    policy = client.get("/login").headers["content-security-policy"]
+    again = client.get("/login", headers=conditional)
+    assert again.status_code == 304 and again.headers["content-security-policy"] == policy
+    assert client.head("/login").headers["content-security-policy"] == policy
 
 
 def test_hash_of_crlf_scripts_as_the_browser_reads_them():
