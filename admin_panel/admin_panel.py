@@ -24,8 +24,9 @@ class StewardApp(rx.App):
     (single-port prod)."""
 
     def __call__(self):
-        backend = csp.backend_sources(rx.config.get_config().api_url)
-        return SecurityHeaders(super().__call__(), connect_sources=backend)
+        config = rx.config.get_config()
+        return SecurityHeaders(super().__call__(), proxy_hops=config.trusted_proxy_hops,
+                               connect_sources=csp.backend_sources(config.api_url))
 
 
 app = StewardApp(style=styles.base_style, api_transformer=gateway_api)

@@ -8,9 +8,13 @@ small files), or read from disk when the server sends the file itself (ASGI path
 the page repeats the policy sent with its ETag. /api/v1 and /downloads get the CORS of api/cors.py instead of
 Reflex's.
 
-HTTPS means the server's own scheme; X-Forwarded-Proto counts only with STEWARD_BEHIND_PROXY=1 (its last
-value: the one the proxy in front of the app added). It must wrap Reflex's app from outside: the transformers
-of `rx.App(api_transformer=…)` run inside Reflex's own CORS middleware, which answers preflights before them.
+HTTPS means the server's own scheme; X-Forwarded-Proto counts only when Reflex's `trusted_proxy_hops`
+(REFLEX_TRUSTED_PROXY_HOPS, the setting that already makes X-Forwarded-For count) says N proxies are in front:
+then its N-th value from the right, the one the outermost trusted proxy added, like Reflex's client address.
+
+It must wrap Reflex's app from outside: the transformers of `rx.App(api_transformer=…)` run inside Reflex's own
+CORS middleware, which answers preflights before them. It covers what that app serves: in prod single-port mode
+(`make run`) the pages too; a separately served frontend (prod without --single-port, the dev server) has none.
 """
 
 from pathlib import Path
@@ -43,11 +47,11 @@ def _readable_html(scope: Scope, headers: Headers) -> Scope:
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, cors_origins=None, behind_proxy: bool | None = None,
-                 hsts_max_age: int | None = None, connect_sources=()):
+    def __init__(self, app: ASGIApp, *, cors_origins=None, proxy_hops: int = 0, hsts_max_age: int | None = None,
+                 connect_sources=()):
         self.app = app
         self.cors = ApiCors(settings.API_CORS_ORIGINS if cors_origins is None else cors_origins)
-        self.behind_proxy = settings.BEHIND_PROXY if behind_proxy is None else behind_proxy
+        self.proxy_hops = proxy_hops
         max_age = settings.HSTS_MAX_AGE_SECONDS if hsts_max_age is None else hsts_max_age
         self.hsts = f"max-age={max_age}".encode() if max_age > 0 else None
         self.policies = csp.PolicyCache(connect_sources)
@@ -55,9 +59,10 @@ class SecurityHeaders:
     def _https(self, scope: Scope, headers: Headers) -> bool:
         if scope.get("scheme") == "https":
             return True
-        if not self.behind_proxy:
+        if self.proxy_hops <= 0:
             return False
-        return headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower() == "https"
+        values = [v.strip().lower() for v in headers.get("x-forwarded-proto", "").split(",") if v.strip()]
+        return len(values) >= self.proxy_hops and values[-self.proxy_hops] == "https"
 
     def fixed_headers(self, scope: Scope, headers: Headers) -> list[tuple[bytes, bytes]]:
         out = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),

@@ -11,10 +11,6 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def _origins(name: str) -> tuple[str, ...]:
     """A comma-separated list of browser origins (`https://tools.example.com`, no path), lower-cased."""
     out = []
@@ -114,7 +110,6 @@ WEBHOOK_POLL_SECONDS = _int("STEWARD_WEBHOOK_POLL_SECONDS", 10)
 # Browser origins that may call /api/v1 and /downloads from their own pages (CORS, without credentials): none by
 # default. The admin panel itself is same-origin and needs no entry.
 API_CORS_ORIGINS = _origins("STEWARD_API_CORS_ORIGINS")
-# Set only when every request reaches the app through a reverse proxy that sets X-Forwarded-Proto itself: then
-# "https" there counts as HTTPS (Strict-Transport-Security is sent). Otherwise only the server's own scheme counts.
-BEHIND_PROXY = _flag("STEWARD_BEHIND_PROXY")
-HSTS_MAX_AGE_SECONDS = _int("STEWARD_HSTS_MAX_AGE_SECONDS", 31_536_000)  # one year; sent over HTTPS only
+# Strict-Transport-Security max-age (one year; 0: none). Sent over HTTPS only: the server's own scheme, or
+# X-Forwarded-Proto when Reflex's `trusted_proxy_hops` (REFLEX_TRUSTED_PROXY_HOPS) says proxies are in front.
+HSTS_MAX_AGE_SECONDS = _int("STEWARD_HSTS_MAX_AGE_SECONDS", 31_536_000)

@@ -1,7 +1,7 @@
 """The security-headers middleware (admin_panel/security_headers.py) on a small ASGI app built like Reflex's:
 Starlette's CORSMiddleware with any origin and credentials around everything (App._add_cors), a page with
 inline scripts (plain, gzip, sent as a file), JSON under /api/v1, a CSV under /downloads, a static asset.
-Every response gets the fixed headers, HSTS only over HTTPS (X-Forwarded-Proto only behind a proxy), pages get
+Every response gets the fixed headers, HSTS only over HTTPS (X-Forwarded-Proto only behind trusted proxies), pages get
 a CSP with the hashes of their inline scripts, and the API's CORS answers configured origins only, never with
 credentials."""
 
@@ -83,14 +83,18 @@ def test_hsts_over_https_only(page_file, path):
     assert r.headers["strict-transport-security"] == f"max-age={settings.HSTS_MAX_AGE_SECONDS}"
 
 
-def test_forwarded_proto_counts_only_behind_a_proxy(page_file):
-    forwarded = {"x-forwarded-proto": "https"}
-    assert "strict-transport-security" not in _client(page_file).get("/login", headers=forwarded).headers
-    behind = _client(page_file, behind_proxy=True)
-    assert behind.get("/login", headers=forwarded).headers["strict-transport-security"].startswith("max-age=")
-    assert "strict-transport-security" not in behind.get("/login", headers={"x-forwarded-proto": "https, http"}
-                                                         ).headers  # the last value is the proxy's own
-    assert "strict-transport-security" not in behind.get("/login").headers
+def _hsts(client: TestClient, forwarded: str | None) -> bool:
+    headers = {"x-forwarded-proto": forwarded} if forwarded is not None else {}
+    return "strict-transport-security" in client.get("/login", headers=headers).headers
+
+
+def test_forwarded_proto_counts_only_behind_trusted_proxies(page_file):
+    """As Reflex reads X-Forwarded-For with trusted_proxy_hops: the value that many hops from the right."""
+    assert not _hsts(_client(page_file), "https")  # no proxy trusted: anyone could send it
+    one, two = _client(page_file, proxy_hops=1), _client(page_file, proxy_hops=2)
+    assert _hsts(one, "https") and _hsts(one, "http, https")
+    assert not _hsts(one, "https, http") and not _hsts(one, None)  # the client's own claim, then the proxy's
+    assert _hsts(two, "https, http") and not _hsts(two, "https")  # fewer values than proxies: not trusted
 
 
 def _directives(policy: str) -> dict[str, list[str]]:
