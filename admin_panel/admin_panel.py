@@ -1,14 +1,15 @@
-"""The Steward Reflex app: the default-deny guard and the pages are registered here."""
+"""The Steward Reflex app: the default-deny guard, the security headers and the pages are registered here."""
 
 import reflex as rx
 
 import models  # noqa: F401  (registers the tables, so Reflex's start-up schema check sees them)
 
-from . import log_redaction, styles
+from . import csp, log_redaction, styles
 from .api import gateway_api
 from .guard import GuardMiddleware
 from .pages import enterprise_request, login, member, mfa, password, signup
 from .scheduler import run_jobs_forever
+from .security_headers import SecurityHeaders
 from .shell.layout import register_pages
 from .state.auth import ForgotPasswordState, ResetPasswordState
 from .state.enterprise_request import EnterpriseRequestState
@@ -17,7 +18,20 @@ from .state.mfa import MfaSetupState, MfaVerifyState
 from .state.signup import InviteState, RegisterState, VerifyEmailState
 
 log_redaction.install()  # no client or session token in the server's logs
-app = rx.App(style=styles.base_style, api_transformer=gateway_api)
+
+
+class StewardApp(rx.App):
+    """rx.App whose ASGI app (what the server calls: `app()`, a factory) is wrapped in the security headers, from
+    outside all that Reflex assembles: its CORS middleware, the mounted gateway API, the frontend's static files
+    (single-port prod)."""
+
+    def __call__(self):
+        config = rx.config.get_config()
+        return SecurityHeaders(super().__call__(), proxy_hops=config.trusted_proxy_hops,
+                               connect_sources=csp.backend_sources(config.api_url))
+
+
+app = StewardApp(style=styles.base_style, api_transformer=gateway_api)
 app.add_middleware(GuardMiddleware())
 app.register_lifespan_task(run_jobs_forever)  # the automatic jobs (services/jobs.py)
 

@@ -1,6 +1,7 @@
 """Settings read from the environment. No reflex import: rxconfig.py imports this module too."""
 
 import os
+from urllib.parse import urlsplit
 
 DEFAULT_DB_URL = "sqlite:///steward.db"
 
@@ -8,6 +9,21 @@ DEFAULT_DB_URL = "sqlite:///steward.db"
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
+
+
+def _origins(name: str) -> tuple[str, ...]:
+    """A comma-separated list of browser origins (`https://tools.example.com`, no path), lower-cased."""
+    out = []
+    for raw in os.environ.get(name, "").split(","):
+        entry = raw.strip().rstrip("/").lower()
+        if not entry:
+            continue
+        parts = urlsplit(entry)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            raise ValueError(f"{name}: {raw.strip()!r} is not an origin like https://tools.example.com "
+                             "('*' is not allowed).")
+        out.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(dict.fromkeys(out))
 
 
 def db_url() -> str:
@@ -99,3 +115,11 @@ WEBHOOK_POLL_SECONDS = _int("STEWARD_WEBHOOK_POLL_SECONDS", 10)
 # Where webhooks may go (services/outbound_url.py): https only and public addresses only, unless these say so.
 WEBHOOK_ALLOW_HTTP = os.environ.get("STEWARD_WEBHOOK_ALLOW_HTTP", "0") in ("1", "true", "yes")
 WEBHOOK_ALLOWED_HOSTS = os.environ.get("STEWARD_WEBHOOK_ALLOWED_HOSTS", "")  # internal hosts allowed, comma-separated
+
+# HTTP security headers and CORS (docs/security.md; admin_panel/security_headers.py).
+# Browser origins that may call /api/v1 and /downloads from their own pages (CORS, without credentials): none by
+# default. The admin panel itself is same-origin and needs no entry.
+API_CORS_ORIGINS = _origins("STEWARD_API_CORS_ORIGINS")
+# Strict-Transport-Security max-age (one year; 0: none). Sent over HTTPS only: the server's own scheme, or
+# X-Forwarded-Proto when Reflex's `trusted_proxy_hops` (REFLEX_TRUSTED_PROXY_HOPS) says proxies are in front.
+HSTS_MAX_AGE_SECONDS = _int("STEWARD_HSTS_MAX_AGE_SECONDS", 31_536_000)
