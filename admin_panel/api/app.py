@@ -189,7 +189,13 @@ class Api:
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return error(exc.status_code, exc.detail if isinstance(exc.detail, str) else "Error.")
+    """Starlette's own errors (no such path, method not allowed) as JSON, keeping its headers (`Allow`)."""
+    message = exc.detail if isinstance(exc.detail, str) else "Error."
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and headers.get("Allow"):
+        headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))  # Starlette: a set
+        message = f"Method {request.method} is not allowed here (allowed: {headers['Allow']})."
+    return error(exc.status_code, message, headers=headers or None)
 
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:

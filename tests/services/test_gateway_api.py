@@ -117,6 +117,34 @@ def test_other_org_objects_are_404(env, engine):
     assert snap(engine) == before
 
 
+ROUTES = {"/api/v1/usage": "POST", "/api/v1/authorize": "POST", "/api/v1/users/1/balance": "GET, HEAD",
+          "/api/v1/org/summary": "GET, HEAD", "/api/v1/openapi.json": "GET, HEAD"}
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PUT", "PATCH", "DELETE", "OPTIONS", "GET", "POST"])
+def test_unsupported_methods_are_405_with_allow(env, engine, method):
+    before = snap(engine)
+    for path, allow in ROUTES.items():
+        if method in allow.split(", "):
+            continue
+        for headers in (env.h, {}):  # the method is refused before the key is looked at
+            r = env.client.request(method, path, headers=headers, json=ev(env))
+            assert r.status_code == 405, (method, path, r.text)
+            assert r.headers["allow"] == allow, (method, path, r.headers)
+            assert r.headers["content-type"].startswith("application/json")
+            assert r.json()["error"] == "method_not_allowed" and method in r.json()["message"]
+    assert snap(engine) == before
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "TRACE", "DELETE"])
+@pytest.mark.parametrize("path", ["/api/v1/nothing", "/api/v1/usage/x", "/api/v1/", "/api/v1/users/1/balance/x"])
+def test_unknown_paths_are_json_404(env, method, path):
+    r = env.client.request(method, path, headers=env.h)
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"].startswith("application/json") and r.json()["error"] == "not_found"
+    assert "allow" not in r.headers
+
+
 @pytest.mark.parametrize("body,field", [
     (b"{not json", "body"), (b"", "body"), (b"[1, 2]", "body"), (b'"text"', "body"),
     (b'{"idempotency_key": "a", "user": 1, "model": "gpt-4o", "prompt_tokens": NaN}', "body"),
