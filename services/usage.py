@@ -24,7 +24,8 @@ from services.permissions import scoped_org_id
 
 MAX_BATCH = 1000
 MAX_KEY = 200
-FUTURE_SKEW = timedelta(minutes=5)
+FUTURE_SKEW = timedelta(minutes=5)  # occurred_at may be at most this far ahead of the server's clock …
+MAX_AGE = timedelta(days=400)  # … and at most this far behind it
 GATEWAY = "gateway"
 _UTC = timezone.utc
 
@@ -100,9 +101,14 @@ def _when(value, now: datetime, errors: list, i: int) -> datetime:
     if not isinstance(value, datetime):
         errors.append((i, "occurred_at", "occurred_at must be an ISO 8601 time.", Invalid))
         return now
-    value = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+    try:
+        value = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+    except OverflowError:  # before year 1 or after 9999 in UTC (0001-01-01T00:00+05:00, 9999-12-31T23:00-05:00)
+        value = (datetime.max if value.utcoffset() < timedelta(0) else datetime.min).replace(tzinfo=_UTC)
     if value > now + FUTURE_SKEW:
-        errors.append((i, "occurred_at", "occurred_at is in the future.", Invalid))
+        errors.append((i, "occurred_at", "occurred_at is more than 5 minutes in the future.", Invalid))
+    elif value < now - MAX_AGE:
+        errors.append((i, "occurred_at", f"occurred_at is more than {MAX_AGE.days} days in the past.", Invalid))
     return value
 
 

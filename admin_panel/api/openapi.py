@@ -5,7 +5,7 @@ from functools import lru_cache
 from models import INT64_MAX
 from services import settings
 from services.gateway import REASONS
-from services.usage import MAX_BATCH
+from services.usage import FUTURE_SKEW, MAX_AGE, MAX_BATCH
 
 TOKENS = {"type": "integer", "minimum": 0, "maximum": INT64_MAX}
 USER_REF = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "format": "email", "maxLength": 320}],
@@ -23,7 +23,9 @@ SCHEMAS = {
             "prompt_tokens": {**TOKENS, "default": 0},
             "completion_tokens": {**TOKENS, "default": 0},
             "kind": KIND,
-            "occurred_at": {"type": "string", "format": "date-time", "description": "Default: now (UTC)."},
+            "occurred_at": {"type": "string", "format": "date-time",
+                            "description": "Default: now (UTC). At most %d days ago and %d minutes ahead (else 422)."
+                                           % (MAX_AGE.days, FUTURE_SKEW.total_seconds() // 60)},
             "ip": {"type": "string", "maxLength": 45},
             "reservation_id": {"type": "string", "maxLength": 40,
                                "description": "Settles this reservation from POST /authorize."},

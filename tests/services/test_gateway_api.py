@@ -4,6 +4,7 @@ conflicts (409), rate limit (429), idempotent retries, the authorize → usage f
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
@@ -166,6 +167,10 @@ def test_malformed_json_is_422(env, engine, body, field):
     ({"user": "ghost@a.test"}, "user"), ({"user": True}, "user"), ({"idempotency_key": "k" * 201}, "idempotency_key"),
     ({"idempotency_key": None}, "idempotency_key"), ({"occurred_at": "yesterday"}, "occurred_at"),
     ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"), ({"ip": "1" * 46}, "ip"), ({"colour": "red"}, "colour"),
+    ({"occurred_at": (utcnow() - timedelta(days=401)).isoformat()}, "occurred_at"),
+    ({"occurred_at": "0001-01-01T00:00:00Z"}, "occurred_at"), ({"occurred_at": "0001-01-01T00:00:00+05:00"}, "occurred_at"),
+    ({"occurred_at": "9999-12-31T23:00:00-05:00"}, "occurred_at"),
+    ({"occurred_at": (utcnow() + timedelta(minutes=6)).isoformat()}, "occurred_at"),
 ])
 def test_bad_fields_are_422_with_field_messages(env, engine, change, field):
     before = snap(engine)
@@ -174,6 +179,17 @@ def test_bad_fields_are_422_with_field_messages(env, engine, change, field):
     assert r.status_code == 422, r.text
     assert field in fields(r), r.json()
     assert snap(engine) == before
+
+
+def test_occurred_at_inside_the_window_is_accepted(env):
+    now = utcnow()
+    for i, when in enumerate((now - timedelta(days=399), now + timedelta(minutes=4))):
+        r = env.client.post("/api/v1/usage", headers=env.h, json=ev(env, key=f"t{i}", occurred_at=when.isoformat()))
+        assert r.status_code == 200 and r.json()["recorded"] == 1, r.text
+    r = env.client.post("/api/v1/usage", headers=env.h, json={"events": [
+        ev(env, key="t2"), ev(env, key="t3", occurred_at=(now - timedelta(days=500)).isoformat())]})
+    assert r.status_code == 422 and set(fields(r)) == {"events[1].occurred_at"}
+    assert "400 days" in fields(r)["events[1].occurred_at"]
 
 
 def test_batch_errors_name_each_event_and_record_nothing(env, engine, session):
@@ -273,7 +289,7 @@ TOKENS = st.integers(0, 10**6) | st.sampled_from([-1, 2**63, 2**63 - 1, 2**62, 1
 GOOD = {"idempotency_key": st.text(min_size=1, max_size=40).filter(lambda k: k.strip() and "\x00" not in k),
         "user": st.sampled_from(["alice@a.test", "BOB@a.test"]), "model": st.sampled_from(["gpt-4o", "gpt-4o-mini"]),
         "prompt_tokens": st.integers(0, 10**6), "completion_tokens": st.integers(0, 10**6),
-        "kind": st.sampled_from(["tokens", "training"]), "occurred_at": st.just("2020-01-01T00:00:00Z"),
+        "kind": st.sampled_from(["tokens", "training"]), "occurred_at": st.just((utcnow() - timedelta(days=30)).isoformat()),
         "ip": st.sampled_from(["", "10.0.0.1", "::1"])}
 BAD = {"idempotency_key": JSONISH | st.just("k" * 201), "user": JSONISH | st.sampled_from(["ghost@a.test", 10**6, 0]),
        "model": JSONISH | st.sampled_from(["nope", ""]), "prompt_tokens": TOKENS, "completion_tokens": TOKENS,
