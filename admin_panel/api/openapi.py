@@ -17,7 +17,8 @@ SCHEMAS = {
         "type": "object", "additionalProperties": False, "required": ["idempotency_key", "user", "model"],
         "properties": {
             "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200,
-                                "description": "Unique per event; a retry with the same key is not counted again."},
+                                "description": "Unique per event: a retry with the same key and event is answered "
+                                               "`duplicate: true`; the same key with another event is a 409."},
             "user": USER_REF,
             "model": {"type": "string", "minLength": 1, "maxLength": 100},
             "prompt_tokens": {**TOKENS, "default": 0},

@@ -12,7 +12,7 @@ from sqlmodel import Session, delete, select
 
 from models import ROLLUP_TABLES, AIModel, UsageDaily, UsageEvent, UsageHourly, UsageUserDaily, UsageUserMonthly
 from services import catalog
-from services.errors import DomainError, Forbidden, Invalid, NotFound
+from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from services.usage import MAX_BATCH, billed_tokens, bulk_load, gateway_actor, record_usage
 from tests.conftest import snapshot
 from tests.services.rollup_helpers import actual_statistics_rollups, expected_statistics_rollups
@@ -116,11 +116,13 @@ def test_retrying_a_key_changes_nothing(w, session, engine):
     assert again[0].billed_tokens == first[0].billed_tokens == 1030
     assert snapshot(engine) == before
 
-    # A retry carrying a different payload is still the same event: the ledger keeps the first version.
-    changed = record_usage(session, actor=gw(w), now=NOW,
-                           events=[ev("req-2", w.bob.id, prompt=999_999, completion=999_999)])
+    # A key reused for a different event is a Conflict naming the key, and the batch records nothing (also
+    # when the caller commits anyway).
+    with pytest.raises(Conflict, match="idempotency_key 'req-2' was already used for a different event") as exc:
+        record_usage(session, actor=gw(w), now=NOW, events=[
+            ev("req-3", w.alice.id), ev("req-2", w.bob.id, prompt=999_999, completion=999_999)])
     session.commit()
-    assert changed[0].duplicate is True and changed[0].billed_tokens == first[1].billed_tokens
+    assert [(i, f) for i, f, *_ in exc.value.event_errors] == [(1, "idempotency_key")]
     assert snapshot(engine) == before
 
 
