@@ -100,6 +100,7 @@ class Ask:
 def check_ask(org_id: int, *, user, model, tokens, kind="tokens", reserve=False, ttl_seconds=None,
               api_key_id: int | None = None) -> Ask:
     """The plain-Python checks of an authorization (no query); raises Invalid naming the field."""
+    user, ttl_seconds = validation.json_int(user), validation.json_int(ttl_seconds)
     if isinstance(user, bool) or not isinstance(user, (int, str)):
         raise Invalid("User must be a user id or an email.", field="user")
     amount = validation.token_amount(tokens, "tokens", allow_zero=False)

@@ -19,7 +19,7 @@ from models import INT64_MAX, AIModel, UsageEvent, User, utcnow
 from models.catalog import RATE_SCALE
 from services import idempotency, rollups, validation
 from services.actor import Actor
-from services.errors import DomainError, Forbidden, Invalid, NotFound
+from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from services.permissions import scoped_org_id
 
 MAX_BATCH = 1000
@@ -74,9 +74,10 @@ class Pending:
 
 def event_errors(errors: list[tuple[int, str | None, str, type]]) -> DomainError:
     """One domain error carrying every (event index, field or None, message, error class) as `event_errors`;
-    it is of the first one's class (NotFound for an unknown user, model or reservation), message and field,
-    so callers that look at one error see the usual domain error."""
-    i, field, message, cls = errors[0]
+    it is of the first malformed field's class, message and field (Invalid), or if none is malformed of the
+    first one's (NotFound for an unknown user, model or reservation; Conflict), so callers that look at one
+    error see the usual domain error."""
+    i, field, message, cls = next((e for e in errors if issubclass(e[3], Invalid)), errors[0])
     exc = cls(message, field=field)
     exc.event_errors = list(errors)
     return exc
@@ -115,6 +116,7 @@ def _when(value, now: datetime, errors: list, i: int) -> datetime:
 
 
 def _user_ref(ref, errors: list, i: int):
+    ref = validation.json_int(ref)
     if isinstance(ref, bool):
         ref = None
     if isinstance(ref, int):
@@ -174,17 +176,18 @@ def check_events(events, now: datetime) -> list[Pending]:
         raise Invalid(f"A batch holds at most {MAX_BATCH:,} events.")
     errors: list = []
     out = [check_event(i, raw, now, errors) for i, raw in enumerate(events)]
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     rids: set[str] = set()
-    for p in out:
+    for p in out:  # well-formed events that together reuse a key or a reservation: conflicts (409)
         if p is None:
             continue
         if p.idempotency_key in seen:
-            errors.append((p.index, "idempotency_key", "The batch repeats an idempotency_key.", Invalid))
-        seen.add(p.idempotency_key)
+            errors.append((p.index, "idempotency_key", f"The batch repeats idempotency_key {p.idempotency_key!r} "
+                           f"(events[{seen[p.idempotency_key]}]); each event needs its own key.", Conflict))
+        seen.setdefault(p.idempotency_key, p.index)
         if p.reservation_id is not None:
             if p.reservation_id in rids:
-                errors.append((p.index, "reservation_id", "The batch settles one reservation twice.", Invalid))
+                errors.append((p.index, "reservation_id", "The batch settles one reservation twice.", Conflict))
             rids.add(p.reservation_id)
     if errors:
         errors.sort(key=lambda e: e[0])

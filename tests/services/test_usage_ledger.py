@@ -213,10 +213,13 @@ def test_one_bad_event_rejects_the_whole_batch(case, with_prior_usage, session, 
 
 
 def test_key_repeated_inside_a_batch_rejects_the_batch(with_prior_usage, session, engine):
+    """A conflict (409), not a malformed body: each event is well formed, together they reuse a key."""
     w = with_prior_usage
     for dup in ("good-1", " good-1 "):
         events = [ev("good-1", w.alice.id), ev("good-2", w.bob.id), ev(dup, w.alice.id)]
-        _assert_rejected(session, engine, w, events, Invalid, "repeats an idempotency_key", "idempotency_key")
+        e = _assert_rejected(session, engine, w, events, Conflict, "repeats idempotency_key 'good-1' (events[0])",
+                             "idempotency_key")
+        assert [(i, f) for i, f, *_ in e.event_errors] == [(2, "idempotency_key")]
 
 
 def test_batch_size_limit(with_prior_usage, session, engine):
