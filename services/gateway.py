@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from models import AIModel, INT64_MAX, Organization, OrgAllowedModel, Reservation, User, utcnow
-from services import notices, settings, usage, validation
+from services import idempotency, notices, settings, usage, validation
 from services.actor import Actor
 from services.budget import ban_active
 from services.crypto import new_token
@@ -100,6 +100,7 @@ class Ask:
 def check_ask(org_id: int, *, user, model, tokens, kind="tokens", reserve=False, ttl_seconds=None,
               api_key_id: int | None = None) -> Ask:
     """The plain-Python checks of an authorization (no query); raises Invalid naming the field."""
+    user, ttl_seconds = validation.json_int(user), validation.json_int(ttl_seconds)
     if isinstance(user, bool) or not isinstance(user, (int, str)):
         raise Invalid("User must be a user id or an email.", field="user")
     amount = validation.token_amount(tokens, "tokens", allow_zero=False)
@@ -227,8 +228,9 @@ _SETTLE = update(_RES).where(_RES.c.id == bindparam("rid"), _RES.c.status == "he
 
 
 def _check_settlements(report: UsageReport, held: dict, prior: dict, claimed: dict, settled: dict,
-                       now: datetime) -> DomainError | None:
-    """Reservation checks of one report against the rows and what earlier reports of the group did."""
+                       now: datetime) -> list:
+    """Reservation checks of one report against the rows and what earlier reports of the group did: the
+    per-event errors; the settlements it would make go to `report.settle`."""
     errors = []
     for p in report.pending:
         rid = p.reservation_id
@@ -255,14 +257,47 @@ def _check_settlements(report: UsageReport, held: dict, prior: dict, claimed: di
             errors.append((p.index, "reservation_id", f"Reservation {rid} is for another user or kind.", Conflict))
             continue
         report.settle.append((res, p.idempotency_key))
-    return usage.event_errors(errors) if errors else None
+    return errors
+
+
+def _reused_keys(report: UsageReport, prior: dict, claimed: dict) -> list:
+    """Errors of the report's events whose key the ledger (`prior`) or an earlier report of the group
+    (`claimed`) holds with a different event."""
+    errors = idempotency.conflicts(report.pending, prior)
+    for p in report.pending:
+        first = claimed.get(p.idempotency_key)
+        if first is not None and p.idempotency_key not in prior and (diff := idempotency.differences(
+                p, idempotency.as_recorded(first))):
+            errors.append(idempotency.conflict(p, diff))
+    return errors
+
+
+def _claim(live: list[UsageReport], held: dict, prior: dict, now: datetime) -> dict:
+    """Decide each report over the known ledger rows (`prior`), in order: reused keys and reservation
+    problems become its outcome (it records nothing); the others claim their new keys. {key: the Pending
+    that records it}."""
+    claimed: dict = {}
+    settled: dict[str, str] = {}  # reservation public id → settling key, within the group
+    for r in live:
+        r.settle = []
+        errors = _reused_keys(r, prior, claimed) or _check_settlements(r, held, prior, claimed, settled, now)
+        r.outcome = usage.event_errors(sorted(errors, key=lambda e: e[0])) if errors else None
+        if errors:
+            r.settle = []
+            continue
+        for p in r.pending:
+            if p.idempotency_key not in prior:
+                claimed.setdefault(p.idempotency_key, p)
+        settled.update({res.public_id: key for res, key in r.settle})
+    return claimed
 
 
 def report_many(session: Session, reports: list[UsageReport], now: datetime) -> list[UsageReport]:
     """Record checked usage reports in the caller's transaction: ledger, rollups, settled reservations and
-    threshold notices. A report whose users, models or reservations do not check out gets its DomainError as
-    `outcome` and writes nothing; the others get their [Recorded] (a key sent twice in the group is recorded
-    once: the first report records it, later ones are answered as duplicates)."""
+    threshold notices. A report whose users, models, reservations or reused keys do not check out gets its
+    DomainError as `outcome` and writes nothing; the others get their [Recorded] (a key sent twice in the
+    group with the same event is recorded once: the first report records it, later ones are answered as
+    duplicates)."""
     everything = [p for r in reports for p in r.pending]
     users = usage.users_by_ref(session, {p.user_ref for p in everything})
     models = usage.models_by_name(session, {p.model_name for p in everything})
@@ -271,25 +306,20 @@ def report_many(session: Session, reports: list[UsageReport], now: datetime) -> 
         r.outcome = usage.event_errors(errors) if errors else None
     live = [r for r in reports if r.outcome is None]
     # Keys that settle a reservation are looked up first (the reservation must match the event that keeps
-    # the key); every other retried key is found by the INSERT's ON CONFLICT (usage.write).
+    # the key); every other retried key is found by the INSERT's ON CONFLICT (usage.insert). If one of those
+    # turns out to be a different event, the rows just inserted are taken back and the group is decided
+    # again knowing that row (rare: a client reusing a key, or racing another transaction).
     prior = usage.existing(session, {p.idempotency_key for r in live for p in r.pending if p.reservation_id})
     held = _reservations(session, live, now)
-    claimed: dict = {}  # key → the Pending of the report that records it
-    settled: dict[str, str] = {}  # reservation public id → settling key, within the group
-    for r in live:
-        r.settle = []
-        r.outcome = _check_settlements(r, held, prior, claimed, settled, now)
-        if r.outcome is not None:
-            continue
-        for p in r.pending:
-            if p.idempotency_key not in prior:
-                claimed.setdefault(p.idempotency_key, p)
-        settled.update({res.public_id: key for res, key in r.settle})
-    fresh = list(claimed.values())
-    ids, prior = usage.write(session, fresh, now, prior=prior)
-    for r in live:  # a key recorded by a concurrent transaction meanwhile must still match its reservation
-        if r.outcome is None and any(k not in ids and prior[k][2:4] != (res.user_id, res.kind) for res, k in r.settle):
-            raise Conflict("A usage report with the same key arrived at the same time; retry.")
+    while True:
+        claimed = _claim(live, held, prior, now)
+        ids, known = usage.insert(session, list(claimed.values()), now, prior=prior)
+        found = {k: known[k] for k in known.keys() - prior.keys()}
+        prior = known
+        if not found or not any(idempotency.conflicts(r.pending, found) for r in live if r.outcome is None):
+            break
+        usage.undo(session, ids)
+    usage.add_to_rollups(session, list(claimed.values()), ids)
     for r in live:
         if r.outcome is not None:
             continue

@@ -5,7 +5,7 @@ and models a whole batch names are resolved with one IN query each (`resolve`), 
 multi-row INSERT … ON CONFLICT DO NOTHING RETURNING (`insert_new`), the keys it skipped (retries, or keys a
 concurrent transaction recorded first) are looked up with one query, and the rollups get one upsert per
 table. A retried idempotency key is acknowledged with the first report's event id and billed tokens and
-changes nothing."""
+changes nothing; a key reused for a different event is a Conflict (services/idempotency.py)."""
 
 import json
 from dataclasses import dataclass
@@ -17,14 +17,15 @@ from sqlmodel import Session
 
 from models import INT64_MAX, AIModel, UsageEvent, User, utcnow
 from models.catalog import RATE_SCALE
-from services import rollups, validation
+from services import idempotency, rollups, validation
 from services.actor import Actor
-from services.errors import DomainError, Forbidden, Invalid, NotFound
+from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from services.permissions import scoped_org_id
 
 MAX_BATCH = 1000
 MAX_KEY = 200
-FUTURE_SKEW = timedelta(minutes=5)
+FUTURE_SKEW = timedelta(minutes=5)  # occurred_at may be at most this far ahead of the server's clock …
+MAX_AGE = timedelta(days=400)  # … and at most this far behind it
 GATEWAY = "gateway"
 _UTC = timezone.utc
 
@@ -67,13 +68,16 @@ class Pending:
     user_id: int = 0
     model_id: int = 0
     billed_tokens: int = 0
+    time_given: bool = True  # occurred_at / ip were sent (a retry is compared on them only then)
+    ip_given: bool = True
 
 
 def event_errors(errors: list[tuple[int, str | None, str, type]]) -> DomainError:
     """One domain error carrying every (event index, field or None, message, error class) as `event_errors`;
-    it is of the first one's class (NotFound for an unknown user, model or reservation), message and field,
-    so callers that look at one error see the usual domain error."""
-    i, field, message, cls = errors[0]
+    it is of the first malformed field's class, message and field (Invalid), or if none is malformed of the
+    first one's (NotFound for an unknown user, model or reservation; Conflict), so callers that look at one
+    error see the usual domain error."""
+    i, field, message, cls = next((e for e in errors if issubclass(e[3], Invalid)), errors[0])
     exc = cls(message, field=field)
     exc.event_errors = list(errors)
     return exc
@@ -100,13 +104,19 @@ def _when(value, now: datetime, errors: list, i: int) -> datetime:
     if not isinstance(value, datetime):
         errors.append((i, "occurred_at", "occurred_at must be an ISO 8601 time.", Invalid))
         return now
-    value = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+    try:
+        value = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+    except OverflowError:  # before year 1 or after 9999 in UTC (0001-01-01T00:00+05:00, 9999-12-31T23:00-05:00)
+        value = (datetime.max if value.utcoffset() < timedelta(0) else datetime.min).replace(tzinfo=_UTC)
     if value > now + FUTURE_SKEW:
-        errors.append((i, "occurred_at", "occurred_at is in the future.", Invalid))
+        errors.append((i, "occurred_at", "occurred_at is more than 5 minutes in the future.", Invalid))
+    elif value < now - MAX_AGE:
+        errors.append((i, "occurred_at", f"occurred_at is more than {MAX_AGE.days} days in the past.", Invalid))
     return value
 
 
 def _user_ref(ref, errors: list, i: int):
+    ref = validation.json_int(ref)
     if isinstance(ref, bool):
         ref = None
     if isinstance(ref, int):
@@ -154,7 +164,8 @@ def check_event(i: int, raw, now: datetime, errors: list) -> Pending | None:
             errors.append((i, field, f"{field} must not contain NUL characters.", Invalid))
     if len(errors) > before:
         return None
-    return Pending(i, key.strip(), user, model.strip(), prompt, completion, kind, when, ip.strip(), rid)
+    return Pending(i, key.strip(), user, model.strip(), prompt, completion, kind, when, ip.strip(), rid,
+                   time_given=raw.get("occurred_at") not in (None, ""), ip_given=raw.get("ip") is not None)
 
 
 def check_events(events, now: datetime) -> list[Pending]:
@@ -165,17 +176,18 @@ def check_events(events, now: datetime) -> list[Pending]:
         raise Invalid(f"A batch holds at most {MAX_BATCH:,} events.")
     errors: list = []
     out = [check_event(i, raw, now, errors) for i, raw in enumerate(events)]
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     rids: set[str] = set()
-    for p in out:
+    for p in out:  # well-formed events that together reuse a key or a reservation: conflicts (409)
         if p is None:
             continue
         if p.idempotency_key in seen:
-            errors.append((p.index, "idempotency_key", "The batch repeats an idempotency_key.", Invalid))
-        seen.add(p.idempotency_key)
+            errors.append((p.index, "idempotency_key", f"The batch repeats idempotency_key {p.idempotency_key!r} "
+                           f"(events[{seen[p.idempotency_key]}]); each event needs its own key.", Conflict))
+        seen.setdefault(p.idempotency_key, p.index)
         if p.reservation_id is not None:
             if p.reservation_id in rids:
-                errors.append((p.index, "reservation_id", "The batch settles one reservation twice.", Invalid))
+                errors.append((p.index, "reservation_id", "The batch settles one reservation twice.", Conflict))
             rids.add(p.reservation_id)
     if errors:
         errors.sort(key=lambda e: e[0])
@@ -252,16 +264,19 @@ def resolve(session: Session, org_id: int, pending: list[Pending], users: dict, 
 
 
 _T = UsageEvent.__table__
-_EXISTING = select(_T.c.idempotency_key, _T.c.id, _T.c.billed_tokens, _T.c.user_id, _T.c.kind, _T.c.org_id).where(
+_EXISTING = select(_T.c.idempotency_key, _T.c.id, _T.c.billed_tokens, _T.c.user_id, _T.c.kind, _T.c.org_id,
+                   _T.c.model_id, _T.c.prompt_tokens, _T.c.completion_tokens, _T.c.occurred_at, _T.c.ip).where(
     _T.c.idempotency_key.in_(_LIST))
+_UNDO = _T.delete().where(_T.c.id.in_(_LIST))
 
 
 def existing(session: Session, keys) -> dict[str, tuple]:
-    """{idempotency key: (event id, billed tokens, user id, kind, org id)} of the keys already in the ledger."""
+    """{idempotency key: (event id, billed tokens, user id, kind, org id, model id, prompt tokens, completion
+    tokens, occurred_at, ip)} of the keys already in the ledger."""
     if not keys:
         return {}
     rows = session.connection().execute(_EXISTING, {"values": list(keys)})
-    return {k: (i, b, u, kd, o) for k, i, b, u, kd, o in rows}
+    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 # The ledger INSERT goes straight to the driver, without SQLAlchemy's per-row parameter processing (which
@@ -367,26 +382,42 @@ def record_usage(session: Session, *, actor: Actor, events: list[dict], now: dat
                      models_by_name(session, {p.model_name for p in pending}))
     if errors:
         raise event_errors(errors)
-    ids, prior = write(session, pending, now)
+    ids, prior = insert(session, pending, now)
+    errors = idempotency.conflicts(pending, prior)
+    if errors:
+        undo(session, ids)
+        raise event_errors(errors)
+    add_to_rollups(session, pending, ids)
     return [Recorded(p.idempotency_key, ids[p.idempotency_key], False, p.billed_tokens) if p.idempotency_key in ids
             else Recorded(p.idempotency_key, prior[p.idempotency_key][0], True, prior[p.idempotency_key][1])
             for p in pending]
 
 
-def write(session: Session, pending: list[Pending], now: datetime, prior: dict | None = None) -> tuple[dict, dict]:
-    """Ledger and rollups for resolved events with distinct keys: ({key: new event id}, {key: ledger row} of
-    the keys that were already there). `prior` holds keys the caller already looked up (`existing`); the
-    others are simply inserted, and the few that ON CONFLICT skips (retries, or a concurrent transaction
-    that recorded them first) are looked up afterwards — one query, only when there are any."""
+def insert(session: Session, pending: list[Pending], now: datetime, prior: dict | None = None) -> tuple[dict, dict]:
+    """Ledger rows (not yet the rollups: `add_to_rollups`) for resolved events with distinct keys: ({key: new
+    event id}, {key: ledger row} of the keys that were already there). `prior` holds keys the caller already
+    looked up (`existing`); the others are simply inserted, and the few that ON CONFLICT skips (retries, or
+    a concurrent transaction that recorded them first) are looked up afterwards — one query, only when there
+    are any. The caller compares those with its events (services/idempotency.py) before going on."""
     prior = {} if prior is None else prior
     new = [p for p in pending if p.idempotency_key not in prior]
     ids = insert_new(session, new, now)
     skipped = [p.idempotency_key for p in new if p.idempotency_key not in ids]
     if skipped:
         prior = {**prior, **existing(session, skipped)}
-        new = [p for p in new if p.idempotency_key in ids]
-    rollups.apply(session, new)
     return ids, prior
+
+
+def add_to_rollups(session: Session, pending: list[Pending], ids: dict[str, int]) -> None:
+    """The rollups of the events `insert` added (keys in `ids`)."""
+    rollups.apply(session, [p for p in pending if p.idempotency_key in ids])
+
+
+def undo(session: Session, ids: dict[str, int]) -> None:
+    """Take back ledger rows `insert` added in this transaction (before any rollup counted them): a request
+    rejected after its insert leaves nothing behind, even if the caller commits."""
+    if ids:
+        session.connection().execute(_UNDO, {"values": list(ids.values())})
 
 
 def bulk_load(session: Session, events: list[UsageEvent]) -> int:

@@ -8,6 +8,13 @@ from services.errors import Invalid
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 
 
+def json_int(value):
+    """A JSON whole number as an int (5 and 5.0 are the same JSON integer); anything else unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def token_amount(value, field: str = "amount", *, allow_zero: bool = True) -> int:
     """A whole, non-negative token count within the 64-bit range. Accepts ints and digit strings."""
     label = field.replace("_", " ")

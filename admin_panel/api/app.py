@@ -13,13 +13,13 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from models import utcnow
 from services import api_keys, exports, gateway, group_commit, ratelimit, settings, usage, webhooks
 from services.db import get_engine, read_scope
-from services.errors import Conflict, DomainError, NotFound, RateLimited
+from services.errors import Conflict, DomainError, RateLimited
 
 from . import bodies
 from .downloads import download
@@ -36,14 +36,15 @@ def error(status: int, message: str, fields: list[tuple[str, str]] | None = None
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _from_domain(exc: DomainError, *, body_refs: bool = False, batch: bool = False) -> JSONResponse:
+def _from_domain(exc: DomainError, *, batch: bool = False) -> JSONResponse:
+    """A domain error as its JSON answer: 422 for a malformed body, 404 for a user, model or reservation the
+    body names that does not exist or is another org's (like a path; the schema can't know which exist),
+    409 for a conflict."""
     if isinstance(exc, bodies.BodyErrors):
         return error(422, exc.message, exc.errors)
     if isinstance(exc, RateLimited):
         return error(429, exc.message, headers={"Retry-After": str(exc.retry_after)})
     status = exc.status
-    if isinstance(exc, NotFound) and body_refs and exc.field:
-        status = 422  # an unknown user/model/reservation named in the body is a validation error
     if status == 400:
         status = 422
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Conflict) and exc.retry_after else None
@@ -125,7 +126,7 @@ class Api:
                 batch = batch_of(body)
             return await work(key, body)
         except DomainError as exc:
-            return _from_domain(exc, body_refs=True, batch=batch)
+            return _from_domain(exc, batch=batch)
 
     async def _write(self, item):
         """Hand a checked item to the group commit writer; its outcome once committed (DomainError raised)."""
@@ -189,7 +190,23 @@ class Api:
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return error(exc.status_code, exc.detail if isinstance(exc.detail, str) else "Error.")
+    """Starlette's own errors (no such path, method not allowed) as JSON, keeping its headers (`Allow`)."""
+    message = exc.detail if isinstance(exc.detail, str) else "Error."
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and headers.get("Allow"):
+        headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))  # Starlette: a set
+        message = f"Method {request.method} is not allowed here (allowed: {headers['Allow']})."
+    return error(exc.status_code, message, headers=headers or None)
+
+
+async def _outer_http_error(request: Request, exc: HTTPException) -> Response:
+    """Errors of the app Reflex mounts itself in: a path under /api/v1 that no route matched (Starlette's
+    routes match no newline in a path) gets the API's JSON 404; any other path Starlette's own answer."""
+    if request.url.path.startswith(PREFIX + "/"):
+        return await _http_error(request, exc)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
@@ -208,7 +225,8 @@ def create_api(engine: Engine | None = None, *, worker: bool = True) -> Starlett
         Route("/openapi.json", api.openapi, methods=["GET"]),
     ], exception_handlers={HTTPException: _http_error, Exception: _server_error})
     return Starlette(routes=[Mount(PREFIX, app=v1),
-                             Route(exports.DOWNLOAD_PREFIX + "/{job_id}", download, methods=["GET"])])
+                             Route(exports.DOWNLOAD_PREFIX + "/{job_id}", download, methods=["GET"])],
+                     exception_handlers={HTTPException: _outer_http_error})
 
 
 gateway_api = create_api()

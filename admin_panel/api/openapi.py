@@ -5,27 +5,37 @@ from functools import lru_cache
 from models import INT64_MAX
 from services import settings
 from services.gateway import REASONS
-from services.usage import MAX_BATCH
+from services.usage import FUTURE_SKEW, MAX_AGE, MAX_BATCH
 
 TOKENS = {"type": "integer", "minimum": 0, "maximum": INT64_MAX}
+# What the API checks of names and keys, as patterns: no NUL (PostgreSQL refuses it in text), and for the
+# required ones something besides the whitespace str.strip() removes. The whitespace is spelled out: `\s`
+# means different sets in Python, ECMAScript and Rust regexes (tests/services/test_gateway_api.py checks it).
+BLANK = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = rf"^[^\x00]*[^\x00{BLANK}][^\x00]*$"
 USER_REF = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "format": "email", "maxLength": 320}],
             "description": "The user's id or email (in the key's organization)."}
+MODEL = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NOT_BLANK}
 KIND = {"type": "string", "enum": ["tokens", "training"], "default": "tokens"}
 
 SCHEMAS = {
     "UsageEvent": {
         "type": "object", "additionalProperties": False, "required": ["idempotency_key", "user", "model"],
         "properties": {
-            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200,
-                                "description": "Unique per event; a retry with the same key is not counted again."},
+            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK,
+                                "description": "Unique per event: a retry with the same key and event is answered "
+                                               "`duplicate: true`; the same key with another event is a 409."},
             "user": USER_REF,
-            "model": {"type": "string", "minLength": 1, "maxLength": 100},
+            "model": MODEL,
             "prompt_tokens": {**TOKENS, "default": 0},
             "completion_tokens": {**TOKENS, "default": 0},
             "kind": KIND,
-            "occurred_at": {"type": "string", "format": "date-time", "description": "Default: now (UTC)."},
-            "ip": {"type": "string", "maxLength": 45},
-            "reservation_id": {"type": "string", "maxLength": 40,
+            "occurred_at": {"type": "string", "format": "date-time",
+                            "description": "Default: now (UTC). At most %d days ago and %d minutes ahead (else 422)."
+                                           % (MAX_AGE.days, FUTURE_SKEW.total_seconds() // 60)},
+            "ip": {"type": "string", "maxLength": 45, "pattern": NO_NUL},
+            "reservation_id": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": NO_NUL,
                                "description": "Settles this reservation from POST /authorize."},
         },
     },
@@ -39,7 +49,7 @@ SCHEMAS = {
     "AuthorizeRequest": {
         "type": "object", "additionalProperties": False, "required": ["user", "model", "tokens"],
         "properties": {
-            "user": USER_REF, "model": {"type": "string", "minLength": 1, "maxLength": 100},
+            "user": USER_REF, "model": MODEL,
             "tokens": {**TOKENS, "minimum": 1, "description": "Billed tokens the call may cost."},
             "kind": KIND,
             "reserve": {"type": "boolean", "default": False,
@@ -78,13 +88,18 @@ def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _errors(*codes: int) -> dict:
+def _errors(*codes: int, **texts: str) -> dict:
+    """Error responses; `texts` ("e404"=…) replace the default description of a code."""
     text = {401: "Missing or unknown API key.", 403: "The API key is revoked.", 404: "Not found (or another org's).",
             409: "Conflict (reservation already settled or expired).", 413: "Body too large.",
             422: "Validation failed; `fields` names each bad field.",
             429: "Rate limit exceeded; see Retry-After."}
-    return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ref("Error")}}}
-            for c in codes}
+    return {str(c): {"description": texts.get(f"e{c}", text[c]),
+                     "content": {"application/json": {"schema": _ref("Error")}}} for c in codes}
+
+
+REFS_404 = ("A user, model or reservation the body names does not exist (or is another org's); `fields` names "
+            "each one (`events[i].user` in a batch). Nothing is recorded.")
 
 
 def _ok(schema: str, text: str) -> dict:
@@ -110,12 +125,15 @@ def openapi_document() -> dict:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "oneOf": [_ref("UsageEvent"), _ref("UsageBatch")]}}}},
                 "responses": {**_ok("UsageResult", "Recorded (retried keys are acknowledged as duplicates)."),
-                              **_errors(*common, 409, 413, 422)}}},
+                              **_errors(*common, 404, 409, 413, 422, e404=REFS_404, e409=(
+                                  "A reservation already settled by another report or expired, or an "
+                                  "idempotency_key already used for a different event. Nothing is recorded."))}}},
             "/authorize": {"post": {
                 "summary": "May this user spend N billed tokens now? Optionally reserve them.",
                 "operationId": "authorize",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AuthorizeRequest")}}},
-                "responses": {**_ok("Decision", "Allowed or denied with a reason."), **_errors(*common, 413, 422)}}},
+                "responses": {**_ok("Decision", "Allowed or denied with a reason (an unknown user: `unknown_user`)."),
+                              **_errors(*common, 404, 413, 422, e404="The model does not exist.")}}},
             "/users/{user_id}/balance": {"get": {
                 "summary": "A user's remaining budget this month.", "operationId": "userBalance",
                 "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"}},

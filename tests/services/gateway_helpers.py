@@ -1,8 +1,15 @@
-"""Shared set-up for the gateway tests: the conftest world, the default models, and small helpers."""
+"""Shared set-up for the gateway tests: the conftest world, the default models, and small helpers (also the
+loopback HTTP server the `http` fixture of tests/services/conftest.py starts)."""
 
+import threading
+from contextlib import contextmanager
 from itertools import count
 
+import httpx
+import uvicorn
 from sqlmodel import Session, select
+
+from bench.gateway_server import free_port
 
 from models import Reservation, UsageEvent
 from services import catalog, gateway
@@ -51,3 +58,28 @@ def reservation(session, public_id) -> Reservation:
     session.commit()
     return r
 
+
+
+@contextmanager
+def serve(app):
+    """uvicorn serving `app` on a free loopback port (41000-41999) in a thread; yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            thread.join(0.01)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}/api/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def client(w, i: int) -> httpx.Client:
+    """A client of app instance i % 2 of the `http` fixture, with its API key."""
+    return httpx.Client(base_url=w.urls[i % 2], headers=w.headers, timeout=60)

@@ -3,7 +3,9 @@ authentication (401/403), org scope (404), validation (422 with field messages, 
 conflicts (409), rate limit (429), idempotent retries, the authorize → usage flow, and a hypothesis fuzz."""
 
 import json
+import re
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
@@ -112,9 +114,38 @@ def test_other_org_objects_are_404(env, engine):
     r = c.get("/api/v1/usage", headers=env.h)
     assert r.status_code == 405 and r.headers["content-type"].startswith("application/json")
     before = snap(engine)
-    r = c.post("/api/v1/usage", headers=env.other_h, json=ev(env))  # alice is not in org B
-    assert r.status_code == 422 and "user" in fields(r)
+    r = c.post("/api/v1/usage", headers=env.other_h, json=ev(env))  # alice is not in org B: like a missing user
+    assert r.status_code == 404 and "user" in fields(r) and r.json()["error"] == "not_found"
     assert snap(engine) == before
+
+
+ROUTES = {"/api/v1/usage": "POST", "/api/v1/authorize": "POST", "/api/v1/users/1/balance": "GET, HEAD",
+          "/api/v1/org/summary": "GET, HEAD", "/api/v1/openapi.json": "GET, HEAD"}
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PUT", "PATCH", "DELETE", "OPTIONS", "GET", "POST"])
+def test_unsupported_methods_are_405_with_allow(env, engine, method):
+    before = snap(engine)
+    for path, allow in ROUTES.items():
+        if method in allow.split(", "):
+            continue
+        for headers in (env.h, {}):  # the method is refused before the key is looked at
+            r = env.client.request(method, path, headers=headers, json=ev(env))
+            assert r.status_code == 405, (method, path, r.text)
+            assert r.headers["allow"] == allow, (method, path, r.headers)
+            assert r.headers["content-type"].startswith("application/json")
+            assert r.json()["error"] == "method_not_allowed" and method in r.json()["message"]
+    assert snap(engine) == before
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "TRACE", "DELETE"])
+@pytest.mark.parametrize("path", ["/api/v1/nothing", "/api/v1/usage/x", "/api/v1/", "/api/v1/users/1/balance/x",
+                                  "/api/v1/users/a%0Ab/balance", "/api/v1/%0A"])  # a newline: no route matches
+def test_unknown_paths_are_json_404(env, method, path):
+    r = env.client.request(method, path, headers=env.h)
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"].startswith("application/json") and r.json()["error"] == "not_found"
+    assert "allow" not in r.headers
 
 
 @pytest.mark.parametrize("body,field", [
@@ -134,10 +165,14 @@ def test_malformed_json_is_422(env, engine, body, field):
     ({"prompt_tokens": -1}, "prompt_tokens"), ({"completion_tokens": 2**63}, "completion_tokens"),
     ({"prompt_tokens": 1e300}, "prompt_tokens"), ({"prompt_tokens": "many"}, "prompt_tokens"),
     ({"prompt_tokens": 1.5}, "prompt_tokens"), ({"prompt_tokens": [1]}, "prompt_tokens"),
-    ({"model": "gpt-9"}, "model"), ({"model": None}, "model"), ({"kind": "x"}, "kind"),
-    ({"user": "ghost@a.test"}, "user"), ({"user": True}, "user"), ({"idempotency_key": "k" * 201}, "idempotency_key"),
+    ({"model": None}, "model"), ({"kind": "x"}, "kind"), ({"user": True}, "user"),
+    ({"idempotency_key": "k" * 201}, "idempotency_key"),
     ({"idempotency_key": None}, "idempotency_key"), ({"occurred_at": "yesterday"}, "occurred_at"),
     ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"), ({"ip": "1" * 46}, "ip"), ({"colour": "red"}, "colour"),
+    ({"occurred_at": (utcnow() - timedelta(days=401)).isoformat()}, "occurred_at"),
+    ({"occurred_at": "0001-01-01T00:00:00Z"}, "occurred_at"), ({"occurred_at": "0001-01-01T00:00:00+05:00"}, "occurred_at"),
+    ({"occurred_at": "9999-12-31T23:00:00-05:00"}, "occurred_at"),
+    ({"occurred_at": (utcnow() + timedelta(days=2)).isoformat()}, "occurred_at"),
 ])
 def test_bad_fields_are_422_with_field_messages(env, engine, change, field):
     before = snap(engine)
@@ -146,6 +181,59 @@ def test_bad_fields_are_422_with_field_messages(env, engine, change, field):
     assert r.status_code == 422, r.text
     assert field in fields(r), r.json()
     assert snap(engine) == before
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"model": "gpt-9"}, "model"), ({"user": "ghost@a.test"}, "user"), ({"user": 10**6}, "user"),
+    ({"reservation_id": "rsv_nope"}, "reservation_id"),
+])
+def test_unknown_users_models_reservations_are_404_with_the_field(env, engine, change, field):
+    """Schema-valid bodies naming something that does not exist (or is another org's): 404, like a path."""
+    before = snap(engine)
+    r = env.client.post("/api/v1/usage", headers=env.h, json=ev(env, **change))
+    assert r.status_code == 404 and r.json()["error"] == "not_found" and field in fields(r), r.text
+    batch = {"events": [ev(env, key="x1"), ev(env, key="x2", **change)]}
+    r = env.client.post("/api/v1/usage", headers=env.h, json=batch)
+    assert r.status_code == 404 and set(fields(r)) == {f"events[1].{field}"}, r.text
+    mixed = {"events": [ev(env, key="x3", prompt_tokens=-1), ev(env, key="x4", **change)]}  # also a bad field: 422
+    r = env.client.post("/api/v1/usage", headers=env.h, json=mixed)
+    named = {"events[0].prompt_tokens"} | ({f"events[1].{field}"} if field != "reservation_id" else set())
+    assert r.status_code == 422 and set(fields(r)) == named, r.text  # (reservations are looked up later)
+    r = env.client.post("/api/v1/authorize", headers=env.h, json={"user": env.alice.id, "model": "gpt-9", "tokens": 5})
+    assert r.status_code == 404 and "model" in fields(r), r.text
+    assert snap(engine) == before
+
+
+def test_integers_written_as_floats_are_integers(env):
+    """JSON (and the schema's "integer") does not tell 5 from 5.0: both are accepted wherever a whole number is."""
+    r = env.client.post("/api/v1/authorize", headers=env.h, json={"user": float(env.alice.id), "model": "gpt-4o",
+                                                                   "tokens": 5.0, "ttl_seconds": 419.0, "reserve": True})
+    assert r.status_code == 200 and r.json()["allowed"] is True, r.text
+    r = env.client.post("/api/v1/usage", headers=env.h, json=ev(env, user=float(env.alice.id), prompt_tokens=100.0))
+    assert r.status_code == 200 and r.json()["recorded"] == 1, r.text
+    for body in ({"user": 1.5, "model": "gpt-4o", "tokens": 5}, {"user": 1, "model": "gpt-4o", "tokens": 5,
+                                                                 "ttl_seconds": 2.5}):
+        assert env.client.post("/api/v1/authorize", headers=env.h, json=body).status_code == 422
+
+
+def test_a_batch_repeating_a_key_is_409(env, engine):
+    before = snap(engine)
+    r = env.client.post("/api/v1/usage", headers=env.h, json={"events": [ev(env), ev(env, key="e2"), ev(env)]})
+    assert r.status_code == 409 and r.json()["error"] == "conflict", r.text
+    assert set(fields(r)) == {"events[2].idempotency_key"} and "'e1'" in r.json()["message"]
+    assert snap(engine) == before
+
+
+def test_occurred_at_inside_the_window_is_accepted(env):
+    now = utcnow()
+    for i, when in enumerate((now - timedelta(days=399), now + timedelta(minutes=4))):
+        r = env.client.post("/api/v1/usage", headers=env.h, json=ev(env, key=f"t{i}", occurred_at=when.isoformat()))
+        assert r.status_code == 200 and r.json()["recorded"] == 1, r.text
+    r = env.client.post("/api/v1/usage", headers=env.h, json={"events": [
+        ev(env, key="t2"), ev(env, key="t3", occurred_at=(now - timedelta(days=401)).isoformat()),
+        ev(env, key="t4", occurred_at=(now + timedelta(minutes=6)).isoformat())]})
+    assert r.status_code == 422 and set(fields(r)) == {"events[1].occurred_at", "events[2].occurred_at"}
+    assert "400 days" in fields(r)["events[1].occurred_at"] and "5 minutes" in fields(r)["events[2].occurred_at"]
 
 
 def test_batch_errors_name_each_event_and_record_nothing(env, engine, session):
@@ -176,7 +264,7 @@ def test_oversized_body_is_413(env, monkeypatch):
 
 @pytest.mark.parametrize("body,field", [
     ({"user": 1, "model": "gpt-4o"}, "tokens"), ({"user": 1, "model": "gpt-4o", "tokens": -5}, "tokens"),
-    ({"user": 1, "model": "nope", "tokens": 5}, "model"), ({"user": 1, "model": "gpt-4o", "tokens": 5, "x": 1}, "x"),
+    ({"user": 1, "model": "gpt-4o", "tokens": 5, "x": 1}, "x"),
     ({"user": 1, "model": "gpt-4o", "tokens": 5, "reserve": 1}, "reserve"),
 ])
 def test_authorize_validation(env, engine, body, field):
@@ -222,6 +310,25 @@ def test_last_used_is_recorded(env, session):
     session.commit()
 
 
+def test_name_patterns_are_what_the_api_checks():
+    """NOT_BLANK / NO_NUL accept a one-character key, model or ip exactly when the API does, under Python's
+    regexes (schemathesis generates with them) and Rust's (it validates with jsonschema_rs)."""
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    from admin_panel.api.openapi import NO_NUL, NOT_BLANK
+    from services.usage import check_event
+
+    not_blank = jsonschema_rs.validator_for({"type": "string", "pattern": NOT_BLANK})
+    no_nul = jsonschema_rs.validator_for({"type": "string", "pattern": NO_NUL})
+    now = utcnow()
+    for c in map(chr, (*range(0xD800), *range(0xE000, 0x10000))):
+        errors: list = []
+        check_event(0, {"idempotency_key": c, "user": 1, "model": c, "ip": c}, now, errors)
+        bad = {f for _, f, *_ in errors}
+        ok = "idempotency_key" not in bad
+        assert not_blank.is_valid(c) == (re.search(NOT_BLANK, c) is not None) == ok, hex(ord(c))
+        assert ("model" not in bad) == not_blank.is_valid(c) and ("ip" not in bad) == no_nul.is_valid(c), hex(ord(c))
+
+
 def test_openapi_document(env):
     doc = env.client.get("/api/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
@@ -245,7 +352,7 @@ TOKENS = st.integers(0, 10**6) | st.sampled_from([-1, 2**63, 2**63 - 1, 2**62, 1
 GOOD = {"idempotency_key": st.text(min_size=1, max_size=40).filter(lambda k: k.strip() and "\x00" not in k),
         "user": st.sampled_from(["alice@a.test", "BOB@a.test"]), "model": st.sampled_from(["gpt-4o", "gpt-4o-mini"]),
         "prompt_tokens": st.integers(0, 10**6), "completion_tokens": st.integers(0, 10**6),
-        "kind": st.sampled_from(["tokens", "training"]), "occurred_at": st.just("2020-01-01T00:00:00Z"),
+        "kind": st.sampled_from(["tokens", "training"]), "occurred_at": st.just((utcnow() - timedelta(days=30)).isoformat()),
         "ip": st.sampled_from(["", "10.0.0.1", "::1"])}
 BAD = {"idempotency_key": JSONISH | st.just("k" * 201), "user": JSONISH | st.sampled_from(["ghost@a.test", 10**6, 0]),
        "model": JSONISH | st.sampled_from(["nope", ""]), "prompt_tokens": TOKENS, "completion_tokens": TOKENS,
@@ -301,7 +408,7 @@ def test_fuzz_usage_answers_422_with_fields_and_records_nothing(env, body):
     before = state(env.engine)
     r = env.client.post("/api/v1/usage", headers=env.h, json=body)
     event(f"HTTP {r.status_code}")  # --hypothesis-show-statistics: both outcomes are exercised
-    assert r.status_code in (200, 409, 422), r.text
+    assert r.status_code in (200, 404, 409, 422), r.text
     assert r.headers["content-type"].startswith("application/json")
     after = state(env.engine)
     if r.status_code != 200:
@@ -321,7 +428,7 @@ def test_fuzz_usage_answers_422_with_fields_and_records_nothing(env, body):
 def test_fuzz_usage_raw_bytes(env, raw):
     before = state(env.engine)
     r = env.client.post("/api/v1/usage", headers={**env.h, "Content-Type": "application/json"}, content=raw)
-    assert r.status_code in (200, 409, 422), r.text
+    assert r.status_code in (200, 404, 409, 422), r.text
     if r.status_code != 200:
         assert_error_shape(r)
         assert state(env.engine) == before
@@ -347,9 +454,9 @@ def test_fuzz_authorize_answers_422_with_fields_and_holds_nothing(env, body):
     before = state(env.engine)
     r = env.client.post("/api/v1/authorize", headers=env.h, json=body)
     event(f"HTTP {r.status_code}")
-    assert r.status_code in (200, 422), r.text
+    assert r.status_code in (200, 404, 422), r.text
     after = state(env.engine)
-    if r.status_code == 422:
+    if r.status_code != 200:
         assert_error_shape(r)
         assert after == before
         return

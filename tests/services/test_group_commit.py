@@ -47,18 +47,21 @@ def test_queued_requests_share_one_transaction_and_keep_their_own_answers(engine
     futures = [
         writer.submit(report(w, event(w.alice.id, 10, key="a"), event(w.bob.id, 20, key="b"))),
         writer.submit(report(w, event("ghost@a.test", 5, key="ghost"))),  # unknown user: fails alone
-        writer.submit(report(w, event(w.alice.id, 30, key="a"))),  # same key as above, in the same group
+        writer.submit(report(w, event(w.alice.id, 10, key="a"))),  # same key and event as above, same group
+        writer.submit(report(w, event(w.alice.id, 30, key="a"), event(w.bob.id, 1, key="c"))),  # a reused key
         writer.submit(gateway.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=100, reserve=True)),
         writer.submit(gateway.check_ask(w.org.id, user=w.alice.id, model="gpt-9", tokens=1)),  # unknown model
         writer.submit(report(w, event(w.carol.id, 7, key="carol"), org=w.other_org)),  # another org's report
     ]
     gate.set()
     assert [r.duplicate for r in first.result(30)] == [False]
-    ab, ghost, again, ask, bad_model, carol = (f.exception(30) or f.result(30) for f in futures)
-    assert calls == [1, 6]  # the six queued requests went in one group
+    ab, ghost, again, reused, ask, bad_model, carol = (f.exception(30) or f.result(30) for f in futures)
+    assert calls == [1, 7]  # the seven queued requests went in one group
     assert [(r.idempotency_key, r.duplicate, r.billed_tokens) for r in ab] == [("a", False, 10), ("b", False, 20)]
     assert isinstance(ghost, NotFound) and ghost.field == "user"
     assert [(r.duplicate, r.event_id, r.billed_tokens) for r in again] == [(True, ab[0].event_id, 10)]
+    assert isinstance(reused, Conflict) and reused.field == "idempotency_key" and "'a'" in reused.message
+    assert [(i, f) for i, f, *_ in reused.event_errors] == [(0, "idempotency_key")]  # "c" is not recorded either
     assert ask.allowed and ask.reserved == 100
     assert isinstance(bad_model, NotFound) and bad_model.field == "model"
     assert [r.duplicate for r in carol] == [False]

@@ -12,7 +12,7 @@ from sqlmodel import Session, delete, select
 
 from models import ROLLUP_TABLES, AIModel, UsageDaily, UsageEvent, UsageHourly, UsageUserDaily, UsageUserMonthly
 from services import catalog
-from services.errors import DomainError, Forbidden, Invalid, NotFound
+from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from services.usage import MAX_BATCH, billed_tokens, bulk_load, gateway_actor, record_usage
 from tests.conftest import snapshot
 from tests.services.rollup_helpers import actual_statistics_rollups, expected_statistics_rollups
@@ -116,11 +116,13 @@ def test_retrying_a_key_changes_nothing(w, session, engine):
     assert again[0].billed_tokens == first[0].billed_tokens == 1030
     assert snapshot(engine) == before
 
-    # A retry carrying a different payload is still the same event: the ledger keeps the first version.
-    changed = record_usage(session, actor=gw(w), now=NOW,
-                           events=[ev("req-2", w.bob.id, prompt=999_999, completion=999_999)])
+    # A key reused for a different event is a Conflict naming the key, and the batch records nothing (also
+    # when the caller commits anyway).
+    with pytest.raises(Conflict, match="idempotency_key 'req-2' was already used for a different event") as exc:
+        record_usage(session, actor=gw(w), now=NOW, events=[
+            ev("req-3", w.alice.id), ev("req-2", w.bob.id, prompt=999_999, completion=999_999)])
     session.commit()
-    assert changed[0].duplicate is True and changed[0].billed_tokens == first[1].billed_tokens
+    assert [(i, f) for i, f, *_ in exc.value.event_errors] == [(1, "idempotency_key")]
     assert snapshot(engine) == before
 
 
@@ -211,10 +213,13 @@ def test_one_bad_event_rejects_the_whole_batch(case, with_prior_usage, session, 
 
 
 def test_key_repeated_inside_a_batch_rejects_the_batch(with_prior_usage, session, engine):
+    """A conflict (409), not a malformed body: each event is well formed, together they reuse a key."""
     w = with_prior_usage
     for dup in ("good-1", " good-1 "):
         events = [ev("good-1", w.alice.id), ev("good-2", w.bob.id), ev(dup, w.alice.id)]
-        _assert_rejected(session, engine, w, events, Invalid, "repeats an idempotency_key", "idempotency_key")
+        e = _assert_rejected(session, engine, w, events, Conflict, "repeats idempotency_key 'good-1' (events[0])",
+                             "idempotency_key")
+        assert [(i, f) for i, f, *_ in e.event_errors] == [(2, "idempotency_key")]
 
 
 def test_batch_size_limit(with_prior_usage, session, engine):
