@@ -3,10 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
 
-from models import Role, User
-from services.errors import Forbidden, NotFound
+from models import Role
 
 
 @dataclass(frozen=True)
@@ -35,21 +33,3 @@ def system_actor(org_id: int | None = None) -> Actor:
     return Actor(user_id=None, role=Role.super_admin.value, org_id=org_id, email="system")
 
 
-def actor_for_user(
-    session: Session,
-    user_id: int,
-    *,
-    active_org_id: int | None = None,
-    mfa_verified_at: datetime | None = None,
-    ip: str = "",
-) -> Actor:
-    """Load the acting user and derive role and org scope from the database."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound("Your account no longer exists.")
-    if user.banned:
-        raise Forbidden("Your account is banned.")
-    org_id = active_org_id if user.role == Role.super_admin.value else user.org_id
-    return Actor(
-        user_id=user.id, role=user.role, org_id=org_id, email=user.email, mfa_verified_at=mfa_verified_at, ip=ip
-    )

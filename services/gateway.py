@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
-from models import AIModel, INT64_MAX, Organization, OrgAllowedModel, Reservation, User, utcnow
+from models import INT64_MAX, Organization, OrgAllowedModel, Reservation, User, utcnow
 from services import idempotency, notices, settings, usage, validation
 from services.actor import Actor
 from services.budget import ban_active
@@ -60,14 +60,6 @@ def _require_gateway(actor: Actor) -> int:
     if actor.role not in (GATEWAY, "super_admin"):
         raise Forbidden("Only the gateway can do this.")
     return actor.org_id
-
-
-def lock_org(session: Session, org_id: int) -> Organization:
-    """Serialize budget decisions of one org (row lock on PostgreSQL; SQLite holds the write lock)."""
-    org = session.get(Organization, org_id, with_for_update=True, populate_existing=True)
-    if org is None:
-        raise NotFound("Organization not found.")
-    return org
 
 
 def lock_orgs(session: Session, org_ids) -> None:
@@ -398,5 +390,3 @@ def org_summary(session: Session, *, actor: Actor, now: datetime | None = None) 
     return out
 
 
-def model_names(session: Session) -> list[str]:
-    return list(session.exec(select(AIModel.name).order_by(AIModel.name)).all())

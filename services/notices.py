@@ -90,11 +90,6 @@ def check_many(session: Session, affected: dict[int, set[tuple[int, str]]], now:
     return sorted(created.values())
 
 
-def check_usage(session: Session, org_id: int, pairs: set[tuple[int, str]], now: datetime | None = None) -> list[int]:
-    """After usage for (user id, kind) pairs of one org: record every newly crossed threshold."""
-    return check_many(session, {org_id: set(pairs)}, now) if pairs else []
-
-
 def _scope(session: Session, actor: Actor) -> int:
     require_role(actor, READ_STATS, "see notices")
     return scoped_org_id(session, actor)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from models import EnterpriseRequest, EnterpriseStatus, Organization, Role, User, utcnow
+from models import EnterpriseRequest, EnterpriseStatus, Role, User, utcnow
 from models.dto import Result
 from services import audit, orgs, settings, validation
 from services.actor import Actor
@@ -210,6 +210,3 @@ def activate(session: Session, *, actor: Actor, request_id, purchased_at: dateti
     return Result(org.id)
 
 
-def org_name_of(session: Session, org_id: int | None) -> str:
-    org = session.get(Organization, org_id) if org_id is not None else None
-    return org.name if org else ""

@@ -81,10 +81,6 @@ def update_org(session: Session, *, actor: Actor, org_id: int, **data) -> Organi
     return org
 
 
-def get_org(session: Session, *, actor: Actor, org_id: int | None = None) -> Organization:
-    return session.get(Organization, scoped_org_id(session, actor, org_id))
-
-
 def list_orgs(session: Session, *, actor: Actor) -> list[Organization]:
     require_super(actor, "list organizations")
     return list(session.exec(select(Organization).order_by(Organization.name)).all())

@@ -9,7 +9,7 @@ from services.errors import DomainError
 from ..guard import LOGIN_ROUTE, MEMBER_ROUTE, AdminArea, current_session
 from ..state.db import in_db
 from .nav import BY_KEY, home_route, visible_items
-from .registry import PAGES, available_keys
+from .registry import available_keys
 
 ROLE_LABELS = {"super_admin": "Super admin", "admin": "Org admin", "finance": "Finance", "member": "Member"}
 ALL_ORGS = "All organizations"
@@ -118,6 +118,3 @@ class ShellState(AdminArea, rx.State):
         return rx.redirect((url.path or "/admin") + (f"?{url.query}" if url.query else ""), replace=True)
 
 
-def page_allows_all_orgs(nav_key: str) -> bool:
-    spec = PAGES.get(nav_key)
-    return bool(spec and spec.all_orgs)

@@ -83,9 +83,6 @@ class AddUsersState(AdminArea, rx.State):
         self.added_email, self.added_link, self.added_warnings, self.added_mailed = "", "", [], False
         self.add_open = True
 
-    @rx.event
-    def close_add(self):
-        self.add_open, self.added_link = False, ""
 
     @rx.event
     async def add_open_change(self, is_open):
@@ -128,11 +125,6 @@ class AddUsersState(AdminArea, rx.State):
         self.field_errors, self.form_error = {}, ""
 
     # ---------------------------------------------------------------------------------------- CSV import
-    @rx.event
-    def open_import(self):
-        if not self.importing:
-            self.import_error, self.file_name = "", ""
-        self.import_open = True
 
     @rx.event
     def close_import(self):

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from models import OrgAllowedModel, Organization, Purchase, Reservation, UsageEvent, User, utcnow
+from models import AIModel, OrgAllowedModel, Organization, Purchase, Reservation, UsageEvent, User, utcnow
 from services import gateway
 from services.actor import system_actor
 from services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -49,7 +49,7 @@ def test_denial_reasons_in_order(engine, w, session):
     assert authorize(engine, w.org.id, user=w.alice.id, model="gpt-4o", tokens=1).reason == "not_paid"
     u.paid = True
     session.add(u)
-    other = session.exec(select(gateway.AIModel).where(gateway.AIModel.name == "gpt-4o-mini")).one()
+    other = session.exec(select(AIModel).where(AIModel.name == "gpt-4o-mini")).one()
     session.add(OrgAllowedModel(org_id=w.org.id, model_id=other.id))
     session.commit()
     d = authorize(engine, w.org.id, user=w.alice.id, model="gpt-4o", tokens=1)
