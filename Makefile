@@ -22,7 +22,7 @@ export NPM_CONFIG_AUDIT := false
 export NPM_CONFIG_UPDATE_NOTIFIER := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv install run test test-unit test-e2e test-scale bench clean
+.PHONY: venv install chromium run test test-unit test-e2e test-scale bench clean
 
 venv: $(PY)
 
@@ -56,13 +56,25 @@ test-unit: install
 	if [ $$rc -eq 5 ]; then echo "No unit tests collected in $$dirs."; rc=0; fi; \
 	exit $$rc
 
+# The browser tests drive the system Chromium (never a downloaded one): install it when missing and we are root,
+# else stop at once with the one command to run.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	  else echo "The browser tests need Chromium at $(CHROMIUM): run 'sudo apt-get install chromium'." >&2; exit 1; fi; \
+	fi
+
 # Browser tests: a separate pytest run (pytest-playwright and pytest-asyncio do not share a loop).
-test-e2e: install
+test-e2e: install chromium
 	$(PY) -m pytest tests/e2e
 
 # The scaled setup: PostgreSQL + a private Redis + 2 workers (browser flow, two sessions, kill -9, Redis restart).
 # Its own pytest run, after test-e2e: one app per checkout (a second app would rebuild .web under the first).
-test-scale: install
+test-scale: install chromium
 	$(PY) -m pytest tests/scale
 
 # Every benchmark (README "Benchmarks"): SCALE=small (default, ~20 min on 2 CPUs), full, tiny or a fraction of full.
