@@ -8,7 +8,7 @@ from . import csp, log_redaction, styles
 from .api import gateway_api
 from .guard import GuardMiddleware
 from .pages import enterprise_request, login, member, mfa, password, signup
-from .scheduler import run_jobs_forever
+from .scheduler import run_jobs_forever, start_background_workers
 from .security_headers import SecurityHeaders
 from .shell.layout import register_pages
 from .state.auth import ForgotPasswordState, ResetPasswordState
@@ -34,6 +34,7 @@ class StewardApp(rx.App):
 app = StewardApp(style=styles.base_style, api_transformer=gateway_api)
 app.add_middleware(GuardMiddleware())
 app.register_lifespan_task(run_jobs_forever)  # the automatic jobs (services/jobs.py)
+app.register_lifespan_task(start_background_workers)  # webhook sender, reservation expiry
 
 for route in login.ROUTES:
     app.add_page(login.login, route=route, title=login.TITLE, on_load=login.ON_LOAD)

@@ -2,12 +2,13 @@
 STEWARD_JOBS_INTERVAL_SECONDS (default 300; 0 turns it off). Several workers or instances may each run it:
 every job claims its period with a conditional UPDATE, so the work is done once.
 
-Registered in admin_panel.py with `app.register_lifespan_task(run_jobs_forever)`."""
+Registered in admin_panel.py with `app.register_lifespan_task(run_jobs_forever)`, next to
+`start_background_workers` (the webhook sender and reservation expiry thread of each process)."""
 
 import asyncio
 import logging
 
-from services import settings
+from services import settings, webhooks
 from services.db import session_scope
 from services.jobs import JobReport, run_due_jobs
 
@@ -32,3 +33,9 @@ async def run_jobs_forever() -> None:
         except Exception:  # a failing job must not stop the scheduler; the next tick retries
             log.exception("automatic jobs failed")
         await asyncio.sleep(interval)
+
+
+def start_background_workers() -> None:
+    """At start-up of every worker process: the daemon thread that sends due webhooks and expires reservations
+    (services/webhooks.py), whether or not the gateway API is ever called."""
+    webhooks.start_worker()

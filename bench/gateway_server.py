@@ -28,9 +28,12 @@ def free_port() -> int:
 def make_app():
     """The app factory (granian imports this in its worker process; the DB URL comes from the env)."""
     from admin_panel.api import create_api
+    from services import webhooks
     from services.db import make_engine
 
-    return create_api(make_engine(os.environ["BENCH_GATEWAY_DB"]))
+    engine = make_engine(os.environ["BENCH_GATEWAY_DB"])
+    webhooks.start_worker(engine)  # as the app's lifespan does: webhook sender, reservation expiry
+    return create_api(engine)
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from models import utcnow
-from services import api_keys, exports, gateway, group_commit, ratelimit, settings, usage, webhooks
+from services import api_keys, exports, gateway, group_commit, ratelimit, settings, usage
 from services.db import get_engine, read_scope
 from services.errors import Conflict, DomainError, RateLimited
 
@@ -69,10 +69,8 @@ def _iso(v):
 
 
 class Api:
-    def __init__(self, engine: Engine | None = None, *, worker: bool = True):
+    def __init__(self, engine: Engine | None = None):
         self._engine = engine
-        self._worker = worker
-        self._worker_started = False
         self._rate = ratelimit.LocalCounter()  # this process's counts (database backend)
 
     @property
@@ -81,9 +79,6 @@ class Api:
 
     async def _key(self, request: Request) -> api_keys.KeyInfo:
         """The request's API key, counted against its rate limit (DomainError: 401/403/429)."""
-        if self._worker and not self._worker_started:
-            webhooks.start_worker(self._engine)
-            self._worker_started = True
         secret = _secret(request)
         key = api_keys.KEYS.cached(secret)
         if key is None:
@@ -139,7 +134,7 @@ class Api:
             try:
                 pending = usage.check_events(events, utcnow())
             except DomainError as exc:
-                raise await self._read(lambda db: usage.with_lookups(db, key.org_id, events, exc)) from None
+                raise await self._read(lambda db, e=exc: usage.with_lookups(db, key.org_id, events, e)) from None
             report = gateway.UsageReport(key.org_id, pending)
             results = await self._write(report)
             new = sum(1 for r in results if not r.duplicate)
@@ -213,10 +208,10 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     return error(500, "Internal error.")
 
 
-def create_api(engine: Engine | None = None, *, worker: bool = True) -> Starlette:
+def create_api(engine: Engine | None = None) -> Starlette:
     """The `/api/v1` app (and the export downloads) in a Starlette app ready for `api_transformer` (Reflex mounts
     itself at "")."""
-    api = Api(engine, worker=worker)
+    api = Api(engine)
     v1 = Starlette(routes=[
         Route("/usage", api.usage, methods=["POST"]),
         Route("/authorize", api.authorize, methods=["POST"]),

@@ -21,7 +21,7 @@ def http(engine, world, session):
         key = api_keys.create_key(s, actor=admin, name="http")
         s.commit()
     second = make_engine(engine.url.render_as_string(hide_password=False))
-    with serve(create_api(engine, worker=False)) as a, serve(create_api(second, worker=False)) as b:
+    with serve(create_api(engine)) as a, serve(create_api(second)) as b:
         world.urls = (a, b)
         world.headers = {"Authorization": f"Bearer {key.secret}"}
         yield world

@@ -193,7 +193,7 @@ def test_the_download_route_streams_the_file_once(world):
 
     job = _done_job(world.admin.id, rows=50_000)
     _, url = exports.download_link(job.id, owner_id=world.admin.id)
-    client = TestClient(create_api(worker=False))
+    client = TestClient(create_api())
     r = client.get(url)
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     assert 'filename="f.csv"' in r.headers["content-disposition"] and r.text.count("\n") == 50_001

@@ -31,7 +31,7 @@ def env(engine, world, session):
         api_keys.revoke_key(s, actor=admin, key_id=revoked.view.id)
         other_key = api_keys.create_key(s, actor=other, name="b")
         s.commit()
-    client = TestClient(create_api(engine, worker=False), raise_server_exceptions=True)
+    client = TestClient(create_api(engine), raise_server_exceptions=True)
     world.client = client
     world.engine = engine
     world.h = {"Authorization": f"Bearer {key.secret}"}

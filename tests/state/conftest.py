@@ -157,7 +157,7 @@ def download_of(ret) -> tuple[str, str]:
 
             from admin_panel.api import create_api
 
-            client = TestClient(create_api(worker=False))
+            client = TestClient(create_api())
             r = client.get(url)
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text
             assert ev.payload["filename"] in r.headers["content-disposition"]

@@ -259,3 +259,17 @@ def test_scheduler_runs_due_jobs_once(people, monkeypatch):
     assert scheduler.run_once(first + timedelta(minutes=5)).changed["monthly_reset"] == 0
     monkeypatch.setattr(scheduler.settings, "JOBS_INTERVAL_SECONDS", 0)
     assert run(scheduler.run_jobs_forever()) is None  # switched off: returns at once
+
+
+def test_the_webhook_and_expiry_worker_starts_with_the_app_not_with_the_first_api_call(people, monkeypatch):
+    """Registered as a lifespan task: a process that never serves /api/v1 still sends webhooks and expires
+    reservations. (The thread itself is not started here: it would poll whichever test database is current.)"""
+    from admin_panel import scheduler
+    from admin_panel.admin_panel import app
+    from services import webhooks
+
+    started = []
+    monkeypatch.setattr(webhooks, "start_worker", lambda engine=None: started.append(engine))
+    assert scheduler.start_background_workers in app._lifespan_tasks
+    scheduler.start_background_workers()
+    assert started == [None]  # the app's own engine
