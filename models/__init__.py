@@ -12,6 +12,7 @@ from models.catalog import RATE_SCALE, AIModel
 from models.gateway import Notice, OrgWebhook, RateWindow, Reservation, WebhookDelivery
 from models.distribution import DistributionLock, DistributionPolicy, DistributionRun
 from models.jobs import JobMark
+from models.mail import MailOutbox
 from models.onboarding import EnterpriseRequest, EnterpriseStatus, Notification
 from models.org import Organization, OrgAllowedModel, Purchase
 from models.requests import TokenRequest
@@ -20,4 +21,4 @@ from models.usage import (ROLLUP_TABLES, UsageDaily, UsageEvent, UsageHourly, Us
 from models.user import User
 
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
-    "audit", "auth", "base", "catalog", "distribution", "gateway", "jobs", "onboarding", "org", "requests", "usage", "user"})
+    "audit", "auth", "base", "catalog", "distribution", "gateway", "jobs", "mail", "onboarding", "org", "requests", "usage", "user"})

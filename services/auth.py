@@ -117,9 +117,9 @@ def request_reset(session: Session, *, email, now: datetime | None = None) -> st
     if user is not None and not ban_active(user, now):
         link = _new_reset(session, user, purpose="reset", created_by=None, now=now,
                           minutes=settings.RESET_LINK_MINUTES)
-        mailer.send(user.email, "Reset your Steward password",
+        mailer.queue(session, user.email, "Reset your Steward password",
                     f"Open this link within {settings.RESET_LINK_MINUTES} minutes to choose a new password:\n\n"
-                    f"{link}\n\nIf you did not ask for it, ignore this message.")
+                    f"{link}\n\nIf you did not ask for it, ignore this message.", now=now)
     return answer
 
 

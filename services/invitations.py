@@ -68,7 +68,7 @@ def deliver(invites: list[Invite]) -> int:
     for invite in invites:
         subject, body = message(invite)
         try:
-            sent += bool(mailer.send(invite.email, subject, body))
+            sent += bool(mailer.send_now(invite.email, subject, body))
         except Exception as e:  # noqa: BLE001 — any SMTP/network failure: the link stays in the result
             log.warning("Invitation mail to %s failed: %s", invite.email, e)
     return sent

@@ -19,11 +19,8 @@ def notify(session: Session, user: User, title: str, body: str) -> Notification:
     note = Notification(user_id=user.id, title=title[:200], body=body[:2000])
     session.add(note)
     session.flush()
-    if settings.smtp() is not None:
-        try:
-            mailer.send(user.email, f"Steward: {title}", f"{body}\n\n{settings.public_url()}/enterprise/request")
-        except Exception:  # noqa: BLE001  (SMTP down: the in-app notification is enough)
-            log.exception("could not mail notification %s to %s", note.id, user.email)
+    if settings.smtp() is not None:  # sent after the commit (services/mailer.py); a failure is retried there
+        mailer.queue(session, user.email, f"Steward: {title}", f"{body}\n\n{settings.public_url()}/enterprise/request")
     return note
 
 

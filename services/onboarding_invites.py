@@ -52,9 +52,9 @@ def invite(session: Session, *, actor: Actor, emails, now=None) -> list[dict]:
         audit.record(session, actor, "user.invite", target_type="user", target_id=user.id, after={"email": email})
         sent = False
         if mail:
-            sent = mailer.send(email, "You are invited to Steward",
+            sent = mailer.queue(session, email, "You are invited to Steward",
                                f"{actor.email} is setting up an enterprise account on Steward and listed you as "
                                f"a user. Open this link within {settings.INVITE_DAYS} days to choose a password "
-                               f"and register:\n\n{link}\n")
+                               f"and register:\n\n{link}\n", now=now)
         out.append({"email": email, "sent": sent, "link": "" if sent else link, "status": "invited"})
     return out

@@ -66,9 +66,9 @@ def register(session: Session, *, email, name, password, ip: str = "", now: date
     throttle.fail(session, key, now)  # every registration counts towards the per-IP limit
     password_hash = hash_password(password)  # either way: the answer must not tell by its time (see the module doc)
     if find_by_email(session, addr) is not None:
-        mailer.send(addr, "Your Steward account",
+        mailer.queue(session, addr, "Your Steward account",
                     "Someone (maybe you) tried to register this address, but it already has a Steward account.\n"
-                    f"Sign in at {settings.public_url()}/login or reset your password there.")
+                    f"Sign in at {settings.public_url()}/login or reset your password there.", now=now)
         return ANSWER
     user = User(email=addr, name=name, password_hash=password_hash, role=Role.member.value,
                 org_id=None, paid=False, verified=False, created_at=now)
@@ -79,9 +79,9 @@ def register(session: Session, *, email, name, password, ip: str = "", now: date
                               expires_at=now + timedelta(hours=VERIFY_HOURS)))
     audit.record(session, Actor(user.id, user.role, None, email=addr, ip=ip or ""), "user.register",
                  target_type="user", target_id=user.id, after=user_snapshot(user))
-    mailer.send(addr, "Confirm your Steward account",
+    mailer.queue(session, addr, "Confirm your Steward account",
                 f"Hello {name},\n\nOpen this link within {VERIFY_HOURS} hours to confirm your e-mail address:\n\n"
-                f"{verify_link(raw)}\n\nIf you did not register, ignore this message.")
+                f"{verify_link(raw)}\n\nIf you did not register, ignore this message.", now=now)
     return ANSWER
 
 

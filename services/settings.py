@@ -112,6 +112,10 @@ WEBHOOK_TIMEOUT_SECONDS = _int("STEWARD_WEBHOOK_TIMEOUT_SECONDS", 5)
 WEBHOOK_MAX_ATTEMPTS = _int("STEWARD_WEBHOOK_MAX_ATTEMPTS", 6)
 WEBHOOK_BACKOFF_SECONDS = _int("STEWARD_WEBHOOK_BACKOFF_SECONDS", 30)  # 30 s, 60 s, 120 s … between attempts
 WEBHOOK_POLL_SECONDS = _int("STEWARD_WEBHOOK_POLL_SECONDS", 10)
+# Mail outbox (services/mailer.py): sent after the commit; retried with backoff, then kept as failed.
+MAIL_MAX_ATTEMPTS = _int("STEWARD_MAIL_MAX_ATTEMPTS", 6)
+MAIL_BACKOFF_SECONDS = _int("STEWARD_MAIL_BACKOFF_SECONDS", 30)  # 30 s, 60 s, 120 s … between attempts
+MAIL_POLL_SECONDS = _int("STEWARD_MAIL_POLL_SECONDS", 10)  # also woken at once after a commit that queued mail
 # Where webhooks may go (services/outbound_url.py): https only and public addresses only, unless these say so.
 WEBHOOK_ALLOW_HTTP = os.environ.get("STEWARD_WEBHOOK_ALLOW_HTTP", "0") in ("1", "true", "yes")
 WEBHOOK_ALLOWED_HOSTS = os.environ.get("STEWARD_WEBHOOK_ALLOWED_HOSTS", "")  # internal hosts allowed, comma-separated

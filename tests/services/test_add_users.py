@@ -88,6 +88,7 @@ def test_invitations_are_mailed_when_smtp_is_configured(world, session, smtp):  
     session.commit()
     sent = invitations.deliver([invitations.Invite(added.email, added.name, added.link)])
     assert sent == 1
+    session.commit()  # mail leaves after the commit; the sender needs the write lock
     [(rcpt, raw)] = smtp.messages
     body = email.message_from_string(raw, policy=email.policy.default).get_content()
     assert rcpt == ["mail@a.test"] and "Hello Mia" in body and added.link in body

@@ -234,6 +234,7 @@ def test_reject_with_reason_notifies_the_requester(session, p, smtp):  # noqa: F
     assert onboarding.my_requests(session, actor=p.actor(p.requester))[0]["status"] == "rejected"
     note = session.exec(select(Notification).where(Notification.user_id == p.requester.id)).one()
     assert "Duplicate of an existing customer" in note.body
+    session.commit()  # mail leaves after the commit; the sender needs the write lock
     [(rcpt, body)] = smtp.messages
     assert rcpt == ["req@new.test"] and "rejected" in body
     with pytest.raises(Conflict, match="already rejected"):
@@ -243,7 +244,7 @@ def test_reject_with_reason_notifies_the_requester(session, p, smtp):  # noqa: F
 def test_awaiting_payment_without_smtp_notifies_in_app_only(session, p, monkeypatch):
     monkeypatch.delenv("STEWARD_SMTP_HOST", raising=False)
     sent = []
-    monkeypatch.setattr("services.mailer.send", lambda *a, **k: sent.append(a))
+    monkeypatch.setattr("services.mailer.send_now", lambda *a, **k: sent.append(a))
     r = _submitted(session, p)
     root = p.actor(p.root)
     onboarding.mark_awaiting_payment(session, actor=root, request_id=r.id)
@@ -276,6 +277,7 @@ def test_activation_creates_everything_in_one_step(session, p, smtp):  # noqa: F
     actions = [e.action for e in session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()]
     assert actions[-6:] == ["org.create", "user.update", "user.update", "user.update", "purchase.create",
                             "enterprise_request.activate"]
+    session.commit()  # mail leaves after the commit; the sender needs the write lock
     assert [m[0] for m in smtp.messages] == [["req@new.test"], ["req@new.test"]]  # awaiting payment, active
     assert onboarding.count_open(session, actor=root) == 0
 
@@ -364,6 +366,7 @@ def test_invitation_by_mail_when_smtp_is_configured(session, p, smtp):  # noqa: 
     out = invitations.invite(session, actor=p.actor(p.requester), emails="a@x.test b@x.test")
     session.commit()
     assert [o["sent"] for o in out] == [True, True] and all(o["link"] == "" for o in out)
+    session.commit()  # mail leaves after the commit; the sender needs the write lock
     assert sorted(m[0][0] for m in smtp.messages) == ["a@x.test", "b@x.test"]
     assert "reset-password?token=" in smtp.messages[0][1]
 

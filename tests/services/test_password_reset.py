@@ -11,26 +11,35 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
 from models import PasswordReset, utcnow
-from services import auth, sessions
+from services import auth, mailer, sessions
 from services.errors import Forbidden, Invalid
 from services.passwords import hash_password, verify_password
 
 
 class _Inbox:
-    def __init__(self):
-        self.messages = []
+    """What reached the real local SMTP server. Mail leaves through the outbox after the commit
+    (services/mailer.py): reading `messages` first runs the sender once, as the app's sender thread would."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.received = []
+
+    @property
+    def messages(self):
+        mailer.deliver_due(self.engine)
+        return self.received
 
     async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
+        self.received.append((envelope.rcpt_tos, envelope.content.decode()))
         return "250 OK"
 
 
 @pytest.fixture
-def smtp(monkeypatch):
+def smtp(monkeypatch, engine):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    inbox = _Inbox()
+    inbox = _Inbox(engine)
     ctl = Controller(inbox, hostname="127.0.0.1", port=port)
     ctl.start()
     monkeypatch.setenv("STEWARD_SMTP_HOST", "127.0.0.1")
@@ -53,6 +62,7 @@ def test_reset_by_email_is_single_use_and_signs_out_other_sessions(world, sessio
     msg = auth.request_reset(session, email="alice@a.test")
     session.commit()
     assert "If an account exists" in msg
+    session.commit()  # mail leaves after the commit; the sender needs the write lock
     [(rcpt, body)] = smtp.messages
     assert rcpt == ["alice@a.test"] and "Reset your Steward password" in body
     token = _token(body)
@@ -66,6 +76,7 @@ def test_reset_by_email_is_single_use_and_signs_out_other_sessions(world, sessio
 
 def test_unknown_address_gets_the_same_answer_and_no_mail(world, session, smtp):
     assert auth.request_reset(session, email="nobody@a.test") == auth.request_reset(session, email="alice@a.test")
+    session.commit()
     assert [m[0] for m in smtp.messages] == [["alice@a.test"]]
 
 

@@ -33,6 +33,7 @@ def test_registration_sends_a_link_and_verifying_joins_the_org_of_the_domain(wor
     assert msg == registration.ANSWER
     u = _user(session, "new@a.test")
     assert (u.org_id, u.verified, u.paid, u.role) == (None, False, False, "member")
+    session.commit()  # mail leaves after the commit; the sender needs the write lock
     [(rcpt, raw)] = smtp.messages
     assert rcpt == ["new@a.test"]
     token = _link_token(raw)

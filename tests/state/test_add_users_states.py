@@ -198,7 +198,7 @@ def test_export_for_another_org_needs_the_super_admin_switcher(root, people):
 def test_register_verify_and_invite_pages(root, people, monkeypatch):
     _, _, Invite, Register, Verify = states()
     sent = []
-    monkeypatch.setattr("services.mailer.send", lambda to, subject, body: sent.append(body) or True)
+    monkeypatch.setattr("services.mailer.send_now", lambda to, subject, body: sent.append(body) or True)
     reg = sub(root, Register)
     run(reg.register({"email": "n@a.test", "name": "N", "password": "a-good-long-password",
                       "confirm": "different-password"}))
