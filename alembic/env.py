@@ -2,11 +2,11 @@
 
 from logging.config import fileConfig
 
-from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables)
+from alembic import context
 from services import settings
 
 config = context.config

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +179,7 @@ class Runner:
     def header(self) -> str:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip() or "?"
-        return (f"# Steward benchmarks — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
+        return (f"# Steward benchmarks — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
                 f"Scale {self.scale:g} of full; commit {commit}; {os.cpu_count()} CPUs; load average at the start "
                 f"{self.load0:.1f} (other jobs share this machine: read the figures against the calibration rows "
                 f"and the baselines measured in the same run).\n")
@@ -209,7 +209,7 @@ def main(argv=None) -> int:
     unknown = set(only) - set(ORDER)
     if unknown:
         p.error(f"unknown benches: {', '.join(sorted(unknown))}")
-    out = Path(a.out) if a.out else RESULTS / f"bench-{a.scale}-{datetime.now(timezone.utc):%Y%m%d-%H%M}.md"
+    out = Path(a.out) if a.out else RESULTS / f"bench-{a.scale}-{datetime.now(UTC):%Y%m%d-%H%M}.md"
     t = time.perf_counter()
     runner = Runner(scale, out)
     try:

@@ -49,7 +49,7 @@ def setup(url: str, n: int):
                                       org_id=org.id, paid=True, max_tokens=rng.randrange(200_000, 2_000_000),
                                       pinned=i % 50 == 1, excluded_from_automation=i % 97 == 2,
                                       created_at=now) for i in range(n)])
-        ids = [u for u in s.exec(select(User.id).where(User.org_id == org.id))]
+        ids = list(s.exec(select(User.id).where(User.org_id == org.id)))
         day = now.date()
         s.execute(insert(UsageUserDaily), [dict(org_id=org.id, user_id=u, kind="tokens", day=day - timedelta(days=d),
                                                 billed_tokens=rng.randrange(0, 100_000), events=1)
@@ -94,7 +94,7 @@ def main() -> None:
     base = statistics.median(timed(load_users, a.reps))
     report("baseline: load users", [base], base)
     for strategy in ("equal", "usage", "incremental"):
-        def pv():
+        def pv(strategy=strategy):
             with Session(engine) as s:
                 runs.preview(s, actor=actor, kind="tokens", strategy=strategy)
                 s.rollback()

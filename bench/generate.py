@@ -17,7 +17,7 @@ import json
 import os
 import sqlite3
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ from services.catalog import DEFAULT_MODELS
 from services.db import make_engine
 from services.migrate import upgrade
 
-UTC = timezone.utc
+UTC = UTC
 CHUNK = 500_000
 EXTRA_MODELS = (("command-r-plus", "Cohere", 600, 1800),)
 UNUSED_MODEL = ("unused-model", "Bench", 1000, 1000)

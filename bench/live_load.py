@@ -259,10 +259,7 @@ def table(results: list[Result]) -> str:
 
 # ------------------------------------------------------------------------------------------------- main
 def prepare(kind: str, a, workdir: Path):
-    if kind == "pg":
-        url = a.pg_url or create_database(a.pg_db)
-    else:
-        url = f"sqlite:///{workdir / 'live.db'}"
+    url = a.pg_url or create_database(a.pg_db) if kind == "pg" else f"sqlite:///{workdir / 'live.db'}"
     t = time.perf_counter()
     world = live_data.build(url, users_n=a.users, events=a.events, admins=ADMINS)
     print(f"  {kind}: {a.users:,} users, {a.events:,} usage events built in {time.perf_counter() - t:.0f} s",

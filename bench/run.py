@@ -23,21 +23,22 @@ import os
 import sqlite3
 import statistics as pystats
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from admin_panel.components import charts
 from models import utcnow
-from services import activity, statistics as st
+from services import activity
+from services import statistics as st
 from services.actor import Actor
 from services.audit import verify_chain
 from services.db import make_engine, read_scope
 
 ADMIN = Actor(1, "admin", 1, email="user00000@bench.test")
 ALL_ORGS = Actor(None, "super_admin", None, email="system")
-UTC = timezone.utc
+UTC = UTC
 
 
 # ------------------------------------------------------------------------------------------------ timing

@@ -34,6 +34,8 @@ def _h(state, method: str) -> str:
 
 def scenarios():
     """(label, who, route, [(event, payload)…]) — who: "admin" (Acme's admin) or "super" (All organizations)."""
+    from reflex_base.utils import format
+
     import admin_panel.admin_panel  # noqa: F401  (registers the states)
     from admin_panel.components.notice_bell import NoticeState
     from admin_panel.shell.registry import PAGES
@@ -41,7 +43,6 @@ def scenarios():
     from admin_panel.state.activity import ActivityState
     from admin_panel.state.distribution import DistributionState
     from admin_panel.state.users import UsersState
-    from reflex_base.utils import format
 
     def opened(key: str) -> list:
         spec = PAGES[key]

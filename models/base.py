@@ -1,6 +1,6 @@
 """Shared column helpers and enumerations for the tables. No logic beyond small constructors."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import Enum
 
 from sqlalchemy import BigInteger, Integer
@@ -14,13 +14,13 @@ BIGINT_PK = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     """Aware UTC now. Every timestamp column is timezone-aware and read back in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def month_start(d: date | datetime) -> date:
     """First day of the (UTC) calendar month holding d."""
     if isinstance(d, datetime) and d.tzinfo is not None:
-        d = d.astimezone(timezone.utc)
+        d = d.astimezone(UTC)
     return date(d.year, d.month, 1)
 
 

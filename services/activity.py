@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import String, and_, cast, func, or_, tuple_, union_all
 from sqlmodel import Session, select
 
-from models import AIModel, AuditEvent, KINDS, Organization, SignInEvent, UsageEvent, UsageMonthly, User, month_start
+from models import KINDS, AIModel, AuditEvent, Organization, SignInEvent, UsageEvent, UsageMonthly, User, month_start
 from services.actor import Actor
 from services.audit import ChainReport, verify_chain
 from services.errors import Invalid
 from services.permissions import MANAGE, require_role, require_super, scoped_org_id, user_in_scope
 
-UTC = timezone.utc
+UTC = UTC
 PAGE_SIZES = (25, 50, 100)  # what the page offers
 MAX_PAGE = 100
 MAX_TEXT = 100

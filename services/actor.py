@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-
 from models import Role
 
 

@@ -3,6 +3,7 @@
 import argparse
 import sys
 import time
+from datetime import UTC
 
 from services import settings
 from services.db import get_engine, session_scope
@@ -69,7 +70,7 @@ def _verify_audit(args) -> int:
 
 
 def _run_jobs(args) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from services.jobs import run_due_jobs
 
@@ -80,7 +81,7 @@ def _run_jobs(args) -> int:
         except ValueError:
             print("Error: --now must be an ISO 8601 time, e.g. 2026-12-01T00:05:00Z", file=sys.stderr)
             return 1
-        now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+        now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     with session_scope() as s:
         report = run_due_jobs(s, now=now)
     print(f"Jobs done: {report}")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from models import Organization, Role, TokenRequest, User, UsageEvent, utcnow
+from models import Organization, Role, TokenRequest, UsageEvent, User, utcnow
 from services import allocation, orgs, usage, users
 from services.actor import Actor, system_actor
 from services.catalog import ensure_default_models
@@ -20,11 +20,8 @@ from services.usage import billed_tokens
 DEMO_PASSWORD = "steward-demo"
 SUPER_EMAIL = "super@steward.example"
 
-FIRST = ("Ada Alan Grace Linus Margaret Ken Barbara Dennis Frances Tim Radia Guido Hedy Donald Katherine "
-         "John Mary Edsger Sophie Claude Annie Niklaus Jean Bjarne Lynn Whitfield Karen James Shafi Leslie").split()
-LAST = ("Lovelace Turing Hopper Torvalds Hamilton Thompson Liskov Ritchie Allen Berners-Lee Perlman Rossum "
-        "Lamarr Knuth Johnson McCarthy Keller Dijkstra Wilson Shannon Easley Wirth Sammet Stroustrup Conway "
-        "Diffie Jones Gosling Goldwasser Lamport").split()
+FIRST = ["Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Tim", "Radia", "Guido", "Hedy", "Donald", "Katherine", "John", "Mary", "Edsger", "Sophie", "Claude", "Annie", "Niklaus", "Jean", "Bjarne", "Lynn", "Whitfield", "Karen", "James", "Shafi", "Leslie"]
+LAST = ["Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Berners-Lee", "Perlman", "Rossum", "Lamarr", "Knuth", "Johnson", "McCarthy", "Keller", "Dijkstra", "Wilson", "Shannon", "Easley", "Wirth", "Sammet", "Stroustrup", "Conway", "Diffie", "Jones", "Gosling", "Goldwasser", "Lamport"]
 
 
 @dataclass(frozen=True)
@@ -211,7 +208,7 @@ def _requests(session: Session, rng: random.Random, org, people: list[User], now
 
 
 def accounts_text() -> str:
-    lines = ["Demo accounts (password for all: %s):" % DEMO_PASSWORD]
+    lines = [f"Demo accounts (password for all: {DEMO_PASSWORD}):"]
     lines += [f"  {role:<28} {email}" for role, email in ACCOUNTS]
     lines.append("Admins, finance and super admins enrol TOTP MFA at their first sign-in.")
     return "\n".join(lines)

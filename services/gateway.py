@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
-from models import INT64_MAX, Organization, OrgAllowedModel, Reservation, User, utcnow
+from models import INT64_MAX, OrgAllowedModel, Organization, Reservation, User, utcnow
 from services import idempotency, notices, settings, usage, validation
 from services.actor import Actor
 from services.budget import ban_active
@@ -105,9 +105,9 @@ def check_ask(org_id: int, *, user, model, tokens, kind="tokens", reserve=False,
                       field="ttl_seconds")
     if not isinstance(model, str) or not model.strip():
         raise Invalid("Model is required.", field="model")
-    for field, value in (("model", model), ("user", user)):
+    for name, value in (("model", model), ("user", user)):
         if isinstance(value, str) and "\x00" in value:  # PostgreSQL refuses NUL in text
-            raise Invalid(f"{field} must not contain NUL characters.", field=field)
+            raise Invalid(f"{name} must not contain NUL characters.", field=name)
     if isinstance(user, str):
         if "@" not in user:
             raise Invalid("User must be a user id or an email.", field="user")

@@ -127,7 +127,7 @@ class Writer:
     @staticmethod
     def _answer(group: list, outcomes: list) -> None:
         by_loop: dict = {}
-        for (_item, target), outcome in zip(group, outcomes):
+        for (_item, target), outcome in zip(group, outcomes, strict=True):
             if isinstance(target, Future):
                 if isinstance(outcome, BaseException):
                     target.set_exception(outcome)

@@ -6,7 +6,7 @@ sends them (an omitted occurred_at means "now", which a retry can't repeat). A k
 event is a Conflict (409) naming the key and what differs; the request it came in records nothing.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from services.errors import Conflict
 
@@ -22,7 +22,7 @@ def as_recorded(p) -> tuple:
 
 
 def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)  # SQLite: naive UTC
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)  # SQLite: naive UTC
 
 
 def differences(p, row: tuple) -> list[str]:

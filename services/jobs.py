@@ -12,8 +12,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import String, cast, exists, literal, update
 from sqlmodel import Session, select
 
-from models import (DistributionPolicy, JobMark, RequestStatus, TokenRequest, UsageUserMonthly, User, month_start,
-                    utcnow)
+from models import DistributionPolicy, JobMark, RequestStatus, TokenRequest, UsageUserMonthly, User, month_start, utcnow
 from services import audit, token_requests
 from services.actor import system_actor
 from services.allocation import CAP_FIELD, bounds_for
@@ -30,7 +29,7 @@ JOBS = ("ban_expiry", "grant_expiry", "reclamation", "monthly_reset", "scheduled
 
 @dataclass
 class JobReport:
-    changed: dict[str, int] = field(default_factory=lambda: {j: 0 for j in JOBS})
+    changed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(JOBS, 0))
     skipped_locked: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:

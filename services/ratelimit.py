@@ -13,7 +13,7 @@ windows).
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from sqlmodel import Session, delete
@@ -28,7 +28,7 @@ FLUSH_SECONDS = 1.0
 
 def window_start(now: datetime, seconds: int) -> datetime:
     epoch = int(now.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
 
 
 @lru_cache(maxsize=4)

@@ -1,13 +1,23 @@
 """Rollup buckets and the upserts that keep them equal to the ledger."""
 
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from sqlmodel import Session
 
-from models import (UsageDaily, UsageHourly, UsageMonthly, UsageOrgDaily, UsageUserDaily, UsageUserMonthly,
-                    UsageUserMonthTotal, UsageUserYearTotal, month_start, year_start)
+from models import (
+    UsageDaily,
+    UsageHourly,
+    UsageMonthly,
+    UsageOrgDaily,
+    UsageUserDaily,
+    UsageUserMonthly,
+    UsageUserMonthTotal,
+    UsageUserYearTotal,
+    month_start,
+    year_start,
+)
 from services.dialect import built
 
 
@@ -15,7 +25,7 @@ from services.dialect import built
 def _times(t: datetime) -> tuple[date, datetime, date, date]:
     """(UTC day, UTC hour, first day of the UTC month, of the UTC year) of an instant (naive = UTC); events
     share few."""
-    t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
     day = t.date()
     return day, t.replace(minute=0, second=0, microsecond=0), month_start(day), year_start(day)
 
@@ -87,7 +97,7 @@ def apply(session: Session, events) -> None:
         if not rows:
             continue
         keys = _KEYS[table]
-        params = [dict(zip(keys, key), **inc) for key, inc in sorted(rows.items(), key=lambda kv: kv[0])]
+        params = [dict(zip(keys, key, strict=True), **inc) for key, inc in sorted(rows.items(), key=lambda kv: kv[0])]
         cols = tuple(c for c in params[0] if c not in keys)
         stmt = built(session, ("rollup", table, cols), lambda insert, t=table, c=cols: _upsert(insert, t, c))
         conn = conn or session.connection()

@@ -17,19 +17,19 @@ column).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 
 import pandas as pd
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from models import AIModel, KINDS, Organization, User, month_start, utcnow
+from models import KINDS, AIModel, Organization, User, month_start, utcnow
+from services import stats_queries as q
 from services.actor import Actor
 from services.errors import Invalid, NotFound
 from services.permissions import READ_STATS, require_role, scoped_org_id, user_in_scope
 from services.rollup_ranges import Costs, next_month, pieces
-from services import stats_queries as q
 from services.summary import next_month_start
 
 GRANULARITIES = ("hour", "day", "week", "month")
@@ -38,7 +38,7 @@ MAX_RANGE_DAYS = 3 * 366
 MAX_TOP = 100
 BURN_DAYS = 7  # the burn rate is the average of the last 7 full days plus today
 MAX_CANDIDATES = 300  # top N: above this many possible users, sum the partial months for everyone instead
-UTC = timezone.utc
+UTC = UTC
 
 
 # ------------------------------------------------------------------------------------------ scope & filters

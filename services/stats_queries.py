@@ -14,8 +14,20 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Integer, bindparam, case, func, literal, null, select, union_all
 from sqlmodel import Session
 
-from models import (KINDS, AIModel, Purchase, UsageDaily, UsageHourly, UsageMonthly, UsageOrgDaily, UsageUserDaily,
-                    UsageUserMonthly, UsageUserMonthTotal, UsageUserYearTotal, User)
+from models import (
+    KINDS,
+    AIModel,
+    Purchase,
+    UsageDaily,
+    UsageHourly,
+    UsageMonthly,
+    UsageOrgDaily,
+    UsageUserDaily,
+    UsageUserMonthly,
+    UsageUserMonthTotal,
+    UsageUserYearTotal,
+    User,
+)
 from services.rollup_ranges import Piece
 from services.summary import unexpired
 
@@ -122,7 +134,7 @@ def by_model(db: Session, orgs, ps: list[Piece], kind: str | None, model_id: int
         for i, p in enumerate(ps):
             t, when = (UsageDaily, UsageDaily.day) if p.level == "days" else (UsageMonthly, UsageMonthly.month)
             cols = (t.prompt_tokens, t.completion_tokens, t.billed_tokens, t.events)
-            q = select(t.org_id, t.model_id, *[_signed(c, p.sign).label(n) for c, n in zip(cols, "pcbe")]).where(
+            q = select(t.org_id, t.model_id, *[_signed(c, p.sign).label(n) for c, n in zip(cols, "pcbe", strict=True)]).where(
                 _scope(t.org_id, orgs), *_range(when, p, i))
             if kind:
                 q = q.where(t.kind == bindparam("kind"))

@@ -1,6 +1,6 @@
 """The pool and the four numbers every admin sees: purchased, assigned, used this month, unassigned."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
@@ -69,5 +69,5 @@ def org_summary(session: Session, *, actor: Actor, org_id: int | None = None, no
 
 def next_month_start(now: datetime) -> datetime:
     first = month_start(now)
-    nxt = (datetime(first.year, first.month, 1, tzinfo=timezone.utc) + timedelta(days=32)).replace(day=1)
+    nxt = (datetime(first.year, first.month, 1, tzinfo=UTC) + timedelta(days=32)).replace(day=1)
     return nxt

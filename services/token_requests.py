@@ -5,7 +5,7 @@ double click) exactly one changes the row and grants; the other gets "already re
 raised with `cap = cap + amount` in the same transaction.
 """
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, update
 from sqlmodel import Session, select
@@ -124,10 +124,10 @@ def _expiry(value, now: datetime) -> datetime | None:
         except ValueError:
             value = None
     if isinstance(value, datetime):
-        value = value.astimezone(timezone.utc).date() if value.tzinfo else value.date()
+        value = value.astimezone(UTC).date() if value.tzinfo else value.date()
     if not isinstance(value, date):
         raise Invalid("The expiry must be a date (YYYY-MM-DD).", field="expires_on")
-    at = datetime.combine(value, time(0), tzinfo=timezone.utc)
+    at = datetime.combine(value, time(0), tzinfo=UTC)
     if at <= now:
         raise Invalid("The expiry date must be in the future.", field="expires_on")
     if at > now + timedelta(days=3660):
@@ -241,7 +241,7 @@ def _row(r: TokenRequest, user: User, reviewer_email: str | None) -> dict:
 def counts(session: Session, org_id: int) -> dict[str, int]:
     rows = session.exec(select(TokenRequest.status, func.count(TokenRequest.id)).where(
         TokenRequest.org_id == org_id).group_by(TokenRequest.status)).all()
-    out = {t: 0 for t in TABS}
+    out = dict.fromkeys(TABS, 0)
     for status, n in rows:
         out[status] = int(n)
         out["all"] += int(n)

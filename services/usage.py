@@ -9,7 +9,7 @@ changes nothing; a key reused for a different event is a Conflict (services/idem
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import bindparam, func, select
@@ -27,7 +27,7 @@ MAX_KEY = 200
 FUTURE_SKEW = timedelta(minutes=5)  # occurred_at may be at most this far ahead of the server's clock …
 MAX_AGE = timedelta(days=400)  # … and at most this far behind it
 GATEWAY = "gateway"
-_UTC = timezone.utc
+_UTC = UTC
 
 
 def gateway_actor(org_id: int) -> Actor:

@@ -32,8 +32,8 @@ SCHEMAS = {
             "completion_tokens": {**TOKENS, "default": 0},
             "kind": KIND,
             "occurred_at": {"type": "string", "format": "date-time",
-                            "description": "Default: now (UTC). At most %d days ago and %d minutes ahead (else 422)."
-                                           % (MAX_AGE.days, FUTURE_SKEW.total_seconds() // 60)},
+                            "description": f"Default: now (UTC). At most {MAX_AGE.days} days ago and "
+                                           f"{FUTURE_SKEW.total_seconds() // 60:.0f} minutes ahead (else 422)."},
             "ip": {"type": "string", "maxLength": 45, "pattern": NO_NUL},
             "reservation_id": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": NO_NUL,
                                "description": "Settles this reservation from POST /authorize."},
@@ -121,7 +121,7 @@ def openapi_document() -> dict:
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         "paths": {
             "/usage": {"post": {
-                "summary": "Report one usage event or a batch (at most %d)." % MAX_BATCH, "operationId": "reportUsage",
+                "summary": f"Report one usage event or a batch (at most {MAX_BATCH}).", "operationId": "reportUsage",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "oneOf": [_ref("UsageEvent"), _ref("UsageBatch")]}}}},
                 "responses": {**_ok("UsageResult", "Recorded (retried keys are acknowledged as duplicates)."),

@@ -2,8 +2,8 @@
 
 import reflex as rx
 
-from .logo import PRODUCT_NAME, TAGLINE, logo_mark
 from .. import styles
+from .logo import PRODUCT_NAME, TAGLINE, logo_mark
 
 HIGHLIGHTS = [
     ("wallet", "Token budgets", "Purchases, pools and per-user allocations in one place."),

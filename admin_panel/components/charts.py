@@ -42,7 +42,7 @@ def _when(t: datetime, granularity: str) -> str:
 def _groups(chart: Chart):
     """(prefix, rows as dicts) per org when the chart holds several orgs side by side (the org column)."""
     cols = chart.columns
-    rows = [dict(zip(cols, r)) for r in chart.rows]
+    rows = [dict(zip(cols, r, strict=True)) for r in chart.rows]
     if "org" not in cols:
         yield "", rows
         return
@@ -87,7 +87,7 @@ def over_time(chart: Chart, granularity: str) -> dict:
 
 
 def top_users(chart: Chart, n: int) -> dict:
-    rows = [dict(zip(chart.columns, r)) for r in chart.rows]
+    rows = [dict(zip(chart.columns, r, strict=True)) for r in chart.rows]
     fig = _base(f"Top {n} users in the range", TOKENS_AXIS, "User", horizontal=True,
                 height=max(300, 28 * len(rows) + 120), legend=False)
     fig["data"].append({"type": "bar", "orientation": "h", "x": [r["billed_tokens"] for r in rows],
@@ -109,7 +109,7 @@ def by_model(chart: Chart) -> dict:
 
 def assigned_vs_used(chart: Chart) -> dict:
     """Horizontal pairs of bars, one row per user: long e-mails stay readable at 800 px."""
-    rows = [dict(zip(chart.columns, r)) for r in chart.rows]
+    rows = [dict(zip(chart.columns, r, strict=True)) for r in chart.rows]
     fig = _base("Assigned vs used this month, per user (top 30 by use)", "Tokens", "User", horizontal=True,
                 height=max(320, 26 * len(rows) + 150))
     labels = [_user_label(r) for r in rows]

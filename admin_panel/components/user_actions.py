@@ -97,8 +97,8 @@ def _link_box() -> rx.Component:
 
 
 def action_dialog() -> rx.Component:
-    title = rx.match(UsersState.action, *[(k, v) for k, v in TITLES.items()], "")
-    explain = rx.match(UsersState.action, *[(k, v) for k, v in EXPLAIN.items()], "")
+    title = rx.match(UsersState.action, *list(TITLES.items()), "")
+    explain = rx.match(UsersState.action, *list(EXPLAIN.items()), "")
     destructive = rx.match(UsersState.action, *[(k, True) for k in DESTRUCTIVE], False)
     return rx.alert_dialog.root(
         rx.alert_dialog.content(

@@ -3,8 +3,8 @@
 import reflex as rx
 
 from .. import styles
-from ..shell import admin_page
 from ..components.throttled_signins import throttled_panel
+from ..shell import admin_page
 from ..state.activity import PAGE_SIZES, TAB_LABELS, THROTTLED_TAB, ActivityState
 
 SELECT_STYLE = styles.native_select_style
@@ -25,7 +25,7 @@ def _align(col):
 
 
 def _heading(col) -> rx.Component:
-    label = rx.match(col, *[(k, v) for k, v in HEADINGS.items()], col)
+    label = rx.match(col, *list(HEADINGS.items()), col)
     return rx.table.column_header_cell(label, text_align=_align(col), white_space="nowrap")
 
 

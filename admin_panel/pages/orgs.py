@@ -5,9 +5,9 @@ import reflex as rx
 from services.org_listing import PAGE
 
 from .. import styles
-from ..shell import admin_page
 from ..components.org_edit import edit_dialog
 from ..components.unassigned_users import unassigned_tab
+from ..shell import admin_page
 from ..state.org_edit import OrgEditState
 from ..state.orgs import OrgsState
 from ..state.unassigned import UnassignedState

@@ -7,9 +7,9 @@ from ..components.logo import PRODUCT_NAME, logo_mark
 from ..components.notice_bell import NoticeState, notice_bell
 from ..state.auth import SessionState
 from .nav import NAV, SECTIONS, NavItem
+from .recovery import RecoveryCodesState, recovery_codes_dialog
 from .registry import PageSpec
 from .state import ShellState
-from .recovery import RecoveryCodesState, recovery_codes_dialog
 from .stepup import step_up_dialog
 
 WIDE = "@media (min-width: 1200px)"

@@ -6,7 +6,8 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services import activity, exports, statistics as st
+from services import activity, exports
+from services import statistics as st
 from services.db import read_scope
 from services.errors import DomainError
 from services.permissions import MANAGE
@@ -42,7 +43,7 @@ class ActivityState(AdminArea, rx.State):
     required_roles: ClassVar[tuple[str, ...]] = MANAGE
 
     tab: str = "usage"
-    filters: dict[str, str] = {k: "" for k in FILTER_KEYS}
+    filters: dict[str, str] = dict.fromkeys(FILTER_KEYS, "")
     page_size: str = "50"
     columns: list[str] = []
     rows: list[dict[str, str]] = []
@@ -158,7 +159,7 @@ class ActivityState(AdminArea, rx.State):
         info = await current_session(self)
         if info is None:
             return rx.redirect(LOGIN_ROUTE)
-        self.filters = {k: "" for k in FILTER_KEYS}
+        self.filters = dict.fromkeys(FILTER_KEYS, "")
         return await self._fetch(info, None, "next", reset=True)
 
     @rx.event

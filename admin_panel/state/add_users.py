@@ -186,7 +186,8 @@ class AddUsersState(AdminArea, rx.State):
                 break
             actor = info.actor()
             try:
-                batch = await in_db(lambda db, chunk=chunk: user_import.import_rows(db, actor=actor, rows=chunk))
+                batch = await in_db(lambda db, chunk=chunk, actor=actor: user_import.import_rows(
+                    db, actor=actor, rows=chunk))
             except DomainError as e:
                 error = e.message
                 break

@@ -126,7 +126,8 @@ class SessionState(PasswordStep, rx.State):
 
 async def reset_protected_states(state: rx.State) -> None:
     """Reset every state behind the guard (their display data belongs to the signed-out user)."""
-    from ..guard import AdminArea, MemberArea, PasswordStep as Step
+    from ..guard import AdminArea, MemberArea
+    from ..guard import PasswordStep as Step
 
     root = state._get_root_state()
     pending = list(type(root).get_substates())

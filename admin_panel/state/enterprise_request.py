@@ -12,7 +12,7 @@ from ..guard import LOGIN_ROUTE, MemberArea, current_session
 from .db import in_db
 
 MAX_TEXT = 200_000  # characters kept per field; the rules explain anything longer than they accept
-EMPTY_MESSAGES = {f: "" for f in FIELDS}
+EMPTY_MESSAGES = dict.fromkeys(FIELDS, "")
 
 
 def fmt_date(d) -> str:

@@ -1,7 +1,6 @@
 """User Management → Export CSV: basic or full (with usage), sent to the requesting browser only."""
 
 import asyncio
-
 from typing import ClassVar
 
 import reflex as rx

@@ -2,15 +2,15 @@
 purchase, and the queue of enterprise requests (review, reject, awaiting payment, activate). The tab of
 unassigned users has its own state (unassigned.py)."""
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from typing import ClassVar
 
 import reflex as rx
 
 from services import onboarding, orgs
 from services.errors import DomainError, StepUpRequired
-from services.org_listing import PAGE, org_rows
 from services.onboarding_rules import FIELDS
+from services.org_listing import PAGE, org_rows
 
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from ..shell.stepup import ask_step_up
@@ -176,7 +176,7 @@ class OrgsState(AdminArea, rx.State):
             return None
         raw_expiry = _text(form, "expires_at")
         try:
-            expires = datetime.combine(datetime.strptime(raw_expiry, "%Y-%m-%d").date(), time(), timezone.utc) \
+            expires = datetime.combine(datetime.strptime(raw_expiry, "%Y-%m-%d").date(), time(), UTC) \
                 if raw_expiry else None
         except ValueError:
             self.purchase_error = "The expiration date must be a date (YYYY-MM-DD)."

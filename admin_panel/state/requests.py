@@ -2,7 +2,6 @@
 Large grants ask for a fresh MFA code (step-up) and then approve from the server-side copy of the dialog."""
 
 from datetime import datetime
-
 from typing import ClassVar
 
 import reflex as rx

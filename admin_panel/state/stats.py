@@ -6,7 +6,8 @@ from typing import ClassVar
 import reflex as rx
 
 from models import utcnow
-from services import activity, exports, statistics as st
+from services import activity, exports
+from services import statistics as st
 from services.errors import DomainError
 from services.permissions import READ_STATS
 
@@ -51,8 +52,8 @@ class StatsState(AdminArea, rx.State):
     fig_top_users: dict = {}
     fig_models: dict = {}
     fig_assigned: dict = {}
-    empty: dict[str, bool] = {k: True for k in CHART_KEYS}
-    notes: dict[str, str] = {k: "" for k in CHART_KEYS}
+    empty: dict[str, bool] = dict.fromkeys(CHART_KEYS, True)
+    notes: dict[str, str] = dict.fromkeys(CHART_KEYS, "")
     loaded: bool = False
     error: str = ""
     export_running: bool = False

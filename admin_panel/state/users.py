@@ -4,10 +4,9 @@ Only the current page is in state. Pending cap edits live in `edits` (keyed by u
 paging, sorting and filtering until "Save changes" commits them all in one transaction.
 """
 
+import asyncio
 from datetime import UTC, datetime, time
 from typing import ClassVar
-
-import asyncio
 
 import reflex as rx
 

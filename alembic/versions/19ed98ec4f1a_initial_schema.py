@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 19ed98ec4f1a
-Revises: 
+Revises:
 Create Date: 2026-11-22 13:25:48.159336
 """
 from typing import Sequence, Union

@@ -6,9 +6,6 @@ Create Date: 2026-11-22 15:44:42.980664
 """
 from typing import Sequence, Union
 
-from alembic import op
-import sqlalchemy as sa
-import sqlmodel
 
 
 revision: str = 'db8426dd2041'

@@ -148,7 +148,7 @@ def build_plan(session: Session, org_id: int, kind: str, strategy: str, *, lookb
                         f"{distributable:,} distributable.")
     month = _month_usage(session, org_id, kind, now)
     rows = []
-    for s, p in zip(slots, proposed):
+    for s, p in zip(slots, proposed, strict=True):
         row = PlanRow(s.user_id, emails[s.user_id], s.current, p)
         if p == s.floor and p > 0:
             row.warnings.append("at the floor")
@@ -170,9 +170,9 @@ def _args(session: Session, actor: Actor, kind, strategy, lookback_days) -> tupl
     require_role(actor, MANAGE, "distribute tokens")
     kind = validation.kind(kind)
     strategy = validation.choice(strategy, STRATEGIES, "strategy")
-    if lookback_days is not None:
-        if not isinstance(lookback_days, int) or isinstance(lookback_days, bool) or not 1 <= lookback_days <= 366:
-            raise Invalid("Lookback must be from 1 to 366 days.", field="lookback_days")
+    if lookback_days is not None and (not isinstance(lookback_days, int) or isinstance(lookback_days, bool)
+                                      or not 1 <= lookback_days <= 366):
+        raise Invalid("Lookback must be from 1 to 366 days.", field="lookback_days")
     return scoped_org_id(session, actor), kind, strategy, lookback_days
 
 

@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -75,7 +75,7 @@ def test_statistics_charts_filters_empty_state_and_exports(page: Page, app_url: 
     expect(page.locator("#stats-cards")).to_contain_text("Pool days left")
 
     # Every chart is a Plotly graph with data; the default range is the last 90 days, by day.
-    today = datetime.now(timezone.utc).date()  # the page works in UTC days
+    today = datetime.now(UTC).date()  # the page works in UTC days
     _wait_points(page, "over_time", 90)
     for key in CHARTS:
         expect(page.locator(f"#chart-{key} .main-svg").first).to_be_visible(timeout=T)

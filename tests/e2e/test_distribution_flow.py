@@ -7,13 +7,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_auth_flow import T, enrol_mfa, path_is, shoot, sign_in
+
 
 @pytest.fixture
 def app(app_url: str, app_env: dict) -> tuple[str, dict]:
@@ -62,7 +63,7 @@ def test_distribution_and_a_temporary_grant(page: Page, browser: Browser, app, s
     expect(member.locator("#my-requests")).to_contain_text("pending")
 
     # --- admin approves 100,000 of it until a date
-    expires = (datetime.now(timezone.utc) + timedelta(days=10)).strftime("%Y-%m-%d")
+    expires = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%d")
     page.goto(f"{url}/admin/requests")
     row = page.locator("#requests-table tbody tr", has_text="member@globex.example").filter(has_text="training")
     expect(row).to_have_count(1, timeout=T)
@@ -81,7 +82,7 @@ def test_distribution_and_a_temporary_grant(page: Page, browser: Browser, app, s
     assert int(after.replace(",", "")) == int(before.replace(",", "")) + 100_000
 
     # --- the clock passes the date: the grant is taken back
-    later = (datetime.now(timezone.utc) + timedelta(days=11)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=11)).isoformat()
     out = subprocess.run([sys.executable, "-m", "services.cli", "run-jobs", "--now", later], cwd=ROOT, env=env,
                          check=True, capture_output=True, text=True, timeout=120).stdout
     assert "grant_expiry: 1" in out

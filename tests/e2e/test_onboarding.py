@@ -10,9 +10,8 @@ import sys
 
 from playwright.sync_api import Page, expect
 
-from .test_auth_flow import T, enrol_mfa, path_is, shoot, sign_in
-
 from .conftest import ROOT
+from .test_auth_flow import T, enrol_mfa, path_is, shoot, sign_in
 
 ORG = "Vandelay Industries"
 REVIEWER, REVIEWER_PW = "reviewer@steward.example", "reviewer-password-1"

@@ -7,7 +7,6 @@ import re
 import time
 
 import pyotp
-
 from playwright.sync_api import Page, expect
 
 from .test_auth_flow import T, enrol_mfa, path_is, shoot, sign_in, sign_out

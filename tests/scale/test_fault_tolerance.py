@@ -29,7 +29,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, func, select
 
-from models import AuditEvent, DistributionLock, DistributionRun, UsageDaily, UsageEvent, User, UsageUserMonthly
+from models import AuditEvent, DistributionLock, DistributionRun, UsageDaily, UsageEvent, UsageUserMonthly, User
 from services import api_keys, catalog
 from services.actor import Actor, system_actor
 from services.db import make_engine

@@ -6,7 +6,7 @@ now + 5 minutes] (the OpenAPI document says so in words; outside it the API answ
 positive_data_acceptance check still applies to everything else in the body. Negative cases are untouched.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import schemathesis
 
@@ -18,7 +18,7 @@ def _inside(value, now: datetime):
         return value
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
     except (ValueError, OverflowError):
         return value
     if now - MAX_AGE + timedelta(minutes=1) <= t <= now + FUTURE_SKEW - timedelta(minutes=1):
@@ -31,7 +31,7 @@ def map_case(context, case):
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive or not isinstance(case.body, dict):
         return case
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     events = case.body.get("events") if "events" in case.body else [case.body]
     for event in events if isinstance(events, list) else []:
         if isinstance(event, dict) and "occurred_at" in event:

@@ -122,11 +122,11 @@ def payloads(h: Handler, t: Targets) -> list[dict]:
     arguments, and unexpected keyword arguments naming the targets."""
     out: list[dict] = [{}]
     if h.method == "setvar":
-        names = [n for n in getattr(h.state, "base_vars", {})] + ["_secret", "router", "token"]
+        names = list(getattr(h.state, "base_vars", {})) + ["_secret", "router", "token"]
         out += [{"var_name": n, "value": "pwned"} for n in names]
         out.append({"var_name": names[0], "value": {"org_id": t.org_ids[0], "user_id": t.user_ids[0]}})
     for v in adversarial_values(t):
         if h.params:
-            out.append({p: v for p in h.params})
+            out.append(dict.fromkeys(h.params, v))
     out.append({"org_id": t.org_ids[0], "user_id": t.user_ids[0], "role": "super_admin", "actor": "system"})
     return out

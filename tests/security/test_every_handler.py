@@ -85,10 +85,8 @@ def test_every_protected_handler(name: str, personas, world: World, app_url: str
     persona = personas[name]
     COVERAGE["states"] = protected_states()
     engine = world.engine()
-    if persona.user is None:
-        targets = Persona("x", None, "beta_admin").targets(world)  # an outsider aims at everyone
-    else:
-        targets = persona.targets(world)
+    # An outsider aims at everyone.
+    targets = (Persona("x", None, "beta_admin") if persona.user is None else persona).targets(world)
     try:
         with Tab(app_url, persona.token) as tab:
             denied = run_denied(tab, persona, engine, targets)

@@ -10,7 +10,6 @@ import uvicorn
 from sqlmodel import Session, select
 
 from bench.gateway_server import free_port
-
 from models import Reservation, UsageEvent
 from services import catalog, gateway
 from services.usage import gateway_actor

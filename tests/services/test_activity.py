@@ -1,18 +1,19 @@
 """Activity Logs: keyset paging (stable with equal timestamps, forwards and back), filters, scope, audit diff,
 verify chain."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
 from models import AuditEvent, SignInEvent, UsageEvent
-from services import activity as act, audit, catalog
+from services import activity as act
+from services import audit, catalog
 from services.actor import Actor
 from services.errors import Forbidden, Invalid, NotFound
 from services.usage import bulk_load
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 

@@ -194,7 +194,7 @@ def test_concurrent_audit_writers_form_one_intact_chain(engine, session):
     # Each writer's own entries appear in the order it wrote them, and the writers really interleaved.
     for i in range(N_WRITERS):
         assert [e.after["n"] for e in entries if e.after["writer"] == i] == list(range(PER_WRITER))
-    switches = sum(1 for a, b in zip(entries, entries[1:]) if a.after["writer"] != b.after["writer"])
+    switches = sum(1 for a, b in zip(entries, entries[1:], strict=False) if a.after["writer"] != b.after["writer"])
     assert switches >= N_WRITERS
     head = session.get(AuditHead, 1)
     assert (head.seq, head.hash) == (total, entries[-1].hash)

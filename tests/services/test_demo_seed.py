@@ -1,6 +1,6 @@
 """The demo seed is deterministic and consistent (rollups equal the ledger, every account works)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -11,7 +11,7 @@ from services.demo import ACCOUNTS, DEMO_ORGS, DEMO_PASSWORD, seed_demo
 from services.passwords import verify_password
 from services.summary import compute_summary
 
-NOW = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 
 
 def _fingerprint(session: Session):

@@ -4,17 +4,18 @@ import csv
 import io
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlmodel import Session
 
 from models import UsageEvent
-from services import activity, catalog, exports, statistics as st
+from services import activity, catalog, exports
+from services import statistics as st
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from services.usage import bulk_load
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -150,7 +151,8 @@ def test_download_links_are_single_use_owner_bound_and_expire(world):
         with pytest.raises(NotFound):
             exports.take_download(bad_id, bad_token)
     filename, path = exports.take_download(job.id, token)
-    assert filename == "f.csv" and open(path).read().splitlines() == ["a,b", "0,'=cmd", "1,'=cmd", "2,'=cmd"]
+    with open(path) as f:
+        assert filename == "f.csv" and f.read().splitlines() == ["a,b", "0,'=cmd", "1,'=cmd", "2,'=cmd"]
     with pytest.raises(NotFound):  # used up
         exports.take_download(job.id, token)
 

@@ -6,9 +6,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from models import AIModel, OrgAllowedModel, Organization, Purchase, Reservation, UsageEvent, User, utcnow
+from models import AIModel, OrgAllowedModel, Organization, Purchase, UsageEvent, User, utcnow
 from services import gateway
-from services.actor import system_actor
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from services.usage import gateway_actor
 from tests.conftest import snapshot

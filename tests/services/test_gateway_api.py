@@ -8,7 +8,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
@@ -176,7 +178,7 @@ def test_malformed_json_is_422(env, engine, body, field):
 ])
 def test_bad_fields_are_422_with_field_messages(env, engine, change, field):
     before = snap(engine)
-    body = {k: v for k, v in {**ev(env), **change}.items()}
+    body = dict({**ev(env), **change}.items())
     r = env.client.post("/api/v1/usage", headers=env.h, json=body)
     assert r.status_code == 422, r.text
     assert field in fields(r), r.json()

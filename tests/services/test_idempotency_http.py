@@ -132,7 +132,7 @@ def test_racing_bodies_under_one_key_one_wins_and_others_are_recorded(http, engi
     session.commit()
     winner = next(b for b in bodies if b["prompt_tokens"] == rows["race"].prompt_tokens)
     recorded_race = 0
-    for i, body, status, out in answers:
+    for _i, body, status, out in answers:
         batch = "events" in body
         racing = body["events"][1] if batch else body
         if racing["idempotency_key"] != "race":

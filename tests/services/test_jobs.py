@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 
 from models import DistributionRun, TokenRequest, User
-from services import cli, token_requests as tr
+from services import cli
+from services import token_requests as tr
 from services.actor import system_actor
 from services.jobs import run_due_jobs
 from tests.conftest import snapshot

@@ -1,7 +1,7 @@
 """TOTP enrolment, verification once per code, recovery codes, throttled guesses, super-admin reset."""
 
-from urllib.parse import unquote
 from datetime import timedelta
+from urllib.parse import unquote
 
 import pyotp
 import pytest

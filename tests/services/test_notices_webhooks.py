@@ -9,7 +9,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from models import Notice, OrgWebhook, Purchase, WebhookDelivery, utcnow
 from services import notices, settings, webhooks

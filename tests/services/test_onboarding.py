@@ -12,13 +12,12 @@ from models import AuditEvent, EnterpriseRequest, Notification, Organization, Pa
 from services import auth, onboarding, orgs, settings, users
 from services import onboarding_invites as invitations
 from services.actor import Actor, system_actor
-from services.passwords import hash_password
 from services.errors import Conflict, Forbidden, Invalid, NotFound, StepUpRequired
+from services.passwords import hash_password
 from services.summary import compute_summary
 from tests.conftest import snapshot
 
 from .test_password_reset import smtp  # noqa: F401  (a real local SMTP server)
-
 
 PW_HASH = hash_password("a-long-password")
 
@@ -195,11 +194,11 @@ def test_only_super_admins_review(session, engine, p):
     before = snapshot(engine)
     for who in (p.requester, admin):
         a = p.actor(who)
-        for call in (lambda: onboarding.review(session, actor=a, request_id=r.id),
-                     lambda: onboarding.list_requests(session, actor=a),
-                     lambda: onboarding.reject(session, actor=a, request_id=r.id, reason="no"),
-                     lambda: onboarding.mark_awaiting_payment(session, actor=a, request_id=r.id),
-                     lambda: onboarding.activate(session, actor=a, request_id=r.id)):
+        for call in (lambda a=a: onboarding.review(session, actor=a, request_id=r.id),
+                     lambda a=a: onboarding.list_requests(session, actor=a),
+                     lambda a=a: onboarding.reject(session, actor=a, request_id=r.id, reason="no"),
+                     lambda a=a: onboarding.mark_awaiting_payment(session, actor=a, request_id=r.id),
+                     lambda a=a: onboarding.activate(session, actor=a, request_id=r.id)):
             with pytest.raises(Forbidden):
                 call()
             session.rollback()

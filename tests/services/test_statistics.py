@@ -1,17 +1,19 @@
 """Token Statistics: each chart's numbers against hand-computed sums, granularity rules, filters and scope."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
 from models import AIModel, UsageEvent, month_start, utcnow
-from services import catalog, rollup_ranges as rr, statistics as st
+from services import catalog
+from services import rollup_ranges as rr
+from services import statistics as st
 from services.actor import Actor
 from services.errors import Forbidden, Invalid, NotFound
 from services.usage import bulk_load
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 _n = 0
 
@@ -48,7 +50,7 @@ def flt(session, actor, start, end, **kw):
 def series(chart, kind="tokens"):
     f = chart.frame[chart.frame["kind"] == kind]
     return {p.strftime("%Y-%m-%d %H:%M" if p.hour else "%Y-%m-%d"): int(v)
-            for p, v in zip(f["period"], f["billed_tokens"])}
+            for p, v in zip(f["period"], f["billed_tokens"], strict=True)}
 
 
 def test_usage_over_time_by_day_week_month(session, world, data):
@@ -110,7 +112,7 @@ def test_monthly_inference_vs_training_last_12_months(session, world, data):
     chart = st.monthly_by_kind(session, actor=admin, now=NOW)
     f = chart.frame
     assert len(f) == 12 and f["month"].iloc[0] == datetime(2025, 4, 1) and f["month"].iloc[-1] == datetime(2026, 3, 1)
-    got = {m.strftime("%Y-%m"): (int(t), int(tr)) for m, t, tr in zip(f["month"], f["tokens"], f["training"])}
+    got = {m.strftime("%Y-%m"): (int(t), int(tr)) for m, t, tr in zip(f["month"], f["tokens"], f["training"], strict=True)}
     assert got["2026-01"] == (1000, 0) and got["2026-02"] == (100, 0) and got["2026-03"] == (250, 30)
     assert sum(t for t, _ in got.values()) == 1350
     alice = st.monthly_by_kind(session, actor=admin, user_id=world.alice.id, now=NOW).frame
@@ -127,7 +129,7 @@ def test_monthly_inference_vs_training_last_12_months(session, world, data):
 def test_per_user_matches_the_ledger_across_month_edges(session, world, data, start, end, expected):
     admin = world.actor(world.admin)
     chart = st.per_user(session, actor=admin, flt=flt(session, admin, start, end), limit=10)
-    got = {e.split("@")[0]: int(v) for e, v in zip(chart.frame["email"], chart.frame["billed_tokens"])}
+    got = {e.split("@")[0]: int(v) for e, v in zip(chart.frame["email"], chart.frame["billed_tokens"], strict=True)}
     assert got == expected
     assert list(chart.frame["billed_tokens"]) == sorted(chart.frame["billed_tokens"], reverse=True)
 
@@ -140,15 +142,15 @@ def test_top_n_and_by_model_and_assigned(session, world, data):
     with pytest.raises(Invalid):
         st.per_user(session, actor=admin, flt=f, limit=10_000)
     models = st.by_model(session, actor=admin, flt=f).frame
-    assert dict(zip(models["model"], models["billed_tokens"])) == {
+    assert dict(zip(models["model"], models["billed_tokens"], strict=True)) == {
         "llama-3-70b": 1050, "gpt-4o": 300, "text-embedding-3-large": 30}
     assert list(models["model"])[0] == "llama-3-70b"
     av = st.assigned_vs_used(session, actor=admin, now=NOW).frame
-    rows = {e: (int(a), int(u)) for e, a, u in zip(av["email"], av["assigned"], av["used"])}
+    rows = {e: (int(a), int(u)) for e, a, u in zip(av["email"], av["assigned"], av["used"], strict=True)}
     assert rows["alice@a.test"] == (500_000, 200) and rows["bob@a.test"] == (300_000, 50)
     assert "carol@b.test" not in rows and "root@steward.test" not in rows
     tr = st.assigned_vs_used(session, actor=admin, kind="training", now=NOW).frame
-    assert dict(zip(tr["email"], tr["used"]))["bob@a.test"] == 30
+    assert dict(zip(tr["email"], tr["used"], strict=True))["bob@a.test"] == 30
 
 
 def test_cards_projection_and_days_left(session, world, data):
@@ -176,7 +178,7 @@ def test_scope_org_b_sees_nothing_of_org_a(session, world, data):
     f = flt(session, b, "2026-01-01", "2026-03-31")
     assert int(st.usage_over_time(session, actor=b, flt=f, granularity="month").frame["billed_tokens"].sum()) == 7777
     assert list(st.per_user(session, actor=b, flt=f, limit=10).frame["email"]) == ["carol@b.test"]
-    assert dict(zip(*[st.by_model(session, actor=b, flt=f).frame[c] for c in ("model", "billed_tokens")])) == {
+    assert dict(zip(*[st.by_model(session, actor=b, flt=f).frame[c] for c in ("model", "billed_tokens")], strict=True)) == {
         "gpt-4o": 7777}
     assert "alice@a.test" not in set(st.assigned_vs_used(session, actor=b, now=NOW).frame["email"])
     with pytest.raises(NotFound):  # org A's user answers like a missing one
@@ -203,9 +205,9 @@ def test_super_admin_all_orgs_side_by_side(session, world, data):
     f = flt(session, root_all, "2026-03-01", "2026-03-01")
     day = st.usage_over_time(session, actor=root_all, flt=f, granularity="day").frame
     tok = day[day["kind"] == "tokens"]
-    assert dict(zip(tok["org"], tok["billed_tokens"])) == {"Org A": 200, "Org B": 7777}
+    assert dict(zip(tok["org"], tok["billed_tokens"], strict=True)) == {"Org A": 200, "Org B": 7777}
     users = st.per_user(session, actor=root_all, flt=f, limit=5).frame
-    assert list(zip(users["org"], users["email"])) == [("Org B", "carol@b.test"), ("Org A", "alice@a.test")]
+    assert list(zip(users["org"], users["email"], strict=True)) == [("Org B", "carol@b.test"), ("Org A", "alice@a.test")]
     c = st.cards(session, actor=root_all, now=NOW)
     assert {r["org"] for r in c.per_org} == {"Org A", "Org B"}
     one = Actor(world.super_user.id, "super_admin", world.other_org.id)
@@ -301,7 +303,7 @@ def test_top_users_from_bounds_equal_the_plain_ranking(session, world, top, monk
         ranked = sorted(((v, u) for u, v in want.items() if v > 0), key=lambda t: (-t[0], t[1]))[:top]
         f = flt(session, admin, a.isoformat(), b.isoformat(), kind=kind)
         got = st.per_user(session, actor=admin, flt=f, limit=top)
-        assert list(zip(got.column("billed_tokens"), got.column("user_id"))) == ranked, (a, b, kind)
+        assert list(zip(got.column("billed_tokens"), got.column("user_id"), strict=True)) == ranked, (a, b, kind)
         monkeypatch.setattr(st, "MAX_CANDIDATES", 0)
         assert st.per_user(session, actor=admin, flt=f, limit=top).rows == got.rows
         monkeypatch.undo()
@@ -330,7 +332,7 @@ def test_random_usage_rollups_equal_the_ledger(session, world):
         for e in inside:
             want[e.user_id] = want.get(e.user_id, 0) + e.billed_tokens
         got = st.per_user(session, actor=admin, flt=f, limit=None).frame
-        assert dict(zip(got["user_id"], got["billed_tokens"])) == want
+        assert dict(zip(got["user_id"], got["billed_tokens"], strict=True)) == want
         for gran in ("day", "week", "month"):
             frame = st.usage_over_time(session, actor=admin, flt=f, granularity=gran).frame
             assert int(frame["billed_tokens"].sum()) == sum(e.billed_tokens for e in inside)

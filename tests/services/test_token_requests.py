@@ -2,15 +2,16 @@
 admin queue, approve (other amount, temporary grant, pool warning, step-up) and deny, auto-approval, scope,
 and exactly-once approval with 16 real concurrent approvers."""
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-import threading
 
 import pytest
 from sqlmodel import Session, select
 
 from models import AuditEvent, TokenRequest, User
-from services import settings, token_requests as tr
+from services import settings
+from services import token_requests as tr
 from services.errors import Conflict, Forbidden, Invalid, NotFound, StepUpRequired
 from tests.conftest import snapshot
 from tests.services.dist_helpers import add_usage, build_org, caps, set_policy

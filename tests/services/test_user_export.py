@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import select
@@ -11,7 +11,7 @@ from models import AuditEvent, UsageUserMonthly
 from services import user_export
 from services.errors import Forbidden, Invalid
 
-NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
 
 
 def _rows(text: str) -> list[dict]:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import pyotp
 import pytest
+from reflex.state import State
+from reflex_base.event import Event
 from sqlmodel import Session
 
 import models  # noqa: F401
 from models import Role, User
-from reflex.state import State
-from reflex_base.event import Event
 from services import auth, mfa, orgs, sessions, users
 from services.actor import system_actor
 from services.crypto import decrypt

@@ -46,8 +46,9 @@ def users_by_email(addr: str) -> list[User]:
 
 
 def upload(data: bytes, name: str = "users.csv"):
-    import reflex as rx
     from pathlib import Path
+
+    import reflex as rx
 
     return rx.UploadFile(file=io.BytesIO(data), path=Path(name), size=len(data))
 

@@ -12,6 +12,7 @@ from models import UsageEvent, utcnow
 from services import audit, catalog
 from services.actor import Actor
 from services.db import get_engine
+from services.errors import NotFound
 from services.usage import bulk_load
 
 from .conftest import download_of, enrol_and_verify, sign_in, sub, with_token
@@ -180,5 +181,5 @@ def test_background_export_streams_to_the_owner_only(people, usage, tmp_path, mo
     name, text = download_of(ret)
     assert name == "usage-events_start_now.csv" and text.count("\n") == 121 and "'=1+1" in text
     assert state.export_progress == 100 and state.export_ready and not state.export_running
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):  # another user's export looks missing
         exports.read_file(state._export_job, owner_id=people.finance.id)

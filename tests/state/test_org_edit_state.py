@@ -5,7 +5,7 @@ import asyncio
 
 from sqlmodel import Session, select
 
-from models import Organization, OrgAllowedModel
+from models import OrgAllowedModel, Organization
 from services.catalog import ensure_default_models
 from services.db import get_engine
 from services.errors import Forbidden

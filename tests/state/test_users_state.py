@@ -4,15 +4,14 @@ pages and saved in one go, actions through the confirmation dialog (step-up for 
 import asyncio
 from datetime import timedelta
 
-from sqlmodel import Session, select
-
 import pytest
+from sqlmodel import Session, select
 
 from models import User, utcnow
 from services import users
-from services.errors import Invalid
 from services.actor import system_actor
 from services.db import get_engine
+from services.errors import Invalid
 
 from .conftest import enrol_and_verify, redirect_of, sign_in, sub, totp_secret, with_token
 
