@@ -5,11 +5,13 @@
 | bench | script | full scale (1.0) | small (0.1, the default) |
 |---|---|---|---|
 | ingest | bench/gateway_bench.py: POST /usage single and 1,000-event batches, /authorize | its own sizes | same |
-| stats | bench/generate.py + bench/run.py: Statistics page, usage log, audit trail, sign-ins | 10M events, 1M audit | 1M, 100k |
+| stats | bench/generate.py + bench/run.py: Statistics page, usage log, audit trail, | 10M events, 1M audit | 1M, 100k |
+| | sign-ins | | |
 | users | bench/user_table_bench.py: the user table at 100,000 users | 100k users, 1M events | 100k, 200k |
 | distribution | bench/distribution_bench.py: preview / execute | 10,000 users | 2,000 |
 | import | bench/bench_user_import.py: 10,000-row CSV while another admin works | 10,000 rows | 2,000 |
-| live | bench/live_load.py: 10 / 50 / 200 websocket sessions, embedded and PostgreSQL + Redis ×2 / ×4 | 60 s a run | 20 s |
+| live | bench/live_load.py: 10 / 50 / 200 websocket sessions, | 60 s a run | 20 s |
+| | embedded and PostgreSQL + Redis ×2 / ×4 | | |
 | sizes | bench/state_sizes.py: pickled state per admin tab, page by page | demo scale 1 | same |
 
 Each runs as its own process (`python -m bench.<script> …`, the scripts' `main(argv)`) on SQLite and on a
@@ -46,7 +48,8 @@ def sizes(scale: float) -> dict:
         "deep": 10_000 if scale >= 1 else max(20, int(10_000 * scale)),
         "ut_users": min(100_000, max(5_000, int(1_000_000 * scale))),
         "ut_events": max(20_000, int(1_000_000 * min(1.0, scale * 2))),
-        "dist_users": max(500, int(10_000 * min(1.0, scale * 2))), "import_rows": max(500, int(10_000 * min(1.0, scale * 2))),
+        "dist_users": max(500, int(10_000 * min(1.0, scale * 2))),
+        "import_rows": max(500, int(10_000 * min(1.0, scale * 2))),
         "live_duration": max(8, min(60, int(200 * scale))),
         "live_sessions": "10,50,200" if scale >= 0.05 else "5,20",
         "live_events": max(20_000, int(1_000_000 * min(1.0, scale * 3))),

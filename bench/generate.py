@@ -32,8 +32,8 @@ from services.migrate import upgrade
 UTC = UTC
 CHUNK = 500_000
 EXTRA_MODELS = (("command-r-plus", "Cohere", 600, 1800),)
-UNUSED_MODEL = ("unused-model", "Bench", 1000, 1000)
-RARE_MODEL_SHARE = 0.002  # the last model (command-r-plus) serves 0.2 % of the events: a sparse log filter  # in the catalog, never in the ledger (empty log filters)
+UNUSED_MODEL = ("unused-model", "Bench", 1000, 1000)  # in the catalog, never in the ledger (empty log filters)
+RARE_MODEL_SHARE = 0.002  # the last model (command-r-plus) serves 0.2 % of the events: a sparse log filter
 ACTIONS = ("user.update", "allocation.set", "user.ban", "user.unban", "request.approve", "request.deny",
            "policy.update", "user.create", "distribution.run", "user.role")
 

@@ -241,8 +241,8 @@ def _cpu(r: Result, events: int) -> str:
 def table(results: list[Result]) -> str:
     out = ["| setup | workers | sessions | events | events/s | median ms | p95 ms | p99 ms | user table p95 | "
            "statistics p95 | failed | calibration median / p95 ms | CPU ms per event: server (app + PostgreSQL + "
-           "Redis); load generator | machine CPU busy | RSS total MB | RSS largest worker MB | Redis RSS MB | sessions per worker | "
-           "load avg (peak) |",
+           "Redis); load generator | machine CPU busy | RSS total MB | RSS largest worker MB | Redis RSS MB | "
+           "sessions per worker | load avg (peak) |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|---:|"]
     for r in results:
         xs = r.ms()

@@ -158,7 +158,8 @@ def _sql_runner(sqls: list[str]):
 
 
 # --------------------------------------------------------------------------------------------- log pages
-_LOGS = {"usage": ("usage_event", "occurred_at DESC, id DESC"), "signins": ("sign_in_event", "created_at DESC, id DESC"),
+_LOGS = {"usage": ("usage_event", "occurred_at DESC, id DESC"),
+         "signins": ("sign_in_event", "created_at DESC, id DESC"),
          "audit": ("audit_event", "seq DESC")}
 
 

@@ -30,4 +30,5 @@ from models.usage import (
 from models.user import User
 
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
-    "audit", "auth", "base", "catalog", "distribution", "gateway", "jobs", "mail", "onboarding", "org", "requests", "usage", "user"})
+    "audit", "auth", "base", "catalog", "distribution", "gateway", "jobs", "mail", "onboarding", "org", "requests",
+    "usage", "user"})

@@ -19,7 +19,8 @@ class DistributionPolicy(SQLModel, table=True):
     floor: int = token_field(200_000)
     ceiling: int | None = opt_token_field()  # None = unlimited (a None would not override a column default)
     auto_increase: bool = Field(default=False)
-    increase_method: str = Field(default="percent_current", max_length=20)  # flat|percent_current|percent_headroom|tiered
+    # flat|percent_current|percent_headroom|tiered
+    increase_method: str = Field(default="percent_current", max_length=20)
     increase_amount: int = Field(default=25)  # tokens for flat, percent otherwise
     trigger_pct: float = Field(default=90.0)
     cooldown_minutes: int = Field(default=240)

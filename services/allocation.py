@@ -112,7 +112,8 @@ def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> R
     return Result(rows, warnings)
 
 
-def set_allocation(session: Session, *, actor: Actor, user_id: int, max_tokens=None, max_training_tokens=None) -> Result:
+def set_allocation(session: Session, *, actor: Actor, user_id: int, max_tokens=None,
+                   max_training_tokens=None) -> Result:
     return set_allocations(session, actor=actor, changes=[
         {"user_id": user_id, "max_tokens": max_tokens, "max_training_tokens": max_training_tokens}])
 

@@ -4,8 +4,9 @@ SQLite: WAL, a busy timeout and `BEGIN IMMEDIATE` for every writing transaction,
 up instead of failing on a lock upgrade; `read_scope()` opens plain deferred transactions for pages that only
 read. Within the process, writers take turns first-come first-served (`_WriteTurns`): SQLite's own busy wait
 retries at most every 100 ms, so a writer that commits and begins again at once (a CSV import's batches, the
-gateway's group commit under load) would otherwise keep the single write lock while others wait for seconds. PostgreSQL: a normal pooled engine; rules that must be exact under
-concurrency use conditional UPDATEs, ON CONFLICT or row locks.
+gateway's group commit under load) would otherwise keep the single write lock while others wait for seconds.
+PostgreSQL: a normal pooled engine; rules that must be exact under concurrency use conditional UPDATEs, ON CONFLICT
+or row locks.
 """
 
 import threading

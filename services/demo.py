@@ -20,8 +20,12 @@ from services.usage import billed_tokens
 DEMO_PASSWORD = "steward-demo"
 SUPER_EMAIL = "super@steward.example"
 
-FIRST = ["Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Tim", "Radia", "Guido", "Hedy", "Donald", "Katherine", "John", "Mary", "Edsger", "Sophie", "Claude", "Annie", "Niklaus", "Jean", "Bjarne", "Lynn", "Whitfield", "Karen", "James", "Shafi", "Leslie"]
-LAST = ["Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Berners-Lee", "Perlman", "Rossum", "Lamarr", "Knuth", "Johnson", "McCarthy", "Keller", "Dijkstra", "Wilson", "Shannon", "Easley", "Wirth", "Sammet", "Stroustrup", "Conway", "Diffie", "Jones", "Gosling", "Goldwasser", "Lamport"]
+FIRST = ["Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Tim", "Radia", "Guido",
+         "Hedy", "Donald", "Katherine", "John", "Mary", "Edsger", "Sophie", "Claude", "Annie", "Niklaus", "Jean",
+         "Bjarne", "Lynn", "Whitfield", "Karen", "James", "Shafi", "Leslie"]
+LAST = ["Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Berners-Lee",
+        "Perlman", "Rossum", "Lamarr", "Knuth", "Johnson", "McCarthy", "Keller", "Dijkstra", "Wilson", "Shannon",
+        "Easley", "Wirth", "Sammet", "Stroustrup", "Conway", "Diffie", "Jones", "Gosling", "Goldwasser", "Lamport"]
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,8 @@ def _axis(f: StatsFilter, granularity: str) -> list[datetime]:
     return out
 
 
-def usage_over_time(db: Session, *, actor: Actor, flt: StatsFilter, granularity: str, scope: Scope | None = None) -> Chart:
+def usage_over_time(db: Session, *, actor: Actor, flt: StatsFilter, granularity: str,
+                    scope: Scope | None = None) -> Chart:
     """Billed tokens per bucket and kind; every bucket of the range is present (0 when idle). Each rollup row
     read is one (org, day or hour, kind) of the filter, so the rows are bucketed as they come."""
     scope = resolve_scope(db, actor, scope=scope)
@@ -322,7 +323,8 @@ def _per_user_totals(db: Session, scope: Scope, flt: StatsFilter, limit: int | N
     return [r for r in rows if (r[0], r[1]) in cands][:limit]
 
 
-def per_user(db: Session, *, actor: Actor, flt: StatsFilter, limit: int | None = None, scope: Scope | None = None) -> Chart:
+def per_user(db: Session, *, actor: Actor, flt: StatsFilter, limit: int | None = None,
+             scope: Scope | None = None) -> Chart:
     """Billed tokens per user over the range, largest first (`limit` = top N; None = everyone, for export)."""
     scope = resolve_scope(db, actor, scope=scope)
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_TOP):

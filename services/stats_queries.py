@@ -134,7 +134,8 @@ def by_model(db: Session, orgs, ps: list[Piece], kind: str | None, model_id: int
         for i, p in enumerate(ps):
             t, when = (UsageDaily, UsageDaily.day) if p.level == "days" else (UsageMonthly, UsageMonthly.month)
             cols = (t.prompt_tokens, t.completion_tokens, t.billed_tokens, t.events)
-            q = select(t.org_id, t.model_id, *[_signed(c, p.sign).label(n) for c, n in zip(cols, "pcbe", strict=True)]).where(
+            q = select(t.org_id, t.model_id,
+                       *[_signed(c, p.sign).label(n) for c, n in zip(cols, "pcbe", strict=True)]).where(
                 _scope(t.org_id, orgs), *_range(when, p, i))
             if kind:
                 q = q.where(t.kind == bindparam("kind"))

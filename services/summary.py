@@ -20,7 +20,8 @@ def _unexpired(org_id: int, now: datetime):
     return (Purchase.org_id == org_id) & unexpired(now)
 
 
-def pool(session: Session, org_id: int, now: datetime | None = None) -> tuple[int, int, datetime | None, datetime | None]:
+def pool(session: Session, org_id: int,
+         now: datetime | None = None) -> tuple[int, int, datetime | None, datetime | None]:
     """(tokens, training tokens, closest expiry, earliest start) over the org's unexpired purchases."""
     now = now or utcnow()
     row = session.exec(
@@ -62,7 +63,8 @@ def compute_summary(session: Session, org_id: int, now: datetime | None = None) 
     )
 
 
-def org_summary(session: Session, *, actor: Actor, org_id: int | None = None, now: datetime | None = None) -> OrgSummary:
+def org_summary(session: Session, *, actor: Actor, org_id: int | None = None,
+                now: datetime | None = None) -> OrgSummary:
     require_role(actor, READ_STATS, "see token statistics")
     return compute_summary(session, scoped_org_id(session, actor, org_id), now)
 

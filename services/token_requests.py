@@ -158,7 +158,8 @@ def approval_warnings(session: Session, r: TokenRequest, amount: int, now: datet
     return out
 
 
-def check_approval(session: Session, *, actor: Actor, request_id, amount=None, now: datetime | None = None) -> list[str]:
+def check_approval(session: Session, *, actor: Actor, request_id, amount=None,
+                   now: datetime | None = None) -> list[str]:
     """The warnings an approval would carry (beyond the unassigned pool, above the ceiling). Changes nothing."""
     require_role(actor, MANAGE, "review token requests")
     now = now or utcnow()

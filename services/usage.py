@@ -159,7 +159,8 @@ def check_event(i: int, raw, now: datetime, errors: list) -> Pending | None:
     rid = raw.get("reservation_id")
     if rid is not None and (not isinstance(rid, str) or not 1 <= len(rid) <= 40):
         errors.append((i, "reservation_id", "reservation_id must be a reservation id.", Invalid))
-    for field, value in (("idempotency_key", key), ("user", user), ("model", model), ("ip", ip), ("reservation_id", rid)):
+    for field, value in (("idempotency_key", key), ("user", user), ("model", model), ("ip", ip),
+                         ("reservation_id", rid)):
         if type(value) is str and "\x00" in value:  # PostgreSQL refuses NUL in text: a 422, not a failed write
             errors.append((i, field, f"{field} must not contain NUL characters.", Invalid))
     if len(errors) > before:
@@ -352,14 +353,16 @@ def with_lookups(session: Session, org_id: int, events: list, exc: DomainError) 
         ref = _user_ref(raw.get("user"), scratch, i)
         refs[i] = None if scratch or (isinstance(ref, str) and "\x00" in ref) else ref
     users = users_by_ref(session, {r for r in refs.values() if r is not None})
-    names = {raw["model"].strip() for _, raw in raws if isinstance(raw.get("model"), str) and "\x00" not in raw["model"]}
+    names = {raw["model"].strip() for _, raw in raws
+             if isinstance(raw.get("model"), str) and "\x00" not in raw["model"]}
     models = models_by_name(session, names - {""})
     added = []
     for i, raw in raws:
         ref, name = refs[i], raw.get("model")
         if ref is not None and (i, "user") not in reported and (users.get(ref) is None or users[ref][1] != org_id):
             added.append((i, "user", f"Unknown user {ref!r}.", NotFound))
-        if isinstance(name, str) and name.strip() in names and (i, "model") not in reported and name.strip() not in models:
+        if (isinstance(name, str) and name.strip() in names and (i, "model") not in reported
+                and name.strip() not in models):
             added.append((i, "model", f"Unknown model {name.strip()!r}.", NotFound))
     if not added:
         return exc

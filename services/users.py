@@ -68,7 +68,8 @@ def create_user(
     else:
         target_org = scoped_org_id(session, actor, org_id)
     caps = {}
-    for kind, value, fld in (("tokens", max_tokens, "max_tokens"), ("training", max_training_tokens, "max_training_tokens")):
+    for kind, value, fld in (("tokens", max_tokens, "max_tokens"),
+                             ("training", max_training_tokens, "max_training_tokens")):
         caps[kind] = None if value in (None, "") else validation.token_amount(value, fld)
     if find_by_email(session, email) is not None:
         raise Conflict(f"A user with the email {email} already exists.", field="email")

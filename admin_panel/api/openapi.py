@@ -40,7 +40,8 @@ SCHEMAS = {
         },
     },
     "UsageBatch": {"type": "object", "additionalProperties": False, "required": ["events"], "properties": {
-        "events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": {"$ref": "#/components/schemas/UsageEvent"}}}},
+        "events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                   "items": {"$ref": "#/components/schemas/UsageEvent"}}}},
     "UsageResult": {"type": "object", "properties": {
         "recorded": {"type": "integer"}, "duplicates": {"type": "integer"},
         "results": {"type": "array", "items": {"type": "object", "properties": {
@@ -131,7 +132,8 @@ def openapi_document() -> dict:
             "/authorize": {"post": {
                 "summary": "May this user spend N billed tokens now? Optionally reserve them.",
                 "operationId": "authorize",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AuthorizeRequest")}}},
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("AuthorizeRequest")}}},
                 "responses": {**_ok("Decision", "Allowed or denied with a reason (an unknown user: `unknown_user`)."),
                               **_errors(*common, 404, 413, 422, e404="The model does not exist.")}}},
             "/users/{user_id}/balance": {"get": {

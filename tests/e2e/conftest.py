@@ -1,9 +1,10 @@
 """Browser-test fixtures: the real Steward app in prod mode, and Playwright on the system Chromium.
 
 `app_url` migrates a fresh SQLite database, seeds a small demo data set through the services
-(`seed-demo --scale 0.15`: the accounts of services/demo.py, password `steward-demo`), starts `reflex run --env prod --single-port` on a free
-port (frontend and backend share it), waits until the page answers and kills the process tree at
-the end. The first build of the frontend takes minutes on a small machine: the timeout allows it.
+(`seed-demo --scale 0.15`: the accounts of services/demo.py, password `steward-demo`), starts
+`reflex run --env prod --single-port` on a free port (frontend and backend share it), waits until the page
+answers and kills the process tree at the end. The first build of the frontend takes minutes on a small machine:
+the timeout allows it.
 """
 
 from __future__ import annotations

@@ -145,7 +145,8 @@ def test_kill_9_during_a_usage_batch_leaves_nothing_and_the_retry_lands_once(sta
     sender.start()
     backend_pid, port = _waiting_backend(url)
     with _pg(url) as c:  # the batch is in the middle: rows written inside its open transaction, not visible
-        assert c.execute("SELECT count(*) FROM usage_event WHERE idempotency_key LIKE 'crash-batch-%'").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM usage_event "
+                         "WHERE idempotency_key LIKE 'crash-batch-%'").fetchone()[0] == 0
         locks = c.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = 'usage_event'::regclass",
                           (backend_pid,)).fetchone()[0]
         assert locks > 0  # it has written to the ledger already

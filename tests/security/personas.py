@@ -56,7 +56,8 @@ class Persona:
         users, orgs = self.victims(w)
         own_org = w.org_of[self.user]
         # another org's users first, then colleagues, then the super admin
-        ordered = sorted(users, key=lambda uid: (w.org_of[_key(w, uid)] == own_org, w.org_of[_key(w, uid)] is None, uid))
+        ordered = sorted(users, key=lambda uid: (w.org_of[_key(w, uid)] == own_org, w.org_of[_key(w, uid)] is None,
+                                                 uid))
         return Targets(tuple(ordered), tuple(sorted(orgs)))
 
     def victim_strings(self, w: World) -> list[str]:

@@ -46,7 +46,8 @@ def test_reset_mfa_signs_the_user_out_so_no_new_secret_is_enrolled_without_the_p
         try:
             got = tab.call(MFA_SETUP_LOAD)
             assert redirects(got) == ["/login"], got
-            assert field(got, "mfa_setup_state", "secret") is None and field(got, "mfa_setup_state", "qr_data_uri") is None
+            assert (field(got, "mfa_setup_state", "secret") is None
+                    and field(got, "mfa_setup_state", "qr_data_uri") is None)
             got = tab.call(MFA_SETUP_CONFIRM, {"form_data": {"code": "123456"}})
             assert redirects(got) == ["/login"], got
             assert redirects(tab.call(SHELL_LOAD, {"nav_key": "users"})) == ["/login"]

@@ -48,7 +48,8 @@ def build_org(session: Session, caps: list[int], *, purchased: int = 2_000_000, 
 
 
 def set_policy(session: Session, org_id: int, kind: str = "tokens", **fields) -> DistributionPolicy:
-    p = session.exec(select(DistributionPolicy).where(DistributionPolicy.org_id == org_id, DistributionPolicy.kind == kind)).first()
+    p = session.exec(select(DistributionPolicy).where(DistributionPolicy.org_id == org_id,
+                                                      DistributionPolicy.kind == kind)).first()
     if p is None:
         p = DistributionPolicy(org_id=org_id, kind=kind, preset="custom", floor=200_000, ceiling=None)
     for k, v in fields.items():

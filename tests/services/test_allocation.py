@@ -129,8 +129,9 @@ def test_raising_a_cap_by_more_than_the_grant_limit_needs_a_fresh_mfa_code(world
     session.commit()
     before = snapshot(engine)
     with pytest.raises(StepUpRequired):  # one more token over it, in a batch with a small edit: nothing changes
-        set_allocations(session, actor=admin, changes=[{"user_id": world.bob.id, "max_tokens": 300_000},
-                                                       {"user_id": world.alice.id, "max_tokens": start + 2 * limit + 1}])
+        set_allocations(session, actor=admin, changes=[
+            {"user_id": world.bob.id, "max_tokens": 300_000},
+            {"user_id": world.alice.id, "max_tokens": start + 2 * limit + 1}])
     session.rollback()
     assert snapshot(engine) == before
     stale = replace(admin, mfa_verified_at=utcnow() - timedelta(minutes=settings.STEP_UP_MINUTES + 1))

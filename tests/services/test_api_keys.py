@@ -84,7 +84,8 @@ def test_revoke_is_scoped_audited_and_final(engine, world, session):
     session.rollback()
     with pytest.raises(Forbidden):
         api_keys.authenticate(session, key.secret)
-    assert session.exec(select(AuditEvent).where(AuditEvent.action == "api_key.revoke")).one().target_id == str(key.view.id)
+    assert (session.exec(select(AuditEvent).where(AuditEvent.action == "api_key.revoke")).one().target_id
+            == str(key.view.id))
     session.rollback()
 
 

@@ -1,7 +1,7 @@
 """One run per org at a time. While the org's lock is held, allocation edits, pins, policy edits, approvals,
-paid on/off, disabling and other runs get "distribution in progress — retry in N s" and change nothing; an expired lock (a crashed
-run) is taken over. Real threads show a second run refused while a first one is in progress (PostgreSQL: a
-committed lock row; SQLite: the run's write transaction makes the second one wait for it)."""
+paid on/off, disabling and other runs get "distribution in progress — retry in N s" and change nothing; an
+expired lock (a crashed run) is taken over. Real threads show a second run refused while a first one is in
+progress (PostgreSQL: a committed lock row; SQLite: the run's write transaction makes the second one wait for it)."""
 
 import threading
 from datetime import UTC, datetime, timedelta

@@ -23,7 +23,8 @@ def w(world, session):
 
 def test_authorize_allowed_with_remaining_amounts(engine, w):
     d = authorize(engine, w.org.id, user=w.alice.id, model="gpt-4o", tokens=1000)
-    assert (d.allowed, d.reason, d.user_remaining, d.remaining, d.reservation_id) == (True, "ok", ALICE_CAP, ALICE_CAP, None)
+    assert (d.allowed, d.reason, d.user_remaining, d.remaining, d.reservation_id) == (
+        True, "ok", ALICE_CAP, ALICE_CAP, None)
     assert d.org_remaining == 4_000_000
     by_email = authorize(engine, w.org.id, user="ALICE@a.test", model="gpt-4o", tokens=1000)
     assert by_email.allowed
@@ -192,7 +193,8 @@ def test_balance_and_summary_are_scoped_to_the_key_org(engine, w, session):
     report(engine, w.org.id, [event(w.alice.id, 500)])
     with Session(engine) as s:
         b = gateway.balance(s, actor=gateway_actor(w.org.id), user_id=w.alice.id)
-        assert (b["cap"], b["used_this_month"], b["reserved"], b["user_remaining"]) == (ALICE_CAP, 500, 1000, ALICE_CAP - 1500)
+        assert (b["cap"], b["used_this_month"], b["reserved"], b["user_remaining"]) == (
+            ALICE_CAP, 500, 1000, ALICE_CAP - 1500)
         for bad in (w.carol.id, 10**9, "1", True):
             with pytest.raises(NotFound):
                 gateway.balance(s, actor=gateway_actor(w.org.id), user_id=bad)

@@ -100,5 +100,6 @@ def test_64_clients_never_overspend_the_last_100k_tokens(engine, world, session)
     session.commit()
     calls = sum(lg["calls"] for lg in logs)
     print(f"\n[{engine.dialect.name}] {N_CLIENTS} clients: {calls} calls ({sum(lg['denied'] for lg in logs)} denied, "
-          f"{len(reported)} usage events, {sum(lg['retries'] for lg in logs)} retried reports), granted {granted:,} (partly re-granted after partial settlements), "
+          f"{len(reported)} usage events, {sum(lg['retries'] for lg in logs)} retried reports), granted {granted:,} "
+          f"(partly re-granted after partial settlements), "
           f"used {used:,}, abandoned holds {abandoned:,}, overspend {max(0, used - LEFT)}, {elapsed:.1f} s")

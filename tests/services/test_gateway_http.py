@@ -120,7 +120,8 @@ def test_bad_requests_beside_good_ones_fail_alone(http, session):
         elif i % 4 == 2:
             ev["model"] = "gpt-9"
         elif i % 4 == 3:
-            ev = {"events": [dict(ev, idempotency_key=f"g{i}-a"), dict(ev, idempotency_key=f"g{i}-b", user=http.carol.id)]}
+            ev = {"events": [dict(ev, idempotency_key=f"g{i}-a"),
+                             dict(ev, idempotency_key=f"g{i}-b", user=http.carol.id)]}
         with client(http, i) as c:
             barrier.wait()
             r = c.post("/usage", json=ev)

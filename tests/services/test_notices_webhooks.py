@@ -145,7 +145,8 @@ def test_webhook_settings_need_step_up_and_valid_urls(w, session, dns):
     assert secret.startswith("whsec_")
     assert secret not in session.get(OrgWebhook, w.org.id).secret_enc
     assert webhooks.set_webhook(session, actor=fresh(admin), url="https://hooks.example.com/2") is None
-    assert webhooks.set_webhook(session, actor=fresh(admin), url="https://hooks.example.com/2", rotate_secret=True) != secret
+    assert webhooks.set_webhook(session, actor=fresh(admin), url="https://hooks.example.com/2",
+                                rotate_secret=True) != secret
     assert webhooks.get_webhook(session, actor=admin)["url"] == "https://hooks.example.com/2"
     with pytest.raises(Forbidden):
         webhooks.get_webhook(session, actor=w.actor(w.finance))
@@ -165,9 +166,11 @@ def test_webhook_is_signed_retried_with_backoff_and_failures_are_visible(engine,
         report(engine, w.org.id, [event(w.alice.id, 400_000)], now=t0)  # crosses 80 %
         assert webhooks.deliver_due(engine, now=t0) == {"delivered": 0, "pending": 1, "failed": 0}
         d = session.exec(select(WebhookDelivery)).one()
-        assert (d.attempts, d.last_status, d.last_error, d.next_attempt_at) == (1, 500, "HTTP 500", t0 + timedelta(seconds=10))
+        assert (d.attempts, d.last_status, d.last_error, d.next_attempt_at) == (
+            1, 500, "HTTP 500", t0 + timedelta(seconds=10))
         session.commit()
-        assert webhooks.deliver_due(engine, now=t0 + timedelta(seconds=9)) == {"delivered": 0, "pending": 0, "failed": 0}
+        assert webhooks.deliver_due(engine, now=t0 + timedelta(seconds=9)) == {
+            "delivered": 0, "pending": 0, "failed": 0}
         assert webhooks.deliver_due(engine, now=t0 + timedelta(seconds=10))["pending"] == 1  # 503
         d = session.get(WebhookDelivery, d.id, populate_existing=True)
         assert d.next_attempt_at == t0 + timedelta(seconds=30)  # backoff doubled

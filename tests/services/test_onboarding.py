@@ -50,7 +50,8 @@ class People:
 
 
 def form(**kw) -> dict:
-    data = {"org_name": "New Co", "billing_address": "1 Main St", "user_emails": "req@new.test\nu1@new.test, u2@new.test",
+    data = {"org_name": "New Co", "billing_address": "1 Main St",
+            "user_emails": "req@new.test\nu1@new.test, u2@new.test",
             "admin_emails": "req@new.test", "tokens": "2,000,000", "training_tokens": "", "notes": ""}
     data.update(kw)
     return data

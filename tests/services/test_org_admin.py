@@ -16,7 +16,8 @@ from tests.conftest import snapshot
 def test_listing_sums_users_pool_and_assigned_per_org(world, session):
     su = world.actor(world.super_user)
     now = utcnow()
-    orgs.record_purchase(session, actor=su, org_id=world.org.id, tokens=2_000_000, purchased_at=now - timedelta(days=400),
+    orgs.record_purchase(session, actor=su, org_id=world.org.id, tokens=2_000_000,
+                         purchased_at=now - timedelta(days=400),
                          expires_at=now - timedelta(days=1))  # expired: not in the pool
     session.commit()
     rows, total = org_rows(session, actor=su)

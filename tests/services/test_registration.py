@@ -71,7 +71,8 @@ def test_unknown_domain_stays_unassigned_until_a_super_admin_assigns(world, sess
     assert ev.before["org_id"] is None and ev.after["org_id"] == world.other_org.id
     with pytest.raises(Conflict, match="already belongs"):
         registration.assign_to_org(session, actor=su, user_id=solo.id, org_id=world.org.id)
-    for bad in ({"user_id": "1", "org_id": world.org.id}, {"user_id": 10**9, "org_id": world.org.id}, {"user_id": 10**12, "org_id": world.org.id},
+    for bad in ({"user_id": "1", "org_id": world.org.id}, {"user_id": 10**9, "org_id": world.org.id},
+                {"user_id": 10**12, "org_id": world.org.id},
                 {"user_id": solo.id, "org_id": 2**63},
                 {"user_id": solo.id, "org_id": 10**9}, {"user_id": True, "org_id": world.org.id}):
         with pytest.raises(NotFound):

@@ -112,7 +112,8 @@ def test_monthly_inference_vs_training_last_12_months(session, world, data):
     chart = st.monthly_by_kind(session, actor=admin, now=NOW)
     f = chart.frame
     assert len(f) == 12 and f["month"].iloc[0] == datetime(2025, 4, 1) and f["month"].iloc[-1] == datetime(2026, 3, 1)
-    got = {m.strftime("%Y-%m"): (int(t), int(tr)) for m, t, tr in zip(f["month"], f["tokens"], f["training"], strict=True)}
+    got = {m.strftime("%Y-%m"): (int(t), int(tr))
+           for m, t, tr in zip(f["month"], f["tokens"], f["training"], strict=True)}
     assert got["2026-01"] == (1000, 0) and got["2026-02"] == (100, 0) and got["2026-03"] == (250, 30)
     assert sum(t for t, _ in got.values()) == 1350
     alice = st.monthly_by_kind(session, actor=admin, user_id=world.alice.id, now=NOW).frame
@@ -178,8 +179,8 @@ def test_scope_org_b_sees_nothing_of_org_a(session, world, data):
     f = flt(session, b, "2026-01-01", "2026-03-31")
     assert int(st.usage_over_time(session, actor=b, flt=f, granularity="month").frame["billed_tokens"].sum()) == 7777
     assert list(st.per_user(session, actor=b, flt=f, limit=10).frame["email"]) == ["carol@b.test"]
-    assert dict(zip(*[st.by_model(session, actor=b, flt=f).frame[c] for c in ("model", "billed_tokens")], strict=True)) == {
-        "gpt-4o": 7777}
+    assert dict(zip(*[st.by_model(session, actor=b, flt=f).frame[c] for c in ("model", "billed_tokens")],
+                    strict=True)) == {"gpt-4o": 7777}
     assert "alice@a.test" not in set(st.assigned_vs_used(session, actor=b, now=NOW).frame["email"])
     with pytest.raises(NotFound):  # org A's user answers like a missing one
         flt(session, b, "2026-01-01", "2026-03-31", user_id=world.alice.id)
@@ -207,7 +208,8 @@ def test_super_admin_all_orgs_side_by_side(session, world, data):
     tok = day[day["kind"] == "tokens"]
     assert dict(zip(tok["org"], tok["billed_tokens"], strict=True)) == {"Org A": 200, "Org B": 7777}
     users = st.per_user(session, actor=root_all, flt=f, limit=5).frame
-    assert list(zip(users["org"], users["email"], strict=True)) == [("Org B", "carol@b.test"), ("Org A", "alice@a.test")]
+    assert list(zip(users["org"], users["email"], strict=True)) == [("Org B", "carol@b.test"),
+                                                                     ("Org A", "alice@a.test")]
     c = st.cards(session, actor=root_all, now=NOW)
     assert {r["org"] for r in c.per_org} == {"Org A", "Org B"}
     one = Actor(world.super_user.id, "super_admin", world.other_org.id)

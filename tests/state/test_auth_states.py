@@ -254,7 +254,8 @@ def test_forgot_and_reset_password(root, people):
 
     old_token = sign_in(people.member.email)
     with Session(get_engine(), expire_on_commit=False) as s:
-        link = auth.admin_reset_link(s, actor=Actor(people.super_admin.id, "super_admin", None), user_id=people.member.id)
+        link = auth.admin_reset_link(s, actor=Actor(people.super_admin.id, "super_admin", None),
+                                     user_id=people.member.id)
         s.commit()
     raw = parse_qs(urlsplit(link).query)["token"][0]
 

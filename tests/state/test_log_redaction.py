@@ -23,4 +23,5 @@ def test_messages_arguments_and_tracebacks_are_scrubbed(caplog):
     text = caplog.text
     assert CLIENT not in text and SESSION not in text
     assert text.count(log_redaction.REDACTED) == 3 and "7e-izMhg" in text
-    assert "reset-password?token=abc" in text  # the mail fallback's links stay (docs/configuration.md: no SMTP → the log)
+    # the mail fallback's links stay (docs/configuration.md: no SMTP → the log)
+    assert "reset-password?token=abc" in text
