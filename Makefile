@@ -22,7 +22,7 @@ export NPM_CONFIG_AUDIT := false
 export NPM_CONFIG_UPDATE_NOTIFIER := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv install chromium run test test-unit test-e2e test-scale bench clean
+.PHONY: venv install chromium run lint test test-unit test-e2e test-scale bench clean
 
 venv: $(PY)
 
@@ -45,7 +45,11 @@ run: install
 	@echo
 	reflex run --env prod --single-port --frontend-port $(PORT)
 
-test: test-unit test-e2e test-scale
+# The quality gate (pyproject.toml): ruff's lint rules over the whole tree. `make test` runs it first.
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: lint test-unit test-e2e test-scale
 
 # Services, state and security tests (pytest exit code 5 = "no tests collected" is not a failure here: the
 # directories may still be empty early on).
