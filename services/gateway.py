@@ -22,11 +22,10 @@ from sqlmodel import Session
 from models import INT64_MAX, OrgAllowedModel, Organization, Reservation, User, utcnow
 from services import idempotency, notices, settings, usage, validation
 from services.actor import Actor
-from services.budget import ban_active
+from services.budget import Budgets, Remaining, ban_active
 from services.crypto import new_token
 from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from services.permissions import scoped_org_id
-from services.spend import Budgets, Remaining
 from services.summary import compute_summary
 
 GATEWAY = usage.GATEWAY

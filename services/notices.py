@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, func
 from sqlmodel import Session, select, update
 
 from models import Notice, User, month_start, utcnow
-from services import spend, webhooks
+from services import budget, webhooks
 from services.actor import Actor
 from services.dialect import built
 from services.permissions import READ_STATS, require_role, scoped_org_id
@@ -45,8 +45,8 @@ def _candidates(session: Session, affected: dict[int, set[tuple[int, str]]], now
     period = month_start(now).strftime("%Y-%m")
     user_ids = {u for pairs in affected.values() for u, _ in pairs}
     users = {row[0]: row for row in session.connection().execute(_USERS, {"values": list(user_ids)})}
-    used = spend.used_this_month(session, user_ids, now)
-    pools = spend.pools(session, affected, now, caps=False)
+    used = budget.used_this_month_by_user(session, user_ids, now)
+    pools = budget.pools(session, affected, now, caps=False)
     out = []
     for org_id in sorted(affected):
         pairs = affected[org_id]
