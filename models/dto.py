@@ -64,3 +64,9 @@ class Budget:
     remaining: int
     cap: int
     used_this_month: int
+    held: int = 0  # tokens held by the user's open reservations (already subtracted from what is left)
+
+    @property
+    def left(self) -> int:
+        """What is left to spend whether or not the user may spend now (the member page shows it)."""
+        return min(self.user_remaining, self.org_remaining)

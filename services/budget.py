@@ -8,6 +8,8 @@ and this month, open holds per user, usage this month per user); `left()` then a
 decisions taken one after another (the gateway).
 """
 
+from __future__ import annotations
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,7 +23,6 @@ from services import validation
 from services.actor import Actor
 from services.allocation import CAP_FIELD
 from services.permissions import require_role, user_in_scope
-from services.summary import compute_summary
 
 READERS = ("gateway", "finance", "admin", "super_admin")
 
@@ -35,9 +36,27 @@ def ban_active(user, now: datetime) -> bool:
     return bool(user.banned) and (user.banned_until is None or user.banned_until > now)
 
 
+def spend_refusal(user, left: Remaining, now: datetime, *, amount: int = 1, model_ok: bool = True) -> str:
+    """Why `user` may not spend `amount` now, or "ok": the one order of reasons every page and the gateway use."""
+    if ban_active(user, now):
+        return "banned"
+    if not user.paid:
+        return "not_paid"
+    if not model_ok:
+        return "model_not_allowed"
+    if left.user_remaining < amount:
+        return "monthly_cap_reached"
+    if left.pool_remaining < amount:
+        return "org_pool_exhausted"
+    if left.org_remaining < amount:
+        return "org_monthly_cap_reached"
+    return "ok"
+
+
 def remaining_budget(session: Session, *, actor: Actor, user_id: int, kind: str = "tokens",
                      now: datetime | None = None) -> Budget:
-    """The member themself, their org's staff, or the gateway may ask."""
+    """May the user spend now, and how much is left, net of open reservations — the same figures the gateway
+    decides with (`Budgets`). The member themself, their org's staff, or the gateway may ask."""
     kind = validation.kind(kind)
     now = now or utcnow()
     if actor.user_id is not None and actor.user_id == user_id:
@@ -45,37 +64,18 @@ def remaining_budget(session: Session, *, actor: Actor, user_id: int, kind: str 
     else:
         require_role(actor, READERS, "see budgets")
         user = user_in_scope(session, actor, user_id)
-    cap = getattr(user, CAP_FIELD[kind])
-    used = used_this_month(session, user.id, kind, now)
-    user_left = max(0, cap - used)
-    org_left = pool_left = 0
-    month_capped = False
-    if user.org_id is not None:
-        summary = compute_summary(session, user.org_id, now).kind(kind)
-        org_left = pool_left = summary.pool_remaining
-        org = session.get(Organization, user.org_id)
-        monthly_cap = org.monthly_token_cap if kind == "tokens" else org.monthly_training_cap
-        if monthly_cap is not None:
-            month_left = max(0, monthly_cap - summary.used_this_month)
-            month_capped = month_left <= 0
-            org_left = min(org_left, month_left)
-    if ban_active(user, now):
-        reason = "banned"
-    elif not user.paid:
-        reason = "not_paid"
-    elif user.org_id is None:
-        reason = "no_organization"
-    elif user_left <= 0:
-        reason = "monthly_cap_reached"
-    elif pool_left <= 0:
-        reason = "org_pool_exhausted"
-    elif month_capped:
-        reason = "org_monthly_cap_reached"
-    else:
-        reason = "ok"
+    if user.org_id is None:
+        cap, used = getattr(user, CAP_FIELD[kind]), used_this_month(session, user.id, kind, now)
+        reason = "banned" if ban_active(user, now) else "not_paid" if not user.paid else "no_organization"
+        return Budget(allowed=False, reason=reason, user_remaining=max(0, cap - used), org_remaining=0, remaining=0,
+                      cap=cap, used_this_month=used)
+    left = Budgets(session, [user.org_id], [user.id], now).left(user.org_id, user, kind)
+    reason = spend_refusal(user, left, now)
     allowed = reason == "ok"
-    return Budget(allowed=allowed, reason=reason, user_remaining=user_left, org_remaining=org_left,
-                  remaining=min(user_left, org_left) if allowed else 0, cap=cap, used_this_month=used)
+    return Budget(allowed=allowed, reason=reason, user_remaining=left.user_remaining,
+                  org_remaining=left.org_remaining, remaining=left.remaining if allowed else 0, cap=left.cap,
+                  used_this_month=left.used_this_month, held=left.held)
+
 
 @dataclass
 class Remaining:

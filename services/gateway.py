@@ -22,7 +22,7 @@ from sqlmodel import Session
 from models import INT64_MAX, OrgAllowedModel, Organization, Reservation, User, utcnow
 from services import idempotency, notices, settings, usage, validation
 from services.actor import Actor
-from services.budget import Budgets, Remaining, ban_active
+from services.budget import Budgets, Remaining, ban_active, spend_refusal
 from services.crypto import new_token
 from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from services.permissions import scoped_org_id
@@ -152,10 +152,7 @@ def decide(session: Session, asks: list[Ask], now: datetime) -> list:
         left = budgets.left(a.org_id, target, a.kind)
         base = dict(remaining=left.remaining, user_remaining=left.user_remaining, org_remaining=left.org_remaining)
         model_ok = m[3] and (not listed[a.org_id] or m[0] in listed[a.org_id])
-        reason = ("banned" if ban_active(target, now) else "not_paid" if not target.paid
-                  else "model_not_allowed" if not model_ok else "monthly_cap_reached" if left.user_remaining < a.amount
-                  else "org_pool_exhausted" if left.pool_remaining < a.amount
-                  else "org_monthly_cap_reached" if left.org_remaining < a.amount else "ok")
+        reason = spend_refusal(target, left, now, amount=a.amount, model_ok=model_ok)
         if reason != "ok" or not a.reserve:
             out.append(Decision(reason == "ok", reason, **base))
             continue

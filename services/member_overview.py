@@ -19,6 +19,7 @@ class KindOverview:
     run_out: date | None  # None: no use yet, or not before the reset
     run_out_note: str
     reason: str
+    held: int = 0  # held by open reservations (a request in progress at the gateway), not in `remaining`
 
 
 def projected_run_out(allocation: int, used: int, now: datetime) -> tuple[date | None, str]:
@@ -43,8 +44,7 @@ def overview(session, *, actor: Actor, now: datetime | None = None) -> dict[str,
     out = {}
     for kind in ("tokens", "training"):
         b = budget.remaining_budget(session, actor=actor, user_id=actor.user_id, kind=kind, now=now)
-        remaining = b.remaining if b.allowed else min(b.user_remaining, b.org_remaining)
         run_out, note = projected_run_out(b.cap, b.used_this_month, now)
-        out[kind] = KindOverview(kind, b.cap, b.used_this_month, remaining, next_month_start(now).date(), run_out,
-                                 note, b.reason)
+        out[kind] = KindOverview(kind, b.cap, b.used_this_month, b.left, next_month_start(now).date(), run_out,
+                                 note, b.reason, b.held)
     return out

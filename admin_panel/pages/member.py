@@ -9,12 +9,14 @@ from ..state.member import MemberState
 ROUTE, TITLE = "/me", "My account · Steward"
 
 
-def _stat(label: str, value, icon: str, stat_id: str) -> rx.Component:
+def _stat(label: str, value, icon: str, stat_id: str, note=None) -> rx.Component:
     return card(
         rx.hstack(
             rx.vstack(
                 rx.text(label, size="2", color=styles.muted_text_color),
                 rx.heading(value, size="6", weight="bold", id=stat_id, white_space="nowrap"),
+                *([rx.cond(note != "", rx.text(note, size="1", color=styles.muted_text_color, id=f"{stat_id}-note"))]
+                  if note is not None else []),
                 spacing="1",
             ),
             rx.spacer(),
@@ -46,7 +48,7 @@ def member_page() -> rx.Component:
             rx.grid(
                 _stat("My allocation", MemberState.allocation, "wallet", "stat-allocation"),
                 _stat("Used this month", MemberState.used, "activity", "stat-used"),
-                _stat("Remaining", MemberState.remaining, "battery-medium", "stat-remaining"),
+                _stat("Remaining", MemberState.remaining, "battery-medium", "stat-remaining", note=MemberState.held),
                 _stat("Resets on", MemberState.resets_on, "calendar", "stat-resets"),
                 _stat("Runs out (at this pace)", MemberState.run_out, "timer", "stat-run-out"),
                 _stat("Training tokens", MemberState.training_used + " / " + MemberState.training_allocation,

@@ -34,6 +34,7 @@ class MemberState(MemberArea, rx.State):
     allocation: str = ""
     used: str = ""
     remaining: str = ""
+    held: str = ""  # tokens held by open reservations, already taken out of `remaining`
     resets_on: str = ""
     used_percent: int = 0
     notice: str = ""
@@ -62,7 +63,8 @@ class MemberState(MemberArea, rx.State):
         self.name, self.email = info.name or info.email, info.email
         self.is_admin = info.role != "member"
         self.allocation, self.used = fmt_tokens(b.cap), fmt_tokens(b.used_this_month)
-        self.remaining = fmt_tokens(b.remaining if b.allowed else min(b.user_remaining, b.org_remaining))
+        self.remaining = fmt_tokens(b.left)
+        self.held = f"{fmt_tokens(b.held)} held for requests in progress" if b.held else ""
         self.used_percent = min(100, round(100 * b.used_this_month / b.cap)) if b.cap else 0
         self.resets_on = f"{next_month_start(utcnow()):%b %-d, %Y}"
         self.notice = REASONS.get(b.reason, "")

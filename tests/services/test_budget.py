@@ -271,3 +271,26 @@ def test_who_may_ask(w, ask):
 def test_kind_is_validated(w, ask):
     with pytest.raises(Invalid, match="Kind must be"):
         ask(w.alice, kind="embedding")
+
+
+def test_the_member_page_and_the_gateway_read_one_rule_open_reservations_included(w, session, use, engine):
+    """What is left for a user is what the gateway decides with: an open reservation is taken out of it (and
+    shown as held), for the member page (remaining_budget, member_overview) and GET /balance alike."""
+    from services import gateway, member_overview
+    from tests.services.gateway_helpers import authorize
+
+    now = NOW
+    held = authorize(engine, w.org.id, user=w.alice.id, model="gpt-4o", tokens=120_000, reserve=True, now=now)
+    assert held.allowed and held.reservation_id
+    use(w.alice, 30_000, now - timedelta(seconds=5))
+    mine = remaining_budget(session, actor=w.actor(w.alice), user_id=w.alice.id, now=now)
+    assert (mine.held, mine.user_remaining) == (120_000, ALICE_CAP - 30_000 - 120_000)
+    assert mine.left == mine.remaining == ALICE_CAP - 150_000 and mine.reason == "ok"
+    api = gateway.balance(session, actor=gateway_actor(w.org.id), user_id=w.alice.id, now=now)
+    assert (api["remaining"], api["reserved"]) == (mine.remaining, mine.held)
+    page = member_overview.overview(session, actor=w.actor(w.alice), now=now)["tokens"]
+    assert (page.remaining, page.held) == (mine.left, 120_000)
+    session.commit()
+    # An ask for more than is left after the hold is refused with the reason the member page shows for zero left.
+    big = authorize(engine, w.org.id, user=w.alice.id, model="gpt-4o", tokens=ALICE_CAP - 150_000 + 1, now=now)
+    assert (big.allowed, big.reason) == (False, "monthly_cap_reached")
