@@ -55,9 +55,9 @@ class Decision:
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None}
 
 
-def _require_gateway(actor: Actor) -> int:
+def _require_gateway(actor: Actor, action: str = "do this") -> int:
     if actor.role not in (GATEWAY, "super_admin"):
-        raise Forbidden("Only the gateway can do this.")
+        raise Forbidden(f"Only the gateway can {action}.")
     return actor.org_id
 
 
@@ -332,7 +332,7 @@ def report_many(session: Session, reports: list[UsageReport], now: datetime) -> 
 
 def report_usage(session: Session, *, actor: Actor, events: list, now: datetime | None = None) -> list:
     """Record usage (one transaction: ledger, rollups, settled reservations, threshold notices)."""
-    org_id = scoped_org_id(session, actor, _require_gateway(actor))
+    org_id = scoped_org_id(session, actor, _require_gateway(actor, "report usage"))
     now = now or utcnow()
     try:
         pending = usage.check_events(events, now)

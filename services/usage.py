@@ -15,12 +15,11 @@ from functools import lru_cache
 from sqlalchemy import bindparam, func, select
 from sqlmodel import Session
 
-from models import INT64_MAX, AIModel, UsageEvent, User, utcnow
+from models import INT64_MAX, AIModel, UsageEvent, User
 from models.catalog import RATE_SCALE
-from services import idempotency, rollups, validation
+from services import rollups, validation
 from services.actor import Actor
-from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from services.permissions import scoped_org_id
+from services.errors import Conflict, DomainError, Invalid, NotFound
 
 MAX_BATCH = 1000
 MAX_KEY = 200
@@ -367,33 +366,6 @@ def with_lookups(session: Session, org_id: int, events: list, exc: DomainError) 
     if not added:
         return exc
     return event_errors(sorted(errors + added, key=lambda e: e[0]))
-
-
-# ------------------------------------------------------------------------------------------ one report
-def record_usage(session: Session, *, actor: Actor, events: list[dict], now: datetime | None = None) -> list[Recorded]:
-    """Record one or more usage events for the actor's org. All events are validated before anything is
-    written; the batch lands (ledger + rollups) in the caller's transaction."""
-    if actor.role not in (GATEWAY, "super_admin"):
-        raise Forbidden("Only the gateway can report usage.")
-    org_id = scoped_org_id(session, actor)
-    now = now or utcnow()
-    try:
-        pending = check_events(events, now)
-    except DomainError as exc:
-        raise with_lookups(session, org_id, events, exc) from None
-    errors = resolve(session, org_id, pending, users_by_ref(session, {p.user_ref for p in pending}),
-                     models_by_name(session, {p.model_name for p in pending}))
-    if errors:
-        raise event_errors(errors)
-    ids, prior = insert(session, pending, now)
-    errors = idempotency.conflicts(pending, prior)
-    if errors:
-        undo(session, ids)
-        raise event_errors(errors)
-    add_to_rollups(session, pending, ids)
-    return [Recorded(p.idempotency_key, ids[p.idempotency_key], False, p.billed_tokens) if p.idempotency_key in ids
-            else Recorded(p.idempotency_key, prior[p.idempotency_key][0], True, prior[p.idempotency_key][1])
-            for p in pending]
 
 
 def insert(session: Session, pending: list[Pending], now: datetime, prior: dict | None = None) -> tuple[dict, dict]:

@@ -1,6 +1,6 @@
 """remaining_budget: may a user spend now, why not, and how much is left (user cap, org pool, org monthly cap).
 
-The clock is driven with `now=`; usage is recorded through record_usage (gpt-4o, prompt tokens only, so
+The clock is driven with `now=`; usage is recorded through report_usage (gpt-4o, prompt tokens only, so
 billed tokens = the amount given).
 """
 
@@ -16,7 +16,8 @@ from services import catalog, orgs
 from services.actor import system_actor
 from services.budget import remaining_budget
 from services.errors import Forbidden, Invalid, NotFound
-from services.usage import gateway_actor, record_usage
+from services.gateway import report_usage
+from services.usage import gateway_actor
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 POOL = 4_000_000  # world: Org A bought 4M tokens and 2M training tokens
@@ -44,7 +45,7 @@ def use(w, session):
     """use(user, billed, at, kind='tokens'): record usage through the user's org gateway."""
 
     def _use(user, billed: int, at: datetime, kind: str = "tokens"):
-        out = record_usage(session, actor=gateway_actor(user.org_id), now=at + timedelta(seconds=1), events=[
+        out = report_usage(session, actor=gateway_actor(user.org_id), now=at + timedelta(seconds=1), events=[
             {"idempotency_key": f"use-{next(_keys)}", "user": user.id, "model": "gpt-4o", "prompt_tokens": billed,
              "completion_tokens": 0, "kind": kind, "occurred_at": at}])
         session.commit()

@@ -18,7 +18,8 @@ from sqlmodel import Session, select
 from models import AuditEvent, AuditHead, UsageDaily, UsageEvent, UsageHourly, UsageUserDaily, UsageUserMonthly
 from services import audit, catalog
 from services.actor import system_actor
-from services.usage import gateway_actor, record_usage
+from services.gateway import report_usage
+from services.usage import gateway_actor
 from tests.services.rollup_helpers import actual_statistics_rollups, expected_statistics_rollups
 
 NOW = datetime(2024, 4, 2, tzinfo=UTC)
@@ -114,7 +115,7 @@ def test_overlapping_usage_retries_count_each_event_once(engine, world, session)
                 batch = mine[j:j + rng.randint(1, 6)]
                 j += len(batch)
                 try:
-                    results += record_usage(s, actor=gateway_actor(org_id), now=NOW,
+                    results += report_usage(s, actor=gateway_actor(org_id), now=NOW,
                                             events=[dict(payloads[k]) for k in batch])
                     s.commit()
                 except Exception as exc:  # reported below, never retried

@@ -17,7 +17,8 @@ from sqlmodel import select
 
 from models import UsageEvent, utcnow
 from services.errors import Conflict
-from services.usage import gateway_actor, record_usage
+from services.gateway import report_usage
+from services.usage import gateway_actor
 from tests.conftest import snapshot
 from tests.services.gateway_helpers import client
 from tests.services.test_concurrency import run_together
@@ -94,7 +95,7 @@ def test_another_orgs_event_under_the_key_is_409(http, engine, session):
     session.commit()
     before = ledger(engine)
     with pytest.raises(Conflict, match="idempotency_key 'k1' was already used for a different event"):
-        record_usage(session, actor=gateway_actor(http.other_org.id), events=[
+        report_usage(session, actor=gateway_actor(http.other_org.id), events=[
             {**event(http), "user": http.carol.id}])
     session.rollback()
     assert ledger(engine) == before

@@ -13,11 +13,12 @@ from sqlmodel import Session, delete, select
 from models import ROLLUP_TABLES, AIModel, UsageDaily, UsageEvent, UsageHourly, UsageUserDaily, UsageUserMonthly
 from services import catalog
 from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from services.usage import MAX_BATCH, billed_tokens, bulk_load, gateway_actor, record_usage
+from services.gateway import report_usage
+from services.usage import MAX_BATCH, billed_tokens, bulk_load, gateway_actor
 from tests.conftest import snapshot
 from tests.services.rollup_helpers import actual_statistics_rollups, expected_statistics_rollups
 
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)  # the clock handed to record_usage (`now=`)
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)  # the clock handed to report_usage (`now=`)
 IST = timezone(timedelta(hours=5, minutes=30))
 PST = timezone(timedelta(hours=-8))
 OFFSETS = [UTC, IST, PST, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12)),
@@ -72,7 +73,7 @@ BILLING_CASES = [
 def test_billed_tokens_use_model_rates_rounded_up(w, session, engine):
     batch = [ev(f"bill-{i}", w.alice.id, model=m, prompt=p, completion=c)
              for i, (m, p, c, _) in enumerate(BILLING_CASES)]
-    out = record_usage(session, actor=gw(w), events=batch, now=NOW)
+    out = report_usage(session, actor=gw(w), events=batch, now=NOW)
     session.commit()
 
     expected = [billed for *_, billed in BILLING_CASES]
@@ -98,7 +99,7 @@ def test_billed_tokens_function_matches_reference():
 # --- idempotency --------------------------------------------------------------------------------------
 
 def test_retrying_a_key_changes_nothing(w, session, engine):
-    first = record_usage(session, actor=gw(w), now=NOW, events=[
+    first = report_usage(session, actor=gw(w), now=NOW, events=[
         ev("req-1", w.alice.id, prompt=1000, completion=10),
         ev("req-2", w.bob.email, model="gpt-4o-mini", prompt=40, completion=2, kind="training"),
     ])
@@ -107,7 +108,7 @@ def test_retrying_a_key_changes_nothing(w, session, engine):
     before = snapshot(engine)
     assert len(before["usage_event"]) == 2 and before["usage_daily"] and before["usage_hourly"]
 
-    again = record_usage(session, actor=gw(w), now=NOW + timedelta(minutes=3),
+    again = report_usage(session, actor=gw(w), now=NOW + timedelta(minutes=3),
                          events=[ev("req-1", w.alice.id, prompt=1000, completion=10)])
     session.commit()
     assert len(again) == 1
@@ -119,7 +120,7 @@ def test_retrying_a_key_changes_nothing(w, session, engine):
     # A key reused for a different event is a Conflict naming the key, and the batch records nothing (also
     # when the caller commits anyway).
     with pytest.raises(Conflict, match="idempotency_key 'req-2' was already used for a different event") as exc:
-        record_usage(session, actor=gw(w), now=NOW, events=[
+        report_usage(session, actor=gw(w), now=NOW, events=[
             ev("req-3", w.alice.id), ev("req-2", w.bob.id, prompt=999_999, completion=999_999)])
     session.commit()
     assert [(i, f) for i, f, *_ in exc.value.event_errors] == [(1, "idempotency_key")]
@@ -127,9 +128,9 @@ def test_retrying_a_key_changes_nothing(w, session, engine):
 
 
 def test_batch_mixing_retries_and_new_events_adds_only_the_new_ones(w, session, engine):
-    record_usage(session, actor=gw(w), now=NOW, events=[ev("a", w.alice.id, prompt=100, completion=0)])
+    report_usage(session, actor=gw(w), now=NOW, events=[ev("a", w.alice.id, prompt=100, completion=0)])
     session.commit()
-    out = record_usage(session, actor=gw(w), now=NOW, events=[
+    out = report_usage(session, actor=gw(w), now=NOW, events=[
         ev("b", w.alice.id, prompt=20, completion=0),
         ev(" a ", w.alice.id, prompt=100, completion=0),  # surrounding spaces: the same key
     ])
@@ -184,7 +185,7 @@ BAD_CASES = _bad_cases()
 @pytest.fixture
 def with_prior_usage(w, session):
     """Some committed usage, so 'unchanged' covers non-empty rollups too."""
-    record_usage(session, actor=gw(w), now=NOW, events=[ev("prior-1", w.alice.id), ev("prior-2", w.bob.id)])
+    report_usage(session, actor=gw(w), now=NOW, events=[ev("prior-1", w.alice.id), ev("prior-2", w.bob.id)])
     session.commit()
     return w
 
@@ -192,7 +193,7 @@ def with_prior_usage(w, session):
 def _assert_rejected(session, engine, w, events, exc_type, fragment, field):
     before = snapshot(engine)
     with pytest.raises(exc_type) as err:
-        record_usage(session, actor=gw(w), events=events, now=NOW)
+        report_usage(session, actor=gw(w), events=events, now=NOW)
     # Committing (not rolling back) proves nothing was written, not even inside the transaction.
     session.commit()
     assert snapshot(engine) == before
@@ -232,7 +233,7 @@ def test_batch_size_limit(with_prior_usage, session, engine):
     assert e.status == 422
 
     # Exactly the limit is accepted.
-    out = record_usage(session, actor=gw(w), events=too_many[:MAX_BATCH], now=NOW)
+    out = report_usage(session, actor=gw(w), events=too_many[:MAX_BATCH], now=NOW)
     session.commit()
     assert len(out) == MAX_BATCH and not any(r.duplicate for r in out)
     with Session(engine) as s:
@@ -359,7 +360,7 @@ def record_in_batches(session, w, items, rng) -> list:
     rng.shuffle(batches)
     results = []
     for org_id, raws in batches:
-        results += record_usage(session, actor=gateway_actor(org_id), events=raws, now=NOW)
+        results += report_usage(session, actor=gateway_actor(org_id), events=raws, now=NOW)
         session.commit()
     return results
 
@@ -380,7 +381,7 @@ def test_rollups_equal_the_ledger(w, session, engine):
     assert len(results) == len(items) and not any(r.duplicate for r in results)
     # Retrying a sample of them later changes nothing.
     retry = rng.sample([raw for org_id, raw, _ in items if org_id == w.org.id], 50)
-    assert all(r.duplicate for r in record_usage(session, actor=gw(w), events=retry, now=NOW))
+    assert all(r.duplicate for r in report_usage(session, actor=gw(w), events=retry, now=NOW))
     session.commit()
 
     rows = ledger_rows(engine)
@@ -437,7 +438,7 @@ def _as_trusted_events(w, items, time_of) -> list[UsageEvent]:
     return out
 
 
-def test_bulk_load_produces_the_same_rollups_as_record_usage(w, session, engine):
+def test_bulk_load_produces_the_same_rollups_as_report_usage(w, session, engine):
     rng = random.Random(11)
     items = random_events(rng, w, 250, "b")
     record_in_batches(session, w, items, rng)
@@ -471,22 +472,22 @@ def test_gateway_cannot_record_for_another_orgs_user(w, session, engine):
     before = snapshot(engine)
     for ref in (w.carol.id, w.carol.email):
         with pytest.raises(NotFound) as err:
-            record_usage(session, actor=gw(w), events=[ev("x", ref)], now=NOW)
+            report_usage(session, actor=gw(w), events=[ev("x", ref)], now=NOW)
         assert "unknown user" in err.value.message.lower()
         session.commit()
     assert snapshot(engine) == before
     # The same event through Org B's gateway is accepted (the refusal was about scope, not the payload).
-    out = record_usage(session, actor=gw(w, w.other_org), events=[ev("x", w.carol.id)], now=NOW)
+    out = report_usage(session, actor=gw(w, w.other_org), events=[ev("x", w.carol.id)], now=NOW)
     session.commit()
     assert out[0].duplicate is False
     assert [e.org_id for e in ledger_rows(engine)] == [w.other_org.id]
 
 
 @pytest.mark.parametrize("who", ["alice", "admin", "finance", "other_admin"])
-def test_people_cannot_record_usage(who, w, session, engine):
+def test_people_cannot_report_usage(who, w, session, engine):
     before = snapshot(engine)
     with pytest.raises(Forbidden) as err:
-        record_usage(session, actor=w.actor(getattr(w, who)), events=[ev("x", w.alice.id)], now=NOW)
+        report_usage(session, actor=w.actor(getattr(w, who)), events=[ev("x", w.alice.id)], now=NOW)
     assert err.value.message == "Only the gateway can report usage."
     session.commit()
     assert snapshot(engine) == before

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from models import month_start, utcnow
-from services import usage, users
+from services import gateway, usage, users
 from services.catalog import ensure_default_models
 from services.errors import Forbidden, Invalid, NotFound
 from services.user_table import list_users
@@ -94,7 +94,7 @@ def test_usage_columns_come_from_the_monthly_rollup_and_sort(world, session):
                                                    ("k2", world.bob, last_month, 500, "tokens"),
                                                    ("k3", world.alice, this_month, 300, "tokens"),
                                                    ("k4", world.alice, this_month, 70, "training"))]
-    usage.record_usage(session, actor=gw, events=events, now=now)
+    gateway.report_usage(session, actor=gw, events=events, now=now)
     session.flush()
     admin = world.actor(world.admin)
     rows = {r.email: r for r in list_users(session, actor=admin).rows}
