@@ -6,6 +6,7 @@ import reflex as rx
 from services import notices
 from services.errors import DomainError
 
+from .. import formatting as fmt
 from ..guard import AdminArea, current_session
 from ..state.db import in_db
 
@@ -34,7 +35,7 @@ class NoticeState(AdminArea, rx.State):
             self.error = e.message
             return
         self.unread, self.error = count, ""
-        self.items = [{"id": str(n["id"]), "message": n["message"], "when": f"{n['created_at']:%b %-d, %H:%M}",
+        self.items = [{"id": str(n["id"]), "message": n["message"], "when": fmt.moment(n["created_at"]),
                        "read": "1" if n["read"] else ""} for n in rows]
 
     @rx.event

@@ -12,6 +12,7 @@ from services.db import read_scope
 from services.errors import DomainError
 from services.permissions import MANAGE
 
+from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from .db import in_db
 from .export_job import download_event, run_export
@@ -35,7 +36,7 @@ def log_filter(db, actor, f: dict) -> activity.LogFilter:
 def _cell(value) -> str:
     """Display text of a log cell: token counts with thousands separators."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+        return fmt.number(value)
     return str(value)
 
 

@@ -10,6 +10,7 @@ from services import api_keys, webhooks
 from services.errors import DomainError, StepUpRequired
 from services.permissions import MANAGE
 
+from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from ..shell.stepup import ask_step_up
 from .db import in_db
@@ -17,13 +18,12 @@ from .db import in_db
 MAX_NAME = 100
 
 
-def _when(dt) -> str:
-    return f"{dt:%Y-%m-%d %H:%M} UTC" if dt else ""
+_when = fmt.moment
 
 
 def _key_row(k) -> dict[str, str]:
     return {"id": str(k.id), "name": k.name, "prefix": k.prefix + "…", "created_by": k.created_by or "—",
-            "created": _when(k.created_at), "last_used": _when(k.last_used_at) or "never",
+            "created": _when(k.created_at), "last_used": _when(k.last_used_at) if k.last_used_at else "never",
             "revoked": _when(k.revoked_at), "active": "" if k.revoked_at else "1"}
 
 

@@ -11,6 +11,7 @@ from services.errors import DomainError, Invalid
 from services.permissions import MANAGE
 from services.summary import compute_summary
 
+from .. import formatting
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from .db import in_db
 
@@ -37,8 +38,7 @@ CHOICE_LABELS = {
 }
 
 
-def fmt(n) -> str:
-    return "Unlimited" if n is None else f"{n:,}"
+fmt = formatting.limit
 
 
 def _as_text(v) -> str:
@@ -141,7 +141,7 @@ class DistributionState(AdminArea, rx.State):
         self.excluded = [_user_line(u, kind) for u in special["excluded"]]
         self.pinned = [_user_line(u, kind) for u in special["pinned"]]
         self.counts = {k: special[k + "_count"] for k in ("overrides", "excluded", "pinned")}
-        self.history = [{"id": str(r["id"]), "when": f"{r['started_at']:%Y-%m-%d %H:%M} UTC", "actor": r["actor"],
+        self.history = [{"id": str(r["id"]), "when": formatting.moment(r["started_at"]), "actor": r["actor"],
                          "kind": r["kind"], "strategy": r["strategy_label"], "before": fmt(r["total_before"]),
                          "after": fmt(r["total_after"]), "changed": str(r["changed"])} for r in hist]
         self.history_total = total
@@ -393,7 +393,7 @@ class DistributionState(AdminArea, rx.State):
             self.error = e.message
             return None
         self._detail_id = d["id"]
-        self.detail = {"id": str(d["id"]), "when": f"{d['started_at']:%Y-%m-%d %H:%M} UTC", "actor": d["actor"],
+        self.detail = {"id": str(d["id"]), "when": formatting.moment(d["started_at"]), "actor": d["actor"],
                        "strategy": d["strategy_label"], "kind": d["kind"], "before": fmt(d["total_before"]),
                        "after": fmt(d["total_after"]), "changed": str(d["changed"])}
         self.detail_rows = [{"email": c["email"], "before": fmt(c["before"]), "after": fmt(c["after"]),

@@ -8,6 +8,7 @@ from services import onboarding_invites as invitations
 from services.errors import DomainError
 from services.onboarding_rules import FIELDS
 
+from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, MemberArea, current_session
 from .db import in_db
 
@@ -15,8 +16,7 @@ MAX_TEXT = 200_000  # characters kept per field; the rules explain anything long
 EMPTY_MESSAGES = dict.fromkeys(FIELDS, "")
 
 
-def fmt_date(d) -> str:
-    return f"{d:%b %-d, %Y}" if d is not None else ""
+fmt_date = fmt.day
 
 
 class EnterpriseRequestState(MemberArea, rx.State):

@@ -7,6 +7,7 @@ from services import budget, member_overview, token_requests
 from services.errors import DomainError
 from services.summary import next_month_start
 
+from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, MemberArea, current_session
 from .db import in_db
 
@@ -21,8 +22,7 @@ REASONS = {
 }
 
 
-def fmt_tokens(n: int) -> str:
-    return f"{n:,}"
+fmt_tokens = fmt.number
 
 
 class MemberState(MemberArea, rx.State):
@@ -66,7 +66,7 @@ class MemberState(MemberArea, rx.State):
         self.remaining = fmt_tokens(b.left)
         self.held = f"{fmt_tokens(b.held)} held for requests in progress" if b.held else ""
         self.used_percent = min(100, round(100 * b.used_this_month / b.cap)) if b.cap else 0
-        self.resets_on = f"{next_month_start(utcnow()):%b %-d, %Y}"
+        self.resets_on = fmt.day(next_month_start(utcnow()))
         self.notice = REASONS.get(b.reason, "")
         self.error, self.loaded = "", True
         await self._load_more(info)
@@ -84,15 +84,15 @@ class MemberState(MemberArea, rx.State):
             self.error = e.message
             return
         t = ov["tokens"]
-        self.run_out = f"{t.run_out:%b %-d, %Y}" if t.run_out else t.run_out_note
+        self.run_out = fmt.day(t.run_out) if t.run_out else t.run_out_note
         self.training_allocation = fmt_tokens(ov["training"].allocation)
         self.training_used = fmt_tokens(ov["training"].used)
         self.my_requests = [{
-            "id": str(r["id"]), "date": f"{r['created_at']:%Y-%m-%d}", "amount": fmt_tokens(r["amount"]),
+            "id": str(r["id"]), "date": fmt.iso_day(r["created_at"]), "amount": fmt_tokens(r["amount"]),
             "kind": r["kind"], "reason": r["reason"],
             "status": r["status"] + (" (auto)" if r["auto_approved"] else "")
             + (f" · {r['approved_amount']:,}" if r["approved_amount"] not in (None, r["amount"]) else "")
-            + (f" · until {r['grant_expires_at']:%Y-%m-%d}" if r["grant_expires_at"] else ""),
+            + (f" · until {fmt.iso_day(r['grant_expires_at'])}" if r["grant_expires_at"] else ""),
             "note": r["review_note"]} for r in mine]
         self.has_pending = any(r["status"] == "pending" for r in mine)
 

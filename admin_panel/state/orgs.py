@@ -12,6 +12,7 @@ from services.errors import DomainError, StepUpRequired
 from services.onboarding_rules import FIELDS
 from services.org_listing import PAGE, org_rows
 
+from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from ..shell.stepup import ask_step_up
 from .db import in_db
@@ -29,8 +30,7 @@ def _text(form, name: str) -> str:
     return value if isinstance(value, str) and len(value) <= MAX_FIELD else ""
 
 
-def _date(d) -> str:
-    return f"{d:%b %-d, %Y}" if d is not None else "—"
+_date = fmt.day
 
 
 def _id(value) -> int | None:

@@ -1,7 +1,6 @@
 """Token Requests page: tabs with counts, one page of the queue, approve / deny dialogs with the pool warning.
 Large grants ask for a fresh MFA code (step-up) and then approve from the server-side copy of the dialog."""
 
-from datetime import datetime
 from typing import ClassVar
 
 import reflex as rx
@@ -10,6 +9,7 @@ from services import token_requests as tr
 from services.errors import DomainError, StepUpRequired
 from services.permissions import MANAGE
 
+from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from ..shell import ask_step_up
 from .db import in_db
@@ -17,8 +17,7 @@ from .db import in_db
 PAGE_SIZES = ("25", "50", "100")
 
 
-def _when(d: datetime | None) -> str:
-    return f"{d:%Y-%m-%d %H:%M}" if d else ""
+_when = fmt.moment
 
 
 def _display(r: dict) -> dict[str, str]:
@@ -26,7 +25,7 @@ def _display(r: dict) -> dict[str, str]:
     if r["status"] == "approved" and r["approved_amount"] != r["amount"]:
         status += f" · {r['approved_amount']:,}"
     if r["grant_expires_at"]:
-        status += f" · until {r['grant_expires_at']:%Y-%m-%d}"
+        status += f" · until {fmt.iso_day(r['grant_expires_at'])}"
     return {"id": str(r["id"]), "user": r["email"], "amount": f"{r['amount']:,}", "kind": r["kind"],
             "reason": r["reason"] or ("(" + r["source"] + ")" if r["source"] != "member" else ""),
             "source": r["source"], "at_request": f"{r['allocation_at_request']:,} / {r['used_at_request']:,} used",

@@ -11,6 +11,7 @@ from services import statistics as st
 from services.errors import DomainError
 from services.permissions import READ_STATS
 
+from .. import formatting as fmt
 from ..components import charts
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from .db import in_db
@@ -30,8 +31,7 @@ def _s(form: dict, key: str, max_len: int = 320) -> str:
     return v.strip()
 
 
-def _n(n: int | None) -> str:
-    return "—" if n is None else f"{n:,}"
+_n = fmt.number
 
 
 class StatsState(AdminArea, rx.State):

@@ -9,15 +9,15 @@ from models import Role
 from services import throttle
 from services.errors import DomainError
 
+from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from .db import in_db
-from .users import fmt_dt
 
 
 def _row(r: dict) -> dict[str, str]:
     wait = r["wait_seconds"]
     return {"key": r["key"], "kind": r["kind"], "subject": r["subject"], "failures": str(r["failures"]),
-            "last_failure": fmt_dt(r["last_failure_at"]) + " UTC",
+            "last_failure": fmt.moment(r["last_failure_at"]),
             "wait": f"{wait} s" if wait else "—", "slowed": "1" if r["slowed"] else ""}
 
 

@@ -14,6 +14,7 @@ from services import allocation, auth, invitations, mfa, settings, summary, user
 from services.errors import DomainError, StepUpRequired
 from services.permissions import MANAGE
 
+from .. import formatting as fmt_
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from ..shell.stepup import ask_step_up
 from .db import in_db
@@ -26,12 +27,7 @@ LINK_ACTIONS = ("invite", "reset_link")  # the dialog stays open and shows the l
 MAX_EDITS = 10_000
 
 
-def fmt(n: int) -> str:
-    return f"{n:,}"
-
-
-def fmt_dt(d: datetime | None) -> str:
-    return f"{d:%Y-%m-%d %H:%M}" if d else "—"
+fmt, fmt_dt = fmt_.number, fmt_.moment  # the one formatter module (admin_panel/formatting.py)
 
 
 def _user_id(value) -> int | None:
@@ -166,7 +162,7 @@ class UsersState(AdminArea, rx.State):
         if s is not None:
             self.user_count = fmt(s.users)
             self.cards = _summary_cards(s)
-            self.closest_expiry = f"{s.closest_expiry:%b %-d, %Y}" if s.closest_expiry else ""
+            self.closest_expiry = fmt_.day(s.closest_expiry) if s.closest_expiry else ""  # no purchase: the line is hidden
             self.overbooking = s.warnings
         self.error = ""
 
