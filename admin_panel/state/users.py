@@ -162,7 +162,8 @@ class UsersState(AdminArea, rx.State):
         if s is not None:
             self.user_count = fmt(s.users)
             self.cards = _summary_cards(s)
-            self.closest_expiry = fmt_.day(s.closest_expiry) if s.closest_expiry else ""  # no purchase: the line is hidden
+            # No unexpired purchase: "" hides the line.
+            self.closest_expiry = fmt_.day(s.closest_expiry) if s.closest_expiry else ""
             self.overbooking = s.warnings
         self.error = ""
 
