@@ -262,14 +262,16 @@ def test_scheduler_runs_due_jobs_once(people, monkeypatch):
 
 
 def test_the_webhook_and_expiry_worker_starts_with_the_app_not_with_the_first_api_call(people, monkeypatch):
-    """Registered as a lifespan task: a process that never serves /api/v1 still sends webhooks and expires
-    reservations. (The thread itself is not started here: it would poll whichever test database is current.)"""
+    """Registered as a lifespan task: a process that never serves /api/v1 still sends mail and webhooks and expires
+    reservations. (The threads themselves are not started here: they would poll whichever test database is
+    current.)"""
     from admin_panel import scheduler
     from admin_panel.admin_panel import app
-    from services import webhooks
+    from services import mailer, webhooks
 
     started = []
-    monkeypatch.setattr(webhooks, "start_worker", lambda engine=None: started.append(engine))
+    monkeypatch.setattr(webhooks, "start_worker", lambda engine=None: started.append(("webhooks", engine)))
+    monkeypatch.setattr(mailer, "start_worker", lambda engine=None: started.append(("mail", engine)))
     assert scheduler.start_background_workers in app._lifespan_tasks
     scheduler.start_background_workers()
-    assert started == [None]  # the app's own engine
+    assert sorted(started) == [("mail", None), ("webhooks", None)]  # the app's own engine
