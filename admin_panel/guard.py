@@ -91,13 +91,13 @@ class AuthState(rx.State):
     """Holds only the opaque session token (and the trusted-browser token), kept in the browser's local storage.
     No handlers.
 
-    `_connection` is the websocket connection (Socket.IO sid) that last hydrated this tab's state, proving the
-    token from the browser's storage. Events from any other connection run as signed out (see `bind`)."""
+    `_connections` are the websocket connections (Socket.IO sids, newest last) that hydrated this tab's state
+    proving the token from the browser's storage. Events from any other connection run as signed out (`bind`)."""
 
     token: str = rx.LocalStorage("", name=TOKEN_STORAGE_KEY, sync=True)
     # A trusted browser's sealed token (services/devices.py): it outlives sign-outs; the server checks it.
     device: str = rx.LocalStorage("", name=DEVICE_STORAGE_KEY)
-    _connection: str = ""
+    _connections: list[str] = []
 
 
 def _resolve_sync(token: str) -> SessionInfo | None:
@@ -202,8 +202,10 @@ def is_framework_event(state_cls: type, event_name: str) -> bool:
 # Steward token on connect: every (re)connect of the real frontend starts with `hydrate_and_load`, carrying the
 # browser's storage. A hydrate that proves a different token than the state holds resets the whole state tree
 # (the old page data must not reach the new socket either); every other event from a connection that did not
-# hydrate runs signed out.
+# hydrate runs signed out. The last few proven connections stay valid, so an event the old socket sent just
+# before a reconnect, processed after it, is still served as before.
 HYDRATE_HANDLERS = frozenset({"hydrate", "hydrate_and_load"})
+PROVEN_CONNECTIONS = 8
 
 
 def token_var_name() -> str:
@@ -239,14 +241,16 @@ async def bind(state: rx.State, event: Event) -> None:
     auth = await state.get_state(AuthState)
     if auth.token and auth.token != _proven_token(event):
         await _sign_out_tree(state)
-    auth._connection = state.router.session.session_id
+    sid = state.router.session.session_id
+    auth._connections = [c for c in auth._connections if c != sid][-(PROVEN_CONNECTIONS - 1):] + [sid]
 
 
 async def bound_token(state: rx.State) -> str:
     """The tab's Steward token if this event's connection proved it on connect. An event from any other
     connection signs the whole tab state out first (its page data must not reach that socket later)."""
     auth = await state.get_state(AuthState)
-    if auth._connection and auth._connection == state.router.session.session_id:
+    sid = state.router.session.session_id
+    if sid and sid in auth._connections:
         return auth.token
     if auth.token:
         await _sign_out_tree(state)

@@ -259,3 +259,21 @@ def test_a_connection_that_did_not_prove_the_session_runs_signed_out(root, peopl
     assert sub(root, g.AuthState).token == ""
     root.rx_router_session = SessionData(session_id="test-tab-sid")
     assert redirect_path(run_guard(root, name)) == "/login", "the signed-out state stays signed out"
+
+
+def test_an_event_of_the_old_socket_processed_after_a_reconnect_is_still_served(root, people):
+    """A browser reconnects (a new socket hydrates, proving the token) while an event its old socket sent is
+    still queued: that event is served, not treated as a stranger's (which would sign the tab out)."""
+    from reflex.istate.data import SessionData
+
+    g = guard_mod()
+    token = sign_in(people.member.email)
+    with_token(root, token)  # proven on "test-tab-sid"
+    name = next(n for n in app_handlers(g.MemberArea) if not n.endswith(".setvar"))
+    root.rx_router_session = SessionData(session_id="the-new-socket")
+    hydrate = Event(name=f"{root.get_full_name()}.hydrate_and_load", payload={"vars": {g.token_var_name(): token}})
+    asyncio.run(g.bind(root, hydrate))
+    root.rx_router_session = SessionData(session_id="test-tab-sid")  # the old socket's late event
+    assert run_guard(root, name) is None and sub(root, g.AuthState).token == token
+    root.rx_router_session = SessionData(session_id="the-new-socket")
+    assert run_guard(root, name) is None
