@@ -37,8 +37,8 @@ $(STAMP): requirements.txt | $(PY)
 install: $(STAMP)
 
 run: install
-	$(PY) -m services.cli migrate
-	$(PY) -m services.cli seed-demo --if-empty
+	$(PY) -m services.ops.cli migrate
+	$(PY) -m services.ops.cli seed-demo --if-empty
 	@echo
 	@echo "Steward will be served at http://localhost:$(PORT) (the first start builds the frontend: a few minutes)."
 	@echo "Demo accounts: printed above by seed-demo, and listed in README.md."

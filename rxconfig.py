@@ -3,7 +3,7 @@
 import reflex as rx
 
 from admin_panel import styles
-from services import settings
+from services.core import settings
 
 config = rx.Config(
     app_name="admin_panel",

@@ -33,7 +33,7 @@ class StewardApp(rx.App):
 
 app = StewardApp(style=styles.base_style, api_transformer=gateway_api)
 app.add_middleware(GuardMiddleware())
-app.register_lifespan_task(run_jobs_forever)  # the automatic jobs (services/jobs.py)
+app.register_lifespan_task(run_jobs_forever)  # the automatic jobs (services/ops/jobs.py)
 app.register_lifespan_task(start_background_workers)  # webhook sender, reservation expiry
 
 for route in login.ROUTES:

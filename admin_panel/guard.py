@@ -13,7 +13,7 @@ So the guard decides per *state class*, not per page:
 - every other state (including `AuthState`, which only holds the token) is denied.
 
 A denied event does not run and changes no state: the middleware answers with a redirect only. The session
-is resolved from the opaque token in browser storage through `services.sessions.resolve`; handlers resolve it
+is resolved from the opaque token in browser storage through `services.auth.sessions.resolve`; handlers resolve it
 again with `current_session(self)` (nothing about the user is ever taken from the browser).
 """
 
@@ -37,9 +37,9 @@ from reflex_base.event import Event
 from reflex_base.registry import RegistrationContext
 
 from models import ADMIN_ROLES
-from services import sessions
-from services.db import read_scope, session_scope
-from services.sessions import SessionInfo
+from services.auth import sessions
+from services.auth.sessions import SessionInfo
+from services.core.db import read_scope, session_scope
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -95,7 +95,7 @@ class AuthState(rx.State):
     proving the token from the browser's storage. Events from any other connection run as signed out (`bind`)."""
 
     token: str = rx.LocalStorage("", name=TOKEN_STORAGE_KEY, sync=True)
-    # A trusted browser's sealed token (services/devices.py): it outlives sign-outs; the server checks it.
+    # A trusted browser's sealed token (services/auth/devices.py): it outlives sign-outs; the server checks it.
     device: str = rx.LocalStorage("", name=DEVICE_STORAGE_KEY)
     _connections: list[str] = []
 

@@ -23,7 +23,7 @@ import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services import settings
+from services.core import settings
 
 from . import csp
 from .api.cors import ApiCors, is_api_path

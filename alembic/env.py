@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables)
 from alembic import context
-from services import settings
+from services.core import settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -18,10 +18,11 @@ from sqlalchemy import text
 
 import models  # noqa: F401
 from models import Role, utcnow
-from services import orgs, user_import, users
-from services.actor import Actor, system_actor
-from services.db import make_engine, session_scope
-from services.migrate import upgrade
+from services.core.actor import Actor, system_actor
+from services.core.db import make_engine, session_scope
+from services.ops.migrate import upgrade
+from services.orgs import organizations
+from services.users import accounts, user_import
 
 ROWS = int(os.environ.get("BENCH_ROWS", "10000"))
 
@@ -37,12 +38,12 @@ def setup(url: str):
     engine = make_engine(url)
     with session_scope(engine) as s:
         sysa = system_actor()
-        org = orgs.create_org(s, actor=sysa, name="Bench", email_domain="bench.test")
-        orgs.record_purchase(s, actor=system_actor(org.id), org_id=org.id, tokens=4_000_000_000,
+        org = organizations.create_org(s, actor=sysa, name="Bench", email_domain="bench.test")
+        organizations.record_purchase(s, actor=system_actor(org.id), org_id=org.id, tokens=4_000_000_000,
                              training_tokens=0, purchased_at=utcnow() - timedelta(days=1),
                              expires_at=utcnow() + timedelta(days=300))
-        a = users.create_user(s, actor=system_actor(org.id), email="a1@bench.test", role=Role.admin.value).value
-        b = users.create_user(s, actor=system_actor(org.id), email="a2@bench.test", role=Role.admin.value).value
+        a = accounts.create_user(s, actor=system_actor(org.id), email="a1@bench.test", role=Role.admin.value).value
+        b = accounts.create_user(s, actor=system_actor(org.id), email="a2@bench.test", role=Role.admin.value).value
         actors = [Actor(u.id, u.role, u.org_id, email=u.email) for u in (a, b)]
     return engine, actors
 

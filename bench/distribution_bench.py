@@ -21,11 +21,11 @@ from sqlmodel import Session, select  # noqa: E402
 
 import models  # noqa: E402,F401
 from models import DistributionPolicy, Purchase, UsageUserDaily, User, utcnow  # noqa: E402
-from services import orgs  # noqa: E402
-from services.actor import Actor, system_actor  # noqa: E402
-from services.db import make_engine  # noqa: E402
-from services.distribution import runs  # noqa: E402
-from services.migrate import upgrade  # noqa: E402
+from services.core.actor import Actor, system_actor  # noqa: E402
+from services.core.db import make_engine  # noqa: E402
+from services.ops.migrate import upgrade  # noqa: E402
+from services.orgs import organizations  # noqa: E402
+from services.tokens.distribution import runs  # noqa: E402
 
 
 def setup(url: str, n: int):
@@ -40,7 +40,7 @@ def setup(url: str, n: int):
     rng = random.Random(7)
     now = utcnow()
     with Session(engine) as s:
-        org = orgs.create_org(s, actor=system_actor(), name="Bench", email_domain="bench.test")
+        org = organizations.create_org(s, actor=system_actor(), name="Bench", email_domain="bench.test")
         s.add(Purchase(org_id=org.id, tokens=n * 1_000_000, training_tokens=0, purchased_at=now - timedelta(days=60)))
         s.add(DistributionPolicy(org_id=org.id, kind="tokens", preset="custom", floor=200_000, ceiling=3_000_000,
                                  reserve_pct=5))

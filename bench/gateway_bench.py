@@ -200,16 +200,18 @@ def seed(engine) -> tuple[str, list[int]]:
     from sqlmodel import Session
 
     from models import Role, utcnow
-    from services import api_keys, catalog, orgs, users
-    from services.actor import system_actor
+    from services.core.actor import system_actor
+    from services.gateway import api_keys
+    from services.orgs import catalog, organizations
+    from services.users import accounts
 
     with Session(engine, expire_on_commit=False) as s:
-        org = orgs.create_org(s, actor=system_actor(), name="Bench", email_domain="bench.test")
+        org = organizations.create_org(s, actor=system_actor(), name="Bench", email_domain="bench.test")
         a = system_actor(org.id)
-        orgs.record_purchase(s, actor=a, org_id=org.id, tokens=2_000_000 * 10**6, training_tokens=0,
+        organizations.record_purchase(s, actor=a, org_id=org.id, tokens=2_000_000 * 10**6, training_tokens=0,
                              purchased_at=utcnow() - timedelta(days=1), expires_at=utcnow() + timedelta(days=300))
-        users.create_user(s, actor=a, email="admin@bench.test", role=Role.admin.value)
-        ids = [users.create_user(s, actor=a, email=f"u{i}@bench.test", max_tokens=10**15).value.id
+        accounts.create_user(s, actor=a, email="admin@bench.test", role=Role.admin.value)
+        ids = [accounts.create_user(s, actor=a, email=f"u{i}@bench.test", max_tokens=10**15).value.id
                for i in range(N_USERS)]
         catalog.ensure_default_models(s)
         key = api_keys.create_key(s, actor=replace(system_actor(org.id), user_id=None), name="bench")
@@ -350,7 +352,7 @@ def _line(r: Row) -> str:
 
 def rows(url: str = "sqlite", *, scale: float = 1.0, server: str = "uvicorn") -> list[Row]:
     """Every figure for one database (emptied first)."""
-    from services.db import make_engine
+    from services.core.db import make_engine
 
     url, label = fresh_db(url)
     engine = make_engine(url)

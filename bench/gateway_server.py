@@ -28,8 +28,8 @@ def free_port() -> int:
 def make_app():
     """The app factory (granian imports this in its worker process; the DB URL comes from the env)."""
     from admin_panel.api import create_api
-    from services import webhooks
-    from services.db import make_engine
+    from services.core.db import make_engine
+    from services.gateway import webhooks
 
     engine = make_engine(os.environ["BENCH_GATEWAY_DB"])
     webhooks.start_worker(engine)  # as the app's lifespan does: webhook sender, reservation expiry

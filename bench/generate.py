@@ -4,7 +4,7 @@
     python -m bench.generate --url sqlite:///bench.db            # BENCH_EVENTS / BENCH_AUDIT override sizes
     python -m bench.generate --url postgresql+psycopg://postgres@127.0.0.1:5432/steward_h_bench --events 1000000
 
-The ledger is written with COPY (PostgreSQL) or executemany (SQLite) and every rollup (services/rollups.py) is
+The ledger is written with COPY (PostgreSQL) or executemany (SQLite) and every rollup (services/usage/rollups.py) is
 computed from the same generated arrays, so ledger and rollups agree exactly (`--check` compares them).
 """
 
@@ -24,10 +24,10 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from services.audit import GENESIS
-from services.catalog import DEFAULT_MODELS
-from services.db import make_engine
-from services.migrate import upgrade
+from services.core.audit import GENESIS
+from services.core.db import make_engine
+from services.ops.migrate import upgrade
+from services.orgs.catalog import DEFAULT_MODELS
 
 UTC = UTC
 CHUNK = 500_000

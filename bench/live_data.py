@@ -13,9 +13,9 @@ os.environ.setdefault("STEWARD_FAST_PASSWORD_HASH", "1")
 from sqlmodel import Session  # noqa: E402
 
 from bench import generate  # noqa: E402
-from services import users  # noqa: E402
-from services.actor import system_actor  # noqa: E402
-from services.db import make_engine  # noqa: E402
+from services.core.actor import system_actor  # noqa: E402
+from services.core.db import make_engine  # noqa: E402
+from services.users import accounts  # noqa: E402
 from tests.security.world import PASSWORD, World, enrol_mfa  # noqa: E402
 
 BENCH_ORG = 1  # generate.py's big org
@@ -36,7 +36,7 @@ def add_admins(url: str, n: int, *, org_id: int = BENCH_ORG, domain: str = "benc
         with Session(eng, expire_on_commit=False) as s:
             for i in range(n):
                 email = f"load-admin{i}@{domain}"
-                user = users.create_user(s, actor=system_actor(org_id), email=email, role="admin",
+                user = accounts.create_user(s, actor=system_actor(org_id), email=email, role="admin",
                                          password=PASSWORD, verified=True, paid=True).value
                 s.flush()
                 enrol_mfa(s, user.id)
@@ -62,7 +62,7 @@ def add_super(w: World) -> None:
     eng = make_engine(w.url)
     try:
         with Session(eng, expire_on_commit=False) as s:
-            user = users.create_user(s, actor=system_actor(), email="load-super@bench.test", role="super_admin",
+            user = accounts.create_user(s, actor=system_actor(), email="load-super@bench.test", role="super_admin",
                                      password=PASSWORD, verified=True, paid=True).value
             s.flush()
             enrol_mfa(s, user.id)

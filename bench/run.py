@@ -3,14 +3,14 @@
     python -m bench.run --url sqlite:////tmp/bench.db [--runs 20] [--out bench/latest-sqlite.md]
                         [--baseline-runs 2] [--baseline-timeout 120] [--deep 10000] [--verify]
 
-Each row is timed over --runs runs (median and p95 of the wall clock), with the CPU time of the run: this
-process's, plus — PostgreSQL on this machine — the server backend's (from /proc/<pid>/schedstat), so that a
-loaded machine's waiting for a CPU can be told apart from work. "Statistics page" rows time what the page's
-handler computes: the filters, the model choices, every card and chart (services.statistics.load_page), the five
-Plotly figures and their JSON. Baselines answer the same question with the plainest correct SQL (raw GROUP BY
-over the ledger, OFFSET paging), measured in the same run; ratio = baseline median / median. A raw baseline
-stops after --baseline-timeout seconds (then the ratio is a lower bound, "≥"), so a run is bounded in time:
-roughly (rows × runs × tens of ms) + (baselines × baseline-runs × timeout) at most.
+Each row is timed over --runs runs (median and p95 of the wall clock), with the CPU time of the run: this process's,
+plus — PostgreSQL on this machine — the server backend's (from /proc/<pid>/schedstat), so that a loaded machine's
+waiting for a CPU can be told apart from work. "Statistics page" rows time what the page's handler computes: the
+filters, the model choices, every card and chart (services.analytics.statistics.load_page), the five Plotly figures
+and their JSON. Baselines answer the same question with the plainest correct SQL (raw GROUP BY over the ledger,
+OFFSET paging), measured in the same run; ratio = baseline median / median. A raw baseline stops after
+--baseline-timeout seconds (then the ratio is a lower bound, "≥"), so a run is bounded in time: roughly (rows × runs
+× tens of ms) + (baselines × baseline-runs × timeout) at most.
 
 `main(argv)` returns 0 and writes the Markdown table to --out (and stdout); no assertions: figures, not tests.
 """
@@ -30,11 +30,11 @@ from sqlalchemy.engine import make_url
 
 from admin_panel.components import charts
 from models import utcnow
-from services import activity
-from services import statistics as st
-from services.actor import Actor
-from services.audit import verify_chain
-from services.db import make_engine, read_scope
+from services.analytics import activity_logs
+from services.analytics import statistics as st
+from services.core.actor import Actor
+from services.core.audit import verify_chain
+from services.core.db import make_engine, read_scope
 
 ADMIN = Actor(1, "admin", 1, email="user00000@bench.test")
 ALL_ORGS = Actor(None, "super_admin", None, email="system")
@@ -167,7 +167,7 @@ def log_cases(deep: int, model_id: int, unused_model: int | None, rare_model: in
               member: str | None) -> list:
     """(what, tab, filter, the same filter in SQL, page number) of every Activity Logs page timed: first and
     deep pages, each filter, and filters that match nothing or almost nothing."""
-    lf = activity.LogFilter
+    lf = activity_logs.LogFilter
     cases = [
         ("Usage log, page 1", "usage", lf(), "", 1),
         (f"Usage log, page {deep:,}", "usage", lf(), "", deep),
@@ -202,7 +202,8 @@ def log_page(engine, tab: str, flt, where: str, page: int) -> tuple:
     as its baseline (page 1 and free text: none). page -1: the filter's last full page."""
     table, order = _LOGS[tab]
     cond = "org_id = 1" + (f" AND {where}" if where else "")
-    fetch = {"usage": activity.usage_log, "signins": activity.sign_ins, "audit": activity.audit_trail}[tab]
+    fetch = {"usage": activity_logs.usage_log, "signins": activity_logs.sign_ins,
+             "audit": activity_logs.audit_trail}[tab]
     with read_scope(engine) as db:
         if page == -1:
             n = db.execute(text(f"SELECT count(*) FROM {table} WHERE {cond}")).scalar()
@@ -213,7 +214,7 @@ def log_page(engine, tab: str, flt, where: str, page: int) -> tuple:
             row = db.execute(text(f"SELECT {key} FROM {table} WHERE {cond} ORDER BY {order} "
                                   f"LIMIT 1 OFFSET {(page - 1) * 50 - 1}")).one()
             when = row[0] if not isinstance(row[0], str) else datetime.fromisoformat(row[0]).replace(tzinfo=UTC)
-            cursor = activity._encode(when, row[1])
+            cursor = activity_logs._encode(when, row[1])
 
     def fn(db):
         fetch(db, actor=ADMIN, flt=flt, cursor=cursor, limit=50)

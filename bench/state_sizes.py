@@ -2,7 +2,7 @@
 it: the Redis state manager stores one pickle per substate under "<client token>_<state name>", so a tab's
 state is the sum of its values' sizes.
 
-On the full demo data (services/demo.py at --scale, default 1: Acme ~200 users, a year of usage), served by
+On the full demo data (services/ops/demo.py at --scale, default 1: Acme ~200 users, a year of usage), served by
 the real backend with a private Redis. Each scenario is a fresh tab (the security suite's raw Socket.IO
 client, signed in with MFA verified) that opens one page the way the browser does (shell, page and bell
 on_load handlers) and, for some, does what the page is for (a distribution preview, the audit tab, 100 rows).
@@ -70,9 +70,9 @@ def prepare(url: str, scale: float):
     from sqlmodel import Session, select
 
     from models import Organization
-    from services.db import make_engine
-    from services.demo import seed_demo
-    from services.migrate import upgrade
+    from services.core.db import make_engine
+    from services.ops.demo import seed_demo
+    from services.ops.migrate import upgrade
 
     upgrade(url)
     eng = make_engine(url)

@@ -1,5 +1,5 @@
 """The User Management table for an org of 100,000 users (issue 4: it must stay responsive): page 1, a deep
-page, a search, a filter and sorts (a user column and a usage column) through `services/user_table.py`,
+page, a search, a filter and sorts (a user column and a usage column) through `services/users/user_table.py`,
 against the plainest correct way to answer the same question — load every user of the org with its usage
 totals and filter / sort / slice in Python — measured in the same run.
 
@@ -25,9 +25,9 @@ from sqlmodel import select
 from bench import generate
 from models import User, month_start, utcnow
 from models.usage import UsageUserMonthly
-from services import user_table
-from services.actor import Actor
-from services.db import make_engine, read_scope
+from services.core.actor import Actor
+from services.core.db import make_engine, read_scope
+from services.users import user_table
 
 ADMIN = Actor(1, "admin", 1, email="user00000@bench.test")  # generate.py: user 1 is the big org's admin
 PAGE_SIZE = 50

@@ -65,7 +65,7 @@ class PasswordReset(SQLModel, table=True):
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Failure counters per account, address, trusted browser and TOTP target (services/throttle.py); in the DB
+    """Failure counters per account, address, trusted browser and TOTP target (services/auth/throttle.py); in the DB
     so they hold across workers and restarts."""
 
     __tablename__ = "login_throttle"

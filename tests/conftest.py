@@ -7,7 +7,7 @@ from datetime import timedelta
 
 # Set before any service module is imported. Tests never write the embedded default's key file.
 os.environ.setdefault("STEWARD_SECRET_KEY", "x6y0Kq0gk9m8R2bQ0d4rJ3nV5uP7sT1wZ2cE4fG6hI8=")
-# Cheap argon2 parameters in tests only (services/passwords.py); the browser tests' app inherits it.
+# Cheap argon2 parameters in tests only (services/core/passwords.py); the browser tests' app inherits it.
 os.environ.setdefault("STEWARD_FAST_PASSWORD_HASH", "1")
 
 import pytest
@@ -16,10 +16,11 @@ from sqlmodel import Session, SQLModel
 
 import models  # noqa: F401
 from models import Role, utcnow
-from services import orgs, users
-from services.actor import Actor, system_actor
-from services.db import make_engine
-from services.migrate import upgrade
+from services.core.actor import Actor, system_actor
+from services.core.db import make_engine
+from services.ops.migrate import upgrade
+from services.orgs import organizations
+from services.users import accounts
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
@@ -88,15 +89,15 @@ class World:
 
     def __init__(self, session: Session):
         sysa = system_actor()
-        self.super_user = users.create_user(session, actor=sysa, email="root@steward.test",
+        self.super_user = accounts.create_user(session, actor=sysa, email="root@steward.test",
                                             role=Role.super_admin.value, paid=True).value
-        self.org = orgs.create_org(session, actor=sysa, name="Org A", email_domain="a.test")
-        self.other_org = orgs.create_org(session, actor=sysa, name="Org B", email_domain="b.test")
+        self.org = organizations.create_org(session, actor=sysa, name="Org A", email_domain="a.test")
+        self.other_org = organizations.create_org(session, actor=sysa, name="Org B", email_domain="b.test")
         a, b = system_actor(self.org.id), system_actor(self.other_org.id)
         now = utcnow()
-        orgs.record_purchase(session, actor=a, org_id=self.org.id, tokens=4_000_000, training_tokens=2_000_000,
+        organizations.record_purchase(session, actor=a, org_id=self.org.id, tokens=4_000_000, training_tokens=2_000_000,
                              purchased_at=now - timedelta(days=10), expires_at=now + timedelta(days=300))
-        mk = lambda actor, email, role="member", **kw: users.create_user(  # noqa: E731
+        mk = lambda actor, email, role="member", **kw: accounts.create_user(  # noqa: E731
             session, actor=actor, email=email, role=role, **kw).value
         self.admin = mk(a, "admin@a.test", "admin")
         self.finance = mk(a, "finance@a.test", "finance")

@@ -2,7 +2,7 @@
 host (IP literals, localhost) is resolved as usual. `answers` may change between two look-ups, as a real DNS
 server's may (webhook URLs are checked at save and again at send)."""
 
-from services import outbound_url
+from services.core import outbound_url
 
 
 class Dns:

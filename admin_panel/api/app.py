@@ -1,7 +1,7 @@
 """Routes of `/api/v1`. Every request: API key (401 unknown, 403 revoked; checked keys are remembered for a few
-seconds, services/api_keys.py `KEYS`) and rate limit (429; services/ratelimit.py), then the work through the
-services (the key's org is the only org it can touch). `POST /usage` and `POST /authorize` are checked in
-plain Python on the event loop and handed to the group commit writer (services/group_commit.py), which
+seconds, services/gateway/api_keys.py `KEYS`) and rate limit (429; services/gateway/ratelimit.py), then the work
+through the services (the key's org is the only org it can touch). `POST /usage` and `POST /authorize` are checked in
+plain Python on the event loop and handed to the group commit writer (services/usage/group_commit.py), which
 answers after its transaction committed; the GET endpoints read in a worker thread. JSON in, JSON out, also
 for errors: {"error", "message", "fields": [{"field", "message"}]}."""
 
@@ -17,9 +17,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from models import utcnow
-from services import api_keys, exports, gateway, group_commit, ratelimit, settings, usage
-from services.db import get_engine, read_scope
-from services.errors import Conflict, DomainError, RateLimited
+from services.analytics import exports
+from services.core import settings
+from services.core.db import get_engine, read_scope
+from services.core.errors import Conflict, DomainError, RateLimited
+from services.gateway import api_keys, operations, ratelimit
+from services.usage import group_commit, ledger
 
 from . import bodies
 from .downloads import download
@@ -132,10 +135,10 @@ class Api:
         async def work(key, body):
             events, _batch = bodies.usage_events(body)
             try:
-                pending = usage.check_events(events, utcnow())
+                pending = ledger.check_events(events, utcnow())
             except DomainError as exc:
-                raise await self._read(lambda db, e=exc: usage.with_lookups(db, key.org_id, events, e)) from None
-            report = gateway.UsageReport(key.org_id, pending)
+                raise await self._read(lambda db, e=exc: ledger.with_lookups(db, key.org_id, events, e)) from None
+            report = operations.UsageReport(key.org_id, pending)
             results = await self._write(report)
             new = sum(1 for r in results if not r.duplicate)
             return JSONResponse({"recorded": new, "duplicates": len(results) - new, "results": [
@@ -148,7 +151,7 @@ class Api:
     async def authorize(self, request: Request) -> JSONResponse:
         async def work(key, body):
             b = bodies.authorize_body(body)
-            ask = gateway.check_ask(key.org_id, user=b["user"], model=b["model"], tokens=b["tokens"],
+            ask = operations.check_ask(key.org_id, user=b["user"], model=b["model"], tokens=b["tokens"],
                                     kind=b.get("kind", "tokens"), reserve=b.get("reserve", False),
                                     ttl_seconds=b.get("ttl_seconds"), api_key_id=key.id)
             return JSONResponse((await self._write(ask)).as_dict())
@@ -167,7 +170,7 @@ class Api:
         user_id = int(raw_id) if raw_id.isdigit() and len(raw_id) <= 18 else -1
 
         async def work(key, _body):
-            out = await self._read(lambda db: gateway.balance(db, actor=usage.gateway_actor(key.org_id),
+            out = await self._read(lambda db: operations.balance(db, actor=ledger.gateway_actor(key.org_id),
                                                               user_id=user_id, kind=kind))
             return JSONResponse({k: _iso(v) for k, v in out.items()})
 
@@ -176,7 +179,7 @@ class Api:
     async def summary(self, request: Request) -> JSONResponse:
         async def work(key, _body):
             return JSONResponse(await self._read(
-                lambda db: gateway.org_summary(db, actor=usage.gateway_actor(key.org_id))))
+                lambda db: operations.org_summary(db, actor=ledger.gateway_actor(key.org_id))))
 
         return await self._handle(request, work, with_body=False)
 

@@ -2,7 +2,7 @@
 
 import json
 
-from services.errors import Invalid
+from services.core.errors import Invalid
 
 USAGE_FIELDS = {"idempotency_key", "user", "model", "prompt_tokens", "completion_tokens", "kind", "occurred_at",
                 "ip", "reservation_id"}
@@ -58,7 +58,7 @@ def usage_events(body) -> tuple[list, bool]:
             raise BodyErrors([("events", "Expected a list of usage events.")])
         if not events:
             raise BodyErrors([("events", "Send at least one usage event.")])
-        from services.usage import MAX_BATCH
+        from services.usage.ledger import MAX_BATCH
 
         if len(events) > MAX_BATCH:
             raise BodyErrors([("events", f"A batch holds at most {MAX_BATCH:,} events (got {len(events):,}).")])

@@ -9,7 +9,7 @@ preflight of these paths itself and replaces whatever Access-Control-* headers t
 
 from starlette.datastructures import Headers
 
-from services.exports import DOWNLOAD_PREFIX
+from services.analytics.exports import DOWNLOAD_PREFIX
 
 from .app import PREFIX
 

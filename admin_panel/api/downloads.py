@@ -1,6 +1,6 @@
 """`GET /downloads/<job id>?token=…`: a finished CSV export streamed from disk to the browser that asked for it.
 
-Outside the Reflex guard like the gateway API: the single-use token of services/exports.py is the whole
+Outside the Reflex guard like the gateway API: the single-use token of services/analytics/exports.py is the whole
 authorization (the page creates it for the job's owner only, just before the browser follows it). Every
 failure is the same 404, so job ids cannot be probed."""
 
@@ -8,8 +8,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from services import exports
-from services.errors import NotFound
+from services.analytics import exports
+from services.core.errors import NotFound
 
 
 async def download(request: Request) -> Response:

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from services.user_import import COLUMNS, MAX_IMPORT_BYTES
+from services.users.user_import import COLUMNS, MAX_IMPORT_BYTES
 
 from .. import styles
 from ..state.add_users import AddUsersState as S

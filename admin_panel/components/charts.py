@@ -1,5 +1,5 @@
 """Plotly figures for the Token Statistics page, as plain JSON-ready dicts ({"data": [...], "layout": {...}}) built
-from the few hundred rows of services.statistics.Chart — rx.plotly draws such a dict as it draws a
+from the few hundred rows of services.analytics.statistics.Chart — rx.plotly draws such a dict as it draws a
 plotly.graph_objects.Figure, without the milliseconds of validation and serialization a Figure costs.
 
 Colours and fonts come from rx.plotly's light/dark template (it follows the colour mode); the figures only set
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.statistics import Chart
+from services.analytics.statistics import Chart
 
 KIND_LABEL = {"tokens": "Inference", "training": "Training"}
 TOKENS_AXIS = "Billed tokens"
@@ -125,7 +125,7 @@ def assigned_vs_used(chart: Chart) -> dict:
 
 
 def figures(page, granularity: str, top: int) -> dict[str, dict]:
-    """Every figure of the page (services.statistics.StatsPage), by chart key."""
+    """Every figure of the page (services.analytics.statistics.StatsPage), by chart key."""
     return {"monthly": monthly(page.monthly), "over_time": over_time(page.over_time, granularity),
             "top_users": top_users(page.top_users, top), "models": by_model(page.models),
             "assigned": assigned_vs_used(page.assigned)}

@@ -3,8 +3,8 @@ The lead places `notice_bell()` in the shell header; `NoticeState.load` runs on 
 
 import reflex as rx
 
-from services import notices
-from services.errors import DomainError
+from services.core.errors import DomainError
+from services.tokens import notices
 
 from .. import formatting as fmt
 from ..guard import AdminArea, current_session

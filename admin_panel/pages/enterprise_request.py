@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from services import settings
+from services.core import settings
 
 from .. import styles
 from ..components.app_header import app_header, card, page_frame

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from services.org_listing import PAGE
+from services.orgs.org_listing import PAGE
 
 from .. import styles
 from ..components.org_edit import edit_dialog

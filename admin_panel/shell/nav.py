@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from services.permissions import MANAGE, READ_STATS
+from services.core.permissions import MANAGE, READ_STATS
 
 SUPER = ("super_admin",)
 

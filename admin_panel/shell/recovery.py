@@ -3,8 +3,8 @@
 
 import reflex as rx
 
-from services import mfa
-from services.errors import DomainError, StepUpRequired
+from services.auth import mfa
+from services.core.errors import DomainError, StepUpRequired
 
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from ..state.db import in_db

@@ -3,8 +3,9 @@
 import reflex as rx
 
 from models import Organization
-from services import orgs, sessions
-from services.errors import DomainError
+from services.auth import sessions
+from services.core.errors import DomainError
+from services.orgs import organizations
 
 from ..guard import LOGIN_ROUTE, MEMBER_ROUTE, AdminArea, current_session
 from ..state.db import in_db
@@ -51,7 +52,7 @@ class ShellState(AdminArea, rx.State):
 
         def read(db):
             org = db.get(Organization, info.org_id) if info.org_id is not None else None
-            listing = orgs.list_orgs(db, actor=actor) if actor.is_super else []
+            listing = organizations.list_orgs(db, actor=actor) if actor.is_super else []
             return (org.name if org else None), [{"id": str(o.id), "name": o.name} for o in listing]
 
         try:

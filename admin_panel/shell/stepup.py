@@ -5,7 +5,7 @@ the shell's dialog asks for a fresh code and, once it is accepted, runs `retry` 
 import reflex as rx
 from reflex_base.registry import RegistrationContext
 
-from services.errors import DomainError
+from services.core.errors import DomainError
 
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from ..state.mfa import WRONG_CODE, verify_session_code

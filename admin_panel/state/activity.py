@@ -6,11 +6,11 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services import activity, exports
-from services import statistics as st
-from services.db import read_scope
-from services.errors import DomainError
-from services.permissions import MANAGE
+from services.analytics import activity_logs, exports
+from services.analytics import statistics as st
+from services.core.db import read_scope
+from services.core.errors import DomainError
+from services.core.permissions import MANAGE
 
 from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
@@ -21,13 +21,13 @@ from .throttled import ThrottledState
 TAB_LABELS = {"usage": "Usage", "signins": "Sign-ins", "audit": "Audit trail"}
 THROTTLED_TAB = "throttled"  # super admins: Throttled sign-ins (state/throttled.py)
 FILTER_KEYS = ("user", "action", "model", "kind", "start", "end", "text", "outcome")
-PAGE_SIZES = tuple(str(n) for n in activity.PAGE_SIZES)
+PAGE_SIZES = tuple(str(n) for n in activity_logs.PAGE_SIZES)
 
 
-def log_filter(db, actor, f: dict) -> activity.LogFilter:
+def log_filter(db, actor, f: dict) -> activity_logs.LogFilter:
     """The service filter from the page's filter strings (validated by the services)."""
     uid = st.find_user(db, actor=actor, email=f.get("user", "")) if f.get("user") else None
-    return activity.make_filter(
+    return activity_logs.make_filter(
         db, actor, user_id=uid, action=f.get("action") or None, model_id=f.get("model") or None,
         kind=f.get("kind") or None, start=f.get("start") or None, end=f.get("end") or None,
         text=f.get("text", ""), outcome=f.get("outcome") or None)
@@ -75,8 +75,8 @@ class ActivityState(AdminArea, rx.State):
             return rx.redirect(LOGIN_ROUTE)
         actor = info.actor()
         try:
-            actions, models = await in_db(lambda db: (activity.audit_actions(db, actor=actor), st.model_options(db)),
-                                          read=True)
+            actions, models = await in_db(
+                lambda db: (activity_logs.audit_actions(db, actor=actor), st.model_options(db)), read=True)
         except DomainError as e:
             self.error = e.message
             return None
@@ -93,7 +93,7 @@ class ActivityState(AdminArea, rx.State):
         actor, tab, limit, filters = info.actor(), self.tab, int(self.page_size), dict(self.filters)
 
         def read(db):
-            return activity.log_page(db, actor=actor, tab=tab, flt=log_filter(db, actor, filters), cursor=cursor,
+            return activity_logs.log_page(db, actor=actor, tab=tab, flt=log_filter(db, actor, filters), cursor=cursor,
                                      direction=direction, limit=limit)
 
         try:
@@ -203,7 +203,7 @@ class ActivityState(AdminArea, rx.State):
 
         def run():
             with read_scope() as db:
-                return activity.verify_audit_chain(db, actor=actor)
+                return activity_logs.verify_audit_chain(db, actor=actor)
 
         try:
             report = await asyncio.to_thread(run)

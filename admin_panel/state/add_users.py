@@ -8,9 +8,9 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services import invitations, user_import
-from services.errors import DomainError, Forbidden
-from services.permissions import MANAGE
+from services.core.errors import DomainError, Forbidden
+from services.core.permissions import MANAGE
+from services.users import invitations, user_import
 
 from ..guard import AdminArea, current_session
 from .db import in_db

@@ -6,9 +6,9 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services import api_keys, webhooks
-from services.errors import DomainError, StepUpRequired
-from services.permissions import MANAGE
+from services.core.errors import DomainError, StepUpRequired
+from services.core.permissions import MANAGE
+from services.gateway import api_keys, webhooks
 
 from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, AdminArea, current_session

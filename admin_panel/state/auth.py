@@ -2,8 +2,8 @@
 
 import reflex as rx
 
-from services import auth, sessions
-from services.errors import DomainError
+from services.auth import sessions, signin
+from services.core.errors import DomainError
 
 from ..guard import (
     LOGIN_ROUTE,
@@ -54,10 +54,10 @@ class LoginState(Public, rx.State):
 
         auth_state = await self.get_state(AuthState)
         device = auth_state.device
-        result = await in_db(lambda db: auth.sign_in(db, email=email, password=password, ip=ip, user_agent=ua,
+        result = await in_db(lambda db: signin.sign_in(db, email=email, password=password, ip=ip, user_agent=ua,
                                                      device_token=device))
         if not result.ok or not result.token:
-            self.error = result.message or auth.BAD_LOGIN
+            self.error = result.message or signin.BAD_LOGIN
             return None
         self.error = ""
         auth_state.token = result.token
@@ -79,7 +79,7 @@ class ForgotPasswordState(Public, rx.State):
     async def request_link(self, form_data: dict):
         email = _field(form_data, "email")
 
-        self.message = await in_db(lambda db: auth.request_reset(db, email=email))
+        self.message = await in_db(lambda db: signin.request_reset(db, email=email))
 
 
 class ResetPasswordState(Public, rx.State):
@@ -103,7 +103,7 @@ class ResetPasswordState(Public, rx.State):
             token = ""
 
         try:
-            await in_db(lambda db: auth.reset_password(db, token=token, new_password=password))
+            await in_db(lambda db: signin.reset_password(db, token=token, new_password=password))
         except DomainError as e:
             self.error = e.message
             return

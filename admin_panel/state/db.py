@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from sqlmodel import Session
 
-from services.db import read_scope, session_scope
+from services.core.db import read_scope, session_scope
 
 from ..guard import forget_event_session
 

@@ -5,11 +5,11 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services.distribution import policy, runs
-from services.distribution.presets import LABELS, PRESET_NAMES
-from services.errors import DomainError, Invalid
-from services.permissions import MANAGE
-from services.summary import compute_summary
+from services.core.errors import DomainError, Invalid
+from services.core.permissions import MANAGE
+from services.tokens.distribution import policy, runs
+from services.tokens.distribution.presets import LABELS, PRESET_NAMES
+from services.tokens.pool import compute_summary
 
 from .. import formatting
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
@@ -118,7 +118,7 @@ class DistributionState(AdminArea, rx.State):
         kind = self.kind if self.kind in ("tokens", "training") else "tokens"
 
         def read(db):
-            from services.permissions import scoped_org_id
+            from services.core.permissions import scoped_org_id
 
             pol = policy.get_policy(db, actor=actor, kind=kind)
             summary = compute_summary(db, scoped_org_id(db, actor)).kind(kind)

@@ -3,10 +3,11 @@ type; they invite unregistered colleagues and follow the status of their request
 
 import reflex as rx
 
-from services import notifications, onboarding
-from services import onboarding_invites as invitations
-from services.errors import DomainError
-from services.onboarding_rules import FIELDS
+from services.core import notifications
+from services.core.errors import DomainError
+from services.onboarding import enterprise
+from services.onboarding import invites as invitations
+from services.onboarding.rules import FIELDS
 
 from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, MemberArea, current_session
@@ -46,7 +47,7 @@ class EnterpriseRequestState(MemberArea, rx.State):
         actor = info.actor()
 
         def read(db):
-            return (onboarding.my_requests(db, actor=actor), notifications.my_notifications(db, actor=actor))
+            return (enterprise.my_requests(db, actor=actor), notifications.my_notifications(db, actor=actor))
 
         mine, inbox = await in_db(read, read=True)
         self.requests = [{"id": str(r["id"]), "org_name": r["org_name"], "status": r["status"],
@@ -70,7 +71,7 @@ class EnterpriseRequestState(MemberArea, rx.State):
 
     async def _validate(self, info) -> None:
         form = self._form()
-        check = await in_db(lambda db: onboarding.validate(db, actor=info.actor(), data=form), read=True)
+        check = await in_db(lambda db: enterprise.validate(db, actor=info.actor(), data=form), read=True)
         self.messages = {f: " ".join(check.messages[f]) for f in FIELDS}
         self.unregistered = check.unregistered
         self.valid, self.checked = check.ok, True
@@ -122,7 +123,7 @@ class EnterpriseRequestState(MemberArea, rx.State):
             if not self.valid:
                 self.error = "Fix the messages below first."
                 return None
-            r = (await in_db(lambda db: onboarding.submit(db, actor=info.actor(), data=form))).value
+            r = (await in_db(lambda db: enterprise.submit(db, actor=info.actor(), data=form))).value
             await self._refresh_lists(info)
         except DomainError as e:
             self.error = e.message

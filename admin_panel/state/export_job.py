@@ -1,15 +1,15 @@
 """Running a large CSV export from a Reflex background event: the job writes in a worker thread, the event
 polls its progress into the state, a normal handler can cancel it, and the file goes to the browser of the
-user who started it over plain HTTP (a single-use link made for that user; see services/exports.py), so a
+user who started it over plain HTTP (a single-use link made for that user; see services/analytics/exports.py), so a
 file of millions of rows never passes through the websocket."""
 
 import asyncio
 
 import reflex as rx
 
-from services import exports
-from services.db import read_scope
-from services.errors import DomainError
+from services.analytics import exports
+from services.core.db import read_scope
+from services.core.errors import DomainError
 
 POLL_SECONDS = 0.3
 

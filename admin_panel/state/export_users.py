@@ -5,9 +5,10 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services import exports, user_export
-from services.errors import DomainError
-from services.permissions import MANAGE
+from services.analytics import exports
+from services.core.errors import DomainError
+from services.core.permissions import MANAGE
+from services.users import user_export
 
 from ..guard import AdminArea, current_session
 from .db import in_db
@@ -18,7 +19,7 @@ KINDS = ("basic", "full")
 
 class ExportUsersState(AdminArea, rx.State):
     """The CSV is built on the server in a read-only transaction (users read in pages), the export is
-    audited, and the file goes to this user only, over HTTP through a single-use link (services/exports.py),
+    audited, and the file goes to this user only, over HTTP through a single-use link (services/analytics/exports.py),
     so a large organization's file does not pass through the websocket."""
 
     required_roles: ClassVar[tuple[str, ...]] = MANAGE

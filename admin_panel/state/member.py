@@ -3,9 +3,9 @@
 import reflex as rx
 
 from models import utcnow
-from services import budget, member_overview, token_requests
-from services.errors import DomainError
-from services.summary import next_month_start
+from services.core.errors import DomainError
+from services.tokens import budget, member_overview, requests
+from services.tokens.pool import next_month_start
 
 from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, MemberArea, current_session
@@ -76,7 +76,7 @@ class MemberState(MemberArea, rx.State):
         actor = info.actor()
 
         def read(db):
-            return member_overview.overview(db, actor=actor), token_requests.my_requests(db, actor=actor, limit=20)
+            return member_overview.overview(db, actor=actor), requests.my_requests(db, actor=actor, limit=20)
 
         try:
             ov, mine = await in_db(read, read=True)
@@ -110,7 +110,7 @@ class MemberState(MemberArea, rx.State):
         form = form_data if isinstance(form_data, dict) else {}
         amount, reason, kind = form.get("amount", ""), form.get("reason", ""), self.req_kind
         try:
-            r = await in_db(lambda db: token_requests.submit_request(db, actor=info.actor(), kind=kind,
+            r = await in_db(lambda db: requests.submit_request(db, actor=info.actor(), kind=kind,
                                                                      amount=amount, reason=reason))
         except DomainError as e:
             self.req_error, self.req_notice = e.message, ""

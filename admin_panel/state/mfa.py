@@ -3,8 +3,8 @@
 import reflex as rx
 
 from models import utcnow
-from services import devices, mfa, sessions
-from services.errors import DomainError
+from services.auth import devices, mfa, sessions
+from services.core.errors import DomainError
 
 from ..guard import (
     LOGIN_ROUTE,

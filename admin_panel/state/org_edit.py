@@ -4,10 +4,11 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services import catalog, orgs, sessions
-from services.errors import DomainError
-from services.org_listing import org_detail
-from services.orgs import ORG_FIELDS
+from services.auth import sessions
+from services.core.errors import DomainError
+from services.orgs import catalog, organizations
+from services.orgs.org_listing import org_detail
+from services.orgs.organizations import ORG_FIELDS
 
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from .db import in_db
@@ -74,7 +75,7 @@ class OrgEditState(AdminArea, rx.State):
         actor = info.actor()
 
         def write(db):
-            orgs.update_org(db, actor=actor, org_id=org_id, **data)
+            organizations.update_org(db, actor=actor, org_id=org_id, **data)
             catalog.set_allowed_models(db, actor=actor, org_id=org_id, model_ids=model_ids)
 
         try:

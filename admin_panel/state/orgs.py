@@ -7,10 +7,11 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services import onboarding, orgs
-from services.errors import DomainError, StepUpRequired
-from services.onboarding_rules import FIELDS
-from services.org_listing import PAGE, org_rows
+from services.core.errors import DomainError, StepUpRequired
+from services.onboarding import enterprise
+from services.onboarding.rules import FIELDS
+from services.orgs import organizations
+from services.orgs.org_listing import PAGE, org_rows
 
 from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
@@ -87,7 +88,7 @@ class OrgsState(AdminArea, rx.State):
 
         def read(db):
             rows, total = org_rows(db, actor=actor, offset=offset)
-            return rows, total, onboarding.count_open(db, actor=actor), onboarding.list_requests(db, actor=actor)
+            return rows, total, enterprise.count_open(db, actor=actor), enterprise.list_requests(db, actor=actor)
 
         rows, total, n_open, reqs = await in_db(read, read=True)
         self.orgs = [{"id": str(r["id"]), "name": r["name"], "users": f"{r['users']:,}",
@@ -144,7 +145,7 @@ class OrgsState(AdminArea, rx.State):
             return rx.redirect(LOGIN_ROUTE)
         data = {k: _text(form, k) for k in ("name", "billing_address", "email", "email_domain")}
         try:
-            org = await in_db(lambda db: orgs.create_org(db, actor=info.actor(), **data))
+            org = await in_db(lambda db: organizations.create_org(db, actor=info.actor(), **data))
             await self._reload(info)
         except DomainError as e:
             self.create_error = e.message
@@ -184,7 +185,7 @@ class OrgsState(AdminArea, rx.State):
         args = dict(tokens=_text(form, "tokens") or "0", training_tokens=_text(form, "training_tokens") or "0",
                     payer_email=_text(form, "payer_email"), comment=_text(form, "comment"), expires_at=expires)
         try:
-            await in_db(lambda db: orgs.record_purchase(db, actor=info.actor(), org_id=org_id, **args))
+            await in_db(lambda db: organizations.record_purchase(db, actor=info.actor(), org_id=org_id, **args))
             await self._reload(info)
         except DomainError as e:
             self.purchase_error = e.message
@@ -201,7 +202,7 @@ class OrgsState(AdminArea, rx.State):
             return rx.redirect(LOGIN_ROUTE)
         rid = _id(request_id)
         try:
-            detail, check = await in_db(lambda db: onboarding.review(db, actor=info.actor(), request_id=rid),
+            detail, check = await in_db(lambda db: enterprise.review(db, actor=info.actor(), request_id=rid),
                                         read=True)
         except DomainError as e:
             self.error = e.message
@@ -248,9 +249,9 @@ class OrgsState(AdminArea, rx.State):
         if action not in ACTIONS or rid is None:
             return None
         actor = info.actor()
-        calls = {"reject": lambda db: onboarding.reject(db, actor=actor, request_id=rid, reason=reason),
-                 "awaiting": lambda db: onboarding.mark_awaiting_payment(db, actor=actor, request_id=rid),
-                 "activate": lambda db: onboarding.activate(db, actor=actor, request_id=rid)}
+        calls = {"reject": lambda db: enterprise.reject(db, actor=actor, request_id=rid, reason=reason),
+                 "awaiting": lambda db: enterprise.mark_awaiting_payment(db, actor=actor, request_id=rid),
+                 "activate": lambda db: enterprise.activate(db, actor=actor, request_id=rid)}
         try:
             result = await in_db(calls[action])
             await self._reload(info)

@@ -5,9 +5,9 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services import token_requests as tr
-from services.errors import DomainError, StepUpRequired
-from services.permissions import MANAGE
+from services.core.errors import DomainError, StepUpRequired
+from services.core.permissions import MANAGE
+from services.tokens import requests as tr
 
 from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, AdminArea, current_session

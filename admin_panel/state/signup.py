@@ -6,8 +6,9 @@ import time
 
 import reflex as rx
 
-from services import invitations, registration
-from services.errors import DomainError
+from services.auth import registration
+from services.core.errors import DomainError
+from services.users import invitations
 
 from ..guard import LOGIN_ROUTE, Public
 from .auth import _field

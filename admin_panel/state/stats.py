@@ -6,10 +6,10 @@ from typing import ClassVar
 import reflex as rx
 
 from models import utcnow
-from services import activity, exports
-from services import statistics as st
-from services.errors import DomainError
-from services.permissions import READ_STATS
+from services.analytics import activity_logs, exports
+from services.analytics import statistics as st
+from services.core.errors import DomainError
+from services.core.permissions import READ_STATS
 
 from .. import formatting as fmt
 from ..components import charts
@@ -190,7 +190,7 @@ class StatsState(AdminArea, rx.State):
 
         def plan(db):
             f = flt_of(db)
-            flt = activity.LogFilter(user_id=f.user_id, model_id=f.model_id, kind=f.kind, start=f.start, end=f.end)
+            flt = activity_logs.LogFilter(user_id=f.user_id, model_id=f.model_id, kind=f.kind, start=f.start, end=f.end)
             return flt, exports.plan_log_export(db, actor=actor, tab="usage", flt=flt)
 
         try:

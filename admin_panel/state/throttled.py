@@ -6,8 +6,8 @@ from typing import ClassVar
 import reflex as rx
 
 from models import Role
-from services import throttle
-from services.errors import DomainError
+from services.auth import throttle
+from services.core.errors import DomainError
 
 from .. import formatting as fmt
 from ..guard import LOGIN_ROUTE, AdminArea, current_session

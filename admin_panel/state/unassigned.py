@@ -5,8 +5,9 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services import orgs, registration
-from services.errors import DomainError
+from services.auth import registration
+from services.core.errors import DomainError
+from services.orgs import organizations
 
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
 from .db import in_db
@@ -30,7 +31,7 @@ class UnassignedState(AdminArea, rx.State):
     async def _reload(self, actor) -> None:
         def read(db):
             return (registration.unassigned_users(db, actor=actor, limit=LIMIT),
-                    [(o.id, o.name) for o in orgs.list_orgs(db, actor=actor)])
+                    [(o.id, o.name) for o in organizations.list_orgs(db, actor=actor)])
 
         rows, options = await in_db(read, read=True)
         self.users = [{"id": str(r["id"]), "email": r["email"], "name": r["name"] or "—",

@@ -10,9 +10,12 @@ from typing import ClassVar
 
 import reflex as rx
 
-from services import allocation, auth, invitations, mfa, settings, summary, user_admin, user_table
-from services.errors import DomainError, StepUpRequired
-from services.permissions import MANAGE
+from services.auth import mfa, signin
+from services.core import settings
+from services.core.errors import DomainError, StepUpRequired
+from services.core.permissions import MANAGE
+from services.tokens import allocation, pool
+from services.users import invitations, user_admin, user_table
 
 from .. import formatting as fmt_
 from ..guard import LOGIN_ROUTE, AdminArea, current_session
@@ -145,8 +148,8 @@ class UsersState(AdminArea, rx.State):
 
         def read(db):
             page = user_table.list_users(db, actor=actor, **args)
-            s = summary.org_summary(db, actor=actor) if with_summary else None
-            from services.users import grantable_roles
+            s = pool.org_summary(db, actor=actor) if with_summary else None
+            from services.users.accounts import grantable_roles
 
             return page, s, grantable_roles(actor)
 
@@ -357,7 +360,7 @@ class UsersState(AdminArea, rx.State):
             elif action == "invite":
                 return invitations.reissue(db, actor=actor, user_id=uid)
             elif action == "reset_link":
-                return auth.admin_reset_link(db, actor=actor, user_id=uid)
+                return signin.admin_reset_link(db, actor=actor, user_id=uid)
             elif action == "reset_mfa":
                 mfa.reset_mfa(db, actor=actor, user_id=uid)
             return []

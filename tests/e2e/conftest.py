@@ -1,7 +1,7 @@
 """Browser-test fixtures: the real Steward app in prod mode, and Playwright on the system Chromium.
 
 `app_url` migrates a fresh SQLite database, seeds a small demo data set through the services
-(`seed-demo --scale 0.15`: the accounts of services/demo.py, password `steward-demo`), starts
+(`seed-demo --scale 0.15`: the accounts of services/ops/demo.py, password `steward-demo`), starts
 `reflex run --env prod --single-port` on a free port (frontend and backend share it), waits until the page
 answers and kills the process tree at the end. The first build of the frontend takes minutes on a small machine:
 the timeout allows it.
@@ -115,10 +115,10 @@ def app_env(app_workdir: Path) -> dict[str, str]:
 def app_url(app_workdir: Path, app_env: dict[str, str]) -> Iterator[str]:
     workdir, env = app_workdir, app_env
     subprocess.run(
-        [sys.executable, "-m", "services.cli", "migrate"], cwd=ROOT, env=env, check=True, timeout=300
+        [sys.executable, "-m", "services.ops.cli", "migrate"], cwd=ROOT, env=env, check=True, timeout=300
     )
     subprocess.run(
-        [sys.executable, "-m", "services.cli", "seed-demo", "--scale", "0.15"],
+        [sys.executable, "-m", "services.ops.cli", "seed-demo", "--scale", "0.15"],
         cwd=ROOT, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL,
     )
 

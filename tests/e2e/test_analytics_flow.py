@@ -146,7 +146,7 @@ def _until(check, timeout_ms: int = T) -> None:
 
 def test_activity_logs_tabs_filters_paging_export_and_verify(page: Page, app_url: str, app_env: dict,
                                                              screenshots_dir):
-    subprocess.run([sys.executable, "-m", "services.cli", "create-superadmin", "--email", ROOT_EMAIL,
+    subprocess.run([sys.executable, "-m", "services.ops.cli", "create-superadmin", "--email", ROOT_EMAIL,
                     "--password", ROOT_PASSWORD], cwd=ROOT, env=app_env, check=True, timeout=120)
     sign_in(page, app_url, ROOT_EMAIL, ROOT_PASSWORD)
     enrol_mfa(page)

@@ -83,7 +83,7 @@ def test_distribution_and_a_temporary_grant(page: Page, browser: Browser, app, s
 
     # --- the clock passes the date: the grant is taken back
     later = (datetime.now(UTC) + timedelta(days=11)).isoformat()
-    out = subprocess.run([sys.executable, "-m", "services.cli", "run-jobs", "--now", later], cwd=ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", "services.ops.cli", "run-jobs", "--now", later], cwd=ROOT, env=env,
                          check=True, capture_output=True, text=True, timeout=120).stdout
     assert "grant_expiry: 1" in out
     member.reload()

@@ -28,7 +28,7 @@ def sign_out(page: Page) -> None:
 
 def test_request_review_activate_and_admin_mfa(page: Page, app_url: str, app_env: dict, screenshots_dir):
     # A super admin of its own (other tests may have enrolled the demo super admin's MFA already).
-    subprocess.run([sys.executable, "-m", "services.cli", "create-superadmin", "--email", REVIEWER,
+    subprocess.run([sys.executable, "-m", "services.ops.cli", "create-superadmin", "--email", REVIEWER,
                     "--password", REVIEWER_PW], cwd=ROOT, env=app_env, check=True, timeout=120)
 
     # 1. A registered user without an organization opens the request page from /me.

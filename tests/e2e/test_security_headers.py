@@ -142,7 +142,7 @@ def test_member_pages_under_the_csp(page: Page, app_url: str, watch: Watch):
 
 
 def test_super_admin_every_page_under_the_csp(page: Page, app_url: str, app_env: dict, watch: Watch):
-    subprocess.run([sys.executable, "-m", "services.cli", "create-superadmin", "--email", ROOT_EMAIL,
+    subprocess.run([sys.executable, "-m", "services.ops.cli", "create-superadmin", "--email", ROOT_EMAIL,
                     "--password", ROOT_PASSWORD], cwd=ROOT, env=app_env, check=True, timeout=120)
     sign_in(page, app_url, ROOT_EMAIL, ROOT_PASSWORD)
     enrol_mfa(page)

@@ -13,8 +13,8 @@ import sys
 from playwright.sync_api import Page, expect
 from sqlmodel import Session
 
-from services import throttle
-from services.db import make_engine
+from services.auth import throttle
+from services.core.db import make_engine
 
 from .conftest import ROOT
 from .test_auth_flow import T, dark_mode, enrol_mfa, path_is, shoot, sign_in
@@ -37,7 +37,7 @@ def _more_failures(app_env: dict, key: str, n: int) -> None:
 
 def test_assign_an_unassigned_user_and_create_a_reset_link(page: Page, app_url: str, app_env: dict,
                                                             screenshots_dir):
-    subprocess.run([sys.executable, "-m", "services.cli", "create-superadmin", "--email", ROOT_EMAIL,
+    subprocess.run([sys.executable, "-m", "services.ops.cli", "create-superadmin", "--email", ROOT_EMAIL,
                     "--password", ROOT_PASSWORD], cwd=ROOT, env=app_env, check=True, timeout=120)
 
     # 1. Someone registers with a domain that no organization claims: they wait unassigned.

@@ -160,8 +160,8 @@ class App:
         self.process: subprocess.Popen | None = None
 
     def cli(self, *args: str, timeout: float = 600) -> str:
-        """`python -m services.cli …` against the app's database."""
-        return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=ROOT, env=self.env, check=True,
+        """`python -m services.ops.cli …` against the app's database."""
+        return subprocess.run([sys.executable, "-m", "services.ops.cli", *args], cwd=ROOT, env=self.env, check=True,
                               capture_output=True, text=True, timeout=timeout).stdout
 
     def start(self, timeout: float = 180) -> App:

@@ -30,11 +30,12 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, func, select
 
 from models import AuditEvent, DistributionLock, DistributionRun, UsageDaily, UsageEvent, UsageUserMonthly, User
-from services import api_keys, catalog
-from services.actor import Actor, system_actor
-from services.db import make_engine
-from services.distribution import runs
-from services.migrate import upgrade
+from services.core.actor import Actor, system_actor
+from services.core.db import make_engine
+from services.gateway import api_keys
+from services.ops.migrate import upgrade
+from services.orgs import catalog
+from services.tokens.distribution import runs
 from tests.security.tab import Tab
 from tests.security.world import World, build_world
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from services.migrate import upgrade
+from services.ops.migrate import upgrade
 from tests.e2e.conftest import ROOT, VENV_BIN, _answers, _app_env, _free_port, _stop, _tail
 
 from .world import World, build_world

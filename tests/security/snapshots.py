@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData, or_, select
 
-# The guard resolves the session of every event; `services.sessions.resolve` refreshes `last_seen_at` at
+# The guard resolves the session of every event; `services.auth.sessions.resolve` refreshes `last_seen_at` at
 # most once a minute (the idle timeout needs it). That is the only write a denied call may cause.
 IGNORED_COLUMNS = {("auth_session", "last_seen_at")}
 

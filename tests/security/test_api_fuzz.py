@@ -19,8 +19,8 @@ import pytest
 from sqlmodel import Session
 
 from models import utcnow
-from services import api_keys
-from services.actor import Actor
+from services.core.actor import Actor
+from services.gateway import api_keys
 from tests.e2e.conftest import ROOT, VENV_BIN
 
 from .world import World

@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from models import AuthSession, LoginThrottle
-from services import auth, settings, throttle
+from services.auth import signin, throttle
+from services.core import settings
 
 from .registry import protected_handlers
 from .snapshots import diff, snapshot
@@ -74,7 +75,7 @@ def test_password_guessing_slows_the_account_down_but_never_keeps_out_a_browser_
         with Tab(app_url) as tab:  # an attacker guesses
             for i in range(settings.THROTTLE_ACCOUNT_FREE):
                 got = tab.call(SIGN_IN, {"form_data": {"email": email, "password": f"guess-{i}"}})
-                assert field(got, "login_state", "error") == auth.BAD_LOGIN and not redirects(got), got
+                assert field(got, "login_state", "error") == signin.BAD_LOGIN and not redirects(got), got
             with Session(eng) as s:
                 assert s.get(LoginThrottle, key).failures == settings.THROTTLE_ACCOUNT_FREE
                 # Set-up: five more failures through the service, so the wait (64 s) outlasts a slow machine's
@@ -88,7 +89,7 @@ def test_password_guessing_slows_the_account_down_but_never_keeps_out_a_browser_
         with Session(eng) as s:
             assert len(s.exec(sessions_of).all()) == before, "the right password made a session while slowed"
             # The wait is in the database: a fresh check (as another worker would make) refuses too.
-            assert not auth.sign_in(s, email=email, password=PASSWORD).ok
+            assert not signin.sign_in(s, email=email, password=PASSWORD).ok
             s.rollback()
 
         with Tab(app_url, device=device) as owner:  # the owner's browser, same address: never slowed down

@@ -10,8 +10,8 @@ import time
 from sqlmodel import Session
 
 from models import utcnow
-from services import mfa, registration, throttle
-from services.actor import Actor
+from services.auth import mfa, registration, throttle
+from services.core.actor import Actor
 
 from .sio import RawSocket
 from .snapshots import diff, snapshot

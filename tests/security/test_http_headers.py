@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from admin_panel.csp import backend_sources, inline_script_hashes
 from admin_panel.security_headers import SecurityHeaders
-from services import settings
+from services.core import settings
 
 SCRIPTS = ("window.__ctx = {\"a\": 1};", "$RC(\"B:1\",\"S:1\")")
 PAGE = ("<!DOCTYPE html><html><head><script src=\"/assets/x.js\"></script>"

@@ -2,7 +2,7 @@
 
 Org Alpha (admin, finance, two members) and org Beta (admin, member), a super admin; the admin roles have
 TOTP MFA enrolled (pyotp codes), one admin of Alpha has not enrolled yet. Sessions are real opaque tokens
-from `services.auth.sign_in`, MFA-verified through `services.sessions` where a persona needs it.
+from `services.auth.signin.sign_in`, MFA-verified through `services.auth.sessions` where a persona needs it.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from models import AuthSession, Role, User, utcnow
-from services import auth, mfa, orgs, sessions, users
-from services.actor import system_actor
-from services.crypto import decrypt, token_hash
-from services.db import make_engine
+from services.auth import mfa, sessions, signin
+from services.core.actor import system_actor
+from services.core.crypto import decrypt, token_hash
+from services.core.db import make_engine
+from services.orgs import organizations
+from services.users import accounts
 
 PASSWORD = "correct-horse-battery-staple"
 ALPHA, BETA = "Alpha Industries", "Beta Laboratories"
@@ -44,7 +46,7 @@ class World:
         eng = self.engine()
         try:
             with Session(eng, expire_on_commit=False) as s:
-                result = auth.sign_in(s, email=self.emails[key], password=PASSWORD)
+                result = signin.sign_in(s, email=self.emails[key], password=PASSWORD)
                 assert result.ok and result.token, result.message
                 if verified:
                     info = sessions.resolve(s, result.token)
@@ -113,12 +115,12 @@ def build_world(url: str) -> World:
     eng = make_engine(url)
     with Session(eng, expire_on_commit=False) as s:
         sysa = system_actor()
-        alpha = orgs.create_org(s, actor=sysa, name=ALPHA, email_domain="alpha.test")
-        beta = orgs.create_org(s, actor=sysa, name=BETA, email_domain="beta.test")
+        alpha = organizations.create_org(s, actor=sysa, name=ALPHA, email_domain="alpha.test")
+        beta = organizations.create_org(s, actor=sysa, name=BETA, email_domain="beta.test")
         w.alpha_id, w.beta_id = alpha.id, beta.id
         now = utcnow()
         for org in (alpha, beta):
-            orgs.record_purchase(s, actor=system_actor(org.id), org_id=org.id, tokens=4_000_000,
+            organizations.record_purchase(s, actor=system_actor(org.id), org_id=org.id, tokens=4_000_000,
                                  training_tokens=2_000_000, purchased_at=now - timedelta(days=10),
                                  expires_at=now + timedelta(days=300))
         people = [
@@ -135,7 +137,7 @@ def build_world(url: str) -> World:
         ]
         for key, org_id, email, role in people:
             actor = system_actor(org_id)
-            user = users.create_user(s, actor=actor, email=email, role=role, password=PASSWORD, verified=True,
+            user = accounts.create_user(s, actor=actor, email=email, role=role, password=PASSWORD, verified=True,
                                      paid=True).value
             w.ids[key], w.emails[key], w.org_of[key] = user.id, email, org_id
         s.flush()

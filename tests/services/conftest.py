@@ -7,8 +7,8 @@ from sqlmodel import Session
 
 from admin_panel.api import create_api
 from models import utcnow
-from services import api_keys
-from services.db import make_engine
+from services.core.db import make_engine
+from services.gateway import api_keys
 from tests.services.gateway_helpers import serve, setup
 
 

@@ -7,8 +7,10 @@ from types import SimpleNamespace
 from sqlmodel import Session, select
 
 from models import DistributionPolicy, User
-from services import orgs, rollups, users
-from services.actor import Actor, system_actor
+from services.core.actor import Actor, system_actor
+from services.orgs import organizations
+from services.usage import rollups
+from services.users import accounts
 
 
 @dataclass
@@ -29,17 +31,17 @@ def build_org(session: Session, caps: list[int], *, purchased: int = 2_000_000, 
               name: str = "Dist", now: datetime | None = None) -> Org:
     """An org whose admin is pinned at 0 tokens (left out of every run), plus members with the given caps."""
     sysa = system_actor()
-    org = orgs.create_org(session, actor=sysa, name=name, email_domain=f"{name.lower()}.test")
+    org = organizations.create_org(session, actor=sysa, name=name, email_domain=f"{name.lower()}.test")
     a = system_actor(org.id)
     now = now or datetime.now().astimezone()
-    orgs.record_purchase(session, actor=a, org_id=org.id, tokens=purchased, training_tokens=training,
+    organizations.record_purchase(session, actor=a, org_id=org.id, tokens=purchased, training_tokens=training,
                          purchased_at=now - timedelta(days=400), expires_at=now + timedelta(days=3000))
-    admin = users.create_user(session, actor=a, email=f"admin@{name.lower()}.test", role="admin").value
+    admin = accounts.create_user(session, actor=a, email=f"admin@{name.lower()}.test", role="admin").value
     admin.max_tokens, admin.pinned = 0, True
     session.add(admin)
     members = []
     for i, cap in enumerate(caps):
-        u = users.create_user(session, actor=a, email=f"u{i}@{name.lower()}.test").value
+        u = accounts.create_user(session, actor=a, email=f"u{i}@{name.lower()}.test").value
         u.max_tokens = cap  # set directly: tests choose exact starting points
         session.add(u)
         members.append(u)

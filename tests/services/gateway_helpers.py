@@ -11,8 +11,9 @@ from sqlmodel import Session, select
 
 from bench.gateway_server import free_port
 from models import Reservation, UsageEvent
-from services import catalog, gateway
-from services.usage import gateway_actor
+from services.gateway import operations
+from services.orgs import catalog
+from services.usage.ledger import gateway_actor
 
 _keys = count()
 
@@ -31,14 +32,14 @@ def event(user, tokens: int, **kw) -> dict:
 
 def report(engine, org_id, events, **kw):
     with Session(engine, expire_on_commit=False) as s:
-        out = gateway.report_usage(s, actor=gateway_actor(org_id), events=events, **kw)
+        out = operations.report_usage(s, actor=gateway_actor(org_id), events=events, **kw)
         s.commit()
         return out
 
 
 def authorize(engine, org_id, **kw):
     with Session(engine, expire_on_commit=False) as s:
-        out = gateway.authorize(s, actor=gateway_actor(org_id), **kw)
+        out = operations.authorize(s, actor=gateway_actor(org_id), **kw)
         s.commit()
         return out
 

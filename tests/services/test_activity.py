@@ -7,11 +7,12 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, SignInEvent, UsageEvent
-from services import activity as act
-from services import audit, catalog
-from services.actor import Actor
-from services.errors import Forbidden, Invalid, NotFound
-from services.usage import bulk_load
+from services.analytics import activity_logs as act
+from services.core import audit
+from services.core.actor import Actor
+from services.core.errors import Forbidden, Invalid, NotFound
+from services.orgs import catalog
+from services.usage.ledger import bulk_load
 
 UTC = UTC
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -10,10 +10,11 @@ import pytest
 from sqlmodel import Session, select
 
 from models import AuditEvent, PasswordReset, User, utcnow
-from services import auth, invitations, sessions
-from services.errors import Conflict, Forbidden, Invalid
-from services.passwords import verify_password
-from services.user_import import (
+from services.auth import sessions, signin
+from services.core.errors import Conflict, Forbidden, Invalid
+from services.core.passwords import verify_password
+from services.users import invitations
+from services.users.user_import import (
     BATCH_ROWS,
     CREATED,
     EXISTS,
@@ -51,7 +52,7 @@ def test_form_adds_a_user_with_an_invitation_that_works_once(world, session):
     assert user.verified and verify_password(user.password_hash, "a-good-long-password")
     with pytest.raises(Invalid, match="invalid, was already used"):
         invitations.accept(session, token=token, password="another-password-1")
-    assert auth.sign_in(session, email="new@a.test", password="a-good-long-password").ok
+    assert signin.sign_in(session, email="new@a.test", password="a-good-long-password").ok
 
 
 def test_invitation_expires_after_seven_days_and_a_new_one_replaces_the_old(world, session):
@@ -75,7 +76,7 @@ def test_invite_token_does_not_work_as_a_verification_link_and_weak_password_kee
     with pytest.raises(Invalid, match="at least"):
         invitations.accept(session, token=_token(added.link), password="short")
     session.rollback()
-    from services import registration
+    from services.auth import registration
 
     with pytest.raises(Invalid):
         registration.verify_email(session, token=_token(added.link))
@@ -271,7 +272,7 @@ def test_an_admin_can_reissue_an_invitation_in_scope_only(world, session):
     with pytest.raises(Invalid):
         invitations.peek(session, token=_token(added.link))
     assert invitations.peek(session, token=_token(fresh.link)) == "re@a.test"
-    from services.errors import NotFound
+    from services.core.errors import NotFound
 
     for bad in (world.carol.id, 10**12, "1", None):
         with pytest.raises(NotFound):

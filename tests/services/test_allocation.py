@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 
 from models import DistributionPolicy, utcnow
-from services import settings
-from services.allocation import set_allocation, set_allocations, set_pinned
-from services.errors import Forbidden, Invalid, NotFound, StepUpRequired
+from services.core import settings
+from services.core.errors import Forbidden, Invalid, NotFound, StepUpRequired
+from services.tokens.allocation import set_allocation, set_allocations, set_pinned
 from tests.conftest import snapshot
 
 

@@ -1,4 +1,4 @@
-"""services.api_keys: admins create (shown once, stored hashed) and revoke keys with step-up MFA; audited;
+"""services.gateway.api_keys: admins create (shown once, stored hashed) and revoke keys with step-up MFA; audited;
 org-scoped; authenticate answers unknown → Unauthorized, revoked → Forbidden."""
 
 from dataclasses import replace
@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import select
 
 from models import ApiKey, AuditEvent, utcnow
-from services import api_keys
-from services.crypto import token_hash
-from services.errors import Conflict, Forbidden, Invalid, NotFound, StepUpRequired, Unauthorized
+from services.core.crypto import token_hash
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound, StepUpRequired, Unauthorized
+from services.gateway import api_keys
 from tests.conftest import snapshot
 
 

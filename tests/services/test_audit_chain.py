@@ -4,8 +4,8 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from models import AuditEvent
-from services.allocation import set_allocation
-from services.audit import verify_chain
+from services.core.audit import verify_chain
+from services.tokens.allocation import set_allocation
 
 
 def test_changes_are_audited_with_before_and_after(world, session):
@@ -34,7 +34,7 @@ def test_edited_entry_is_reported(world, session, engine):
 
 def test_rehashed_entry_breaks_the_next_link(world, session, engine):
     """An attacker who recomputes the edited entry's own hash still breaks the link of the entry after it."""
-    from services.audit import entry_hash
+    from services.core.audit import entry_hash
 
     ev = session.exec(select(AuditEvent).where(AuditEvent.seq == 4)).one()
     ev.action = "forged"

@@ -4,7 +4,7 @@ from sqlmodel import Session, select
 
 from bench import generate
 from models import UsageEvent
-from services.db import make_engine
+from services.core.db import make_engine
 from tests.services.test_usage_ledger import actual_rollups, expected_rollups
 
 

@@ -12,12 +12,12 @@ from sqlmodel import select
 
 from models import Purchase, User
 from models.dto import Budget
-from services import catalog, orgs
-from services.actor import system_actor
-from services.budget import remaining_budget
-from services.errors import Forbidden, Invalid, NotFound
-from services.gateway import report_usage
-from services.usage import gateway_actor
+from services.core.actor import system_actor
+from services.core.errors import Forbidden, Invalid, NotFound
+from services.gateway.operations import report_usage
+from services.orgs import catalog, organizations
+from services.tokens.budget import remaining_budget
+from services.usage.ledger import gateway_actor
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 POOL = 4_000_000  # world: Org A bought 4M tokens and 2M training tokens
@@ -154,7 +154,7 @@ def test_monthly_cap_reached(w, use, ask):
 def test_org_pool_exhausted(w, session, use, ask):
     sysa = system_actor(w.org.id)
     # An expired purchase adds nothing, and usage before the earliest unexpired purchase does not count.
-    orgs.record_purchase(session, actor=sysa, org_id=w.org.id, tokens=2_000_000,
+    organizations.record_purchase(session, actor=sysa, org_id=w.org.id, tokens=2_000_000,
                          purchased_at=datetime(2023, 1, 1, tzinfo=UTC), expires_at=datetime(2023, 12, 31, tzinfo=UTC))
     session.commit()
     use(w.bob, 1_000_000, datetime(2023, 6, 1, tzinfo=UTC))
@@ -172,7 +172,7 @@ def test_org_pool_exhausted(w, session, use, ask):
     assert ask(w.bob).reason == "org_pool_exhausted"
 
     # A new purchase refills the pool.
-    orgs.record_purchase(session, actor=sysa, org_id=w.org.id, tokens=2_000_000, purchased_at=NOW,
+    organizations.record_purchase(session, actor=sysa, org_id=w.org.id, tokens=2_000_000, purchased_at=NOW,
                          expires_at=datetime(2025, 6, 15, tzinfo=UTC))
     session.commit()
     assert ask(w.alice) == ok(remaining=ALICE_CAP - 1, user_remaining=ALICE_CAP - 1, org_remaining=2_000_000,
@@ -186,7 +186,7 @@ def test_org_pool_exhausted(w, session, use, ask):
 
 
 def test_org_monthly_cap(w, session, use, ask):
-    orgs.update_org(session, actor=system_actor(), org_id=w.org.id, monthly_token_cap=1_000_000)
+    organizations.update_org(session, actor=system_actor(), org_id=w.org.id, monthly_token_cap=1_000_000)
     session.commit()
     use(w.bob, 900_000, datetime(2024, 5, 20, tzinfo=UTC))  # last month: not part of this month's cap
     assert ask(w.alice) == ok(remaining=ALICE_CAP, user_remaining=ALICE_CAP, org_remaining=1_000_000,
@@ -212,7 +212,7 @@ def test_org_monthly_cap(w, session, use, ask):
 
 
 def test_org_monthly_cap_has_its_own_reason(w, session, use, ask):
-    orgs.update_org(session, actor=system_actor(), org_id=w.org.id, monthly_token_cap=1_000_000)
+    organizations.update_org(session, actor=system_actor(), org_id=w.org.id, monthly_token_cap=1_000_000)
     session.commit()
     use(w.bob, 1_000_000, datetime(2024, 6, 3, tzinfo=UTC))
     b = ask(w.alice)
@@ -277,7 +277,8 @@ def test_kind_is_validated(w, ask):
 def test_the_member_page_and_the_gateway_read_one_rule_open_reservations_included(w, session, use, engine):
     """What is left for a user is what the gateway decides with: an open reservation is taken out of it (and
     shown as held), for the member page (remaining_budget, member_overview) and GET /balance alike."""
-    from services import gateway, member_overview
+    from services.gateway import operations
+    from services.tokens import member_overview
     from tests.services.gateway_helpers import authorize
 
     now = NOW
@@ -287,7 +288,7 @@ def test_the_member_page_and_the_gateway_read_one_rule_open_reservations_include
     mine = remaining_budget(session, actor=w.actor(w.alice), user_id=w.alice.id, now=now)
     assert (mine.held, mine.user_remaining) == (120_000, ALICE_CAP - 30_000 - 120_000)
     assert mine.left == mine.remaining == ALICE_CAP - 150_000 and mine.reason == "ok"
-    api = gateway.balance(session, actor=gateway_actor(w.org.id), user_id=w.alice.id, now=now)
+    api = operations.balance(session, actor=gateway_actor(w.org.id), user_id=w.alice.id, now=now)
     assert (api["remaining"], api["reserved"]) == (mine.remaining, mine.held)
     page = member_overview.overview(session, actor=w.actor(w.alice), now=now)["tokens"]
     assert (page.remaining, page.held) == (mine.left, 120_000)

@@ -5,8 +5,8 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from models import Organization, Role, UsageEvent, User
-from services import cli
-from services.db import make_engine
+from services.core.db import make_engine
+from services.ops import cli
 
 
 @pytest.fixture

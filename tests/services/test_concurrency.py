@@ -16,10 +16,11 @@ from types import SimpleNamespace
 from sqlmodel import Session, select
 
 from models import AuditEvent, AuditHead, UsageDaily, UsageEvent, UsageHourly, UsageUserDaily, UsageUserMonthly
-from services import audit, catalog
-from services.actor import system_actor
-from services.gateway import report_usage
-from services.usage import gateway_actor
+from services.core import audit
+from services.core.actor import system_actor
+from services.gateway.operations import report_usage
+from services.orgs import catalog
+from services.usage.ledger import gateway_actor
 from tests.services.rollup_helpers import actual_statistics_rollups, expected_statistics_rollups
 
 NOW = datetime(2024, 4, 2, tzinfo=UTC)

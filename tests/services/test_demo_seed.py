@@ -6,10 +6,10 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from models import EnterpriseRequest, Organization, Purchase, TokenRequest, UsageEvent, UsageUserMonthly, User
-from services.audit import verify_chain
-from services.demo import ACCOUNTS, DEMO_ORGS, DEMO_PASSWORD, seed_demo
-from services.passwords import verify_password
-from services.summary import compute_summary
+from services.core.audit import verify_chain
+from services.core.passwords import verify_password
+from services.ops.demo import ACCOUNTS, DEMO_ORGS, DEMO_PASSWORD, seed_demo
+from services.tokens.pool import compute_summary
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 
@@ -24,8 +24,8 @@ def _fingerprint(session: Session):
 
 
 def test_seed_is_deterministic_and_consistent(engine, tmp_path):
-    from services.db import make_engine
-    from services.migrate import upgrade
+    from services.core.db import make_engine
+    from services.ops.migrate import upgrade
 
     with Session(engine) as s:
         counts = seed_demo(s, now=NOW, scale=0.05)

@@ -10,10 +10,11 @@ import pytest
 from sqlmodel import Session, select
 
 from models import DistributionLock, DistributionRun
-from services import token_requests, user_admin
-from services.allocation import set_allocation, set_pinned
-from services.distribution import lock, policy, runs
-from services.errors import Conflict
+from services.core.errors import Conflict
+from services.tokens import requests
+from services.tokens.allocation import set_allocation, set_pinned
+from services.tokens.distribution import lock, policy, runs
+from services.users import user_admin
 from tests.conftest import snapshot
 from tests.services.dist_helpers import build_org, caps
 
@@ -28,7 +29,7 @@ def _hold(session, org_id, seconds=40, now=NOW):
 
 def test_edits_and_approvals_during_a_run_conflict_and_change_nothing(session, engine, monkeypatch):
     o = build_org(session, [300_000, 300_000])
-    req = token_requests.submit_request(session, actor=o.member_actor(0), kind="tokens", amount=100_000, now=NOW)
+    req = requests.submit_request(session, actor=o.member_actor(0), kind="tokens", amount=100_000, now=NOW)
     session.commit()
     _hold(session, o.id, seconds=40, now=datetime.now(UTC))
     before = snapshot(engine)
@@ -38,7 +39,7 @@ def test_edits_and_approvals_during_a_run_conflict_and_change_nothing(session, e
         lambda: set_pinned(session, actor=admin, user_id=o.members[0].id, pinned=True),
         lambda: policy.apply_preset(session, actor=admin, kind="tokens", preset="standard"),
         lambda: policy.set_override(session, actor=admin, user_id=o.members[0].id, kind="tokens", floor=1),
-        lambda: token_requests.approve(session, actor=admin, request_id=req.id),
+        lambda: requests.approve(session, actor=admin, request_id=req.id),
         lambda: runs.execute(session, actor=admin, kind="tokens", strategy="equal"),
         lambda: user_admin.set_paid(session, actor=admin, user_id=o.members[0].id, paid=False),
         lambda: user_admin.disable(session, actor=admin, user_id=o.members[1].id),

@@ -5,9 +5,9 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, DistributionPolicy, User
-from services.distribution import policy
-from services.distribution.presets import PRESETS
-from services.errors import Forbidden, Invalid, NotFound
+from services.core.errors import Forbidden, Invalid, NotFound
+from services.tokens.distribution import policy
+from services.tokens.distribution.presets import PRESETS
 from tests.conftest import snapshot
 
 EXPECTED = {  # SPEC.md "Token Distribution": floor, ceiling, trigger, cooldown (min), method, amount, bump

@@ -7,8 +7,8 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, DistributionRun
-from services.distribution import runs
-from services.errors import Conflict, Forbidden, Invalid, NotFound
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.tokens.distribution import runs
 from tests.conftest import snapshot
 from tests.services.dist_helpers import add_usage, build_org, caps, set_policy
 

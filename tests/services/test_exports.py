@@ -10,10 +10,11 @@ import pytest
 from sqlmodel import Session
 
 from models import UsageEvent
-from services import activity, catalog, exports
-from services import statistics as st
-from services.errors import Conflict, Forbidden, Invalid, NotFound
-from services.usage import bulk_load
+from services.analytics import activity_logs, exports
+from services.analytics import statistics as st
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.orgs import catalog
+from services.usage.ledger import bulk_load
 
 UTC = UTC
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -75,7 +76,7 @@ def test_chart_csv_neutralizes_and_matches_the_chart(session, world, usage):
 
 def test_raw_usage_export_streams_every_row_of_the_org(engine, session, world, usage, export_dir):
     admin = world.actor(world.admin)
-    flt = activity.make_filter(session, admin, start="2026-03-01", end="2026-03-01")
+    flt = activity_logs.make_filter(session, admin, start="2026-03-01", end="2026-03-01")
     plan = exports.plan_log_export(session, actor=admin, tab="usage", flt=flt)
     assert plan.total == 35 and plan.filename == "usage-events_2026-03-01_2026-03-01.csv"
     session.commit()  # end the test's transaction: the job reads in its own short transactions
@@ -88,7 +89,7 @@ def test_raw_usage_export_streams_every_row_of_the_org(engine, session, world, u
     assert [p for s, p in seen if s == "running"] == [28, 57, 85, 99] and seen[-1] == ("done", 100)
     name, data = exports.read_file(job.id, owner_id=world.admin.id)
     rows = parse(data)
-    assert rows[0] == activity.USAGE_COLUMNS and len(rows) == 36
+    assert rows[0] == activity_logs.USAGE_COLUMNS and len(rows) == 36
     assert sorted(int(r[3]) for r in rows[1:]) == list(range(35))  # each event once
     assert "'-1+2" in {r[7] for r in rows[1:]} and "9.9.9.9" not in {r[7] for r in rows[1:]}
     with pytest.raises(NotFound):  # another user's export answers like a missing one
@@ -99,7 +100,7 @@ def test_raw_usage_export_streams_every_row_of_the_org(engine, session, world, u
 
 def test_cancel_stops_the_job_and_removes_the_file(engine, session, world, usage, export_dir):
     admin = world.actor(world.admin)
-    flt = activity.LogFilter()
+    flt = activity_logs.LogFilter()
     session.commit()
 
     def cancel_after_first(job):
@@ -108,7 +109,7 @@ def test_cancel_stops_the_job_and_removes_the_file(engine, session, world, usage
                 exports.cancel(job.id, owner_id=world.finance.id)  # not theirs
             exports.cancel(job.id, owner_id=world.admin.id)
 
-    job = exports.run_job(owner_id=world.admin.id, filename="x.csv", header=activity.USAGE_COLUMNS, total=35,
+    job = exports.run_job(owner_id=world.admin.id, filename="x.csv", header=activity_logs.USAGE_COLUMNS, total=35,
                           chunks=exports.log_chunks(lambda: Session(engine), actor=admin, tab="usage", flt=flt,
                                                     chunk=10), on_progress=cancel_after_first)
     assert job.status == "cancelled" and job.rows == 10
@@ -120,7 +121,7 @@ def test_cancel_stops_the_job_and_removes_the_file(engine, session, world, usage
 
 def test_log_export_rights_and_limit(session, world, usage, monkeypatch):
     fin = world.actor(world.finance)
-    flt = activity.LogFilter(start=date(2026, 3, 1), end=date(2026, 3, 1))
+    flt = activity_logs.LogFilter(start=date(2026, 3, 1), end=date(2026, 3, 1))
     assert exports.plan_log_export(session, actor=fin, tab="usage", flt=flt).total == 35  # the raw-usage export
     for tab in ("audit", "signins"):
         with pytest.raises(Forbidden):
@@ -130,8 +131,8 @@ def test_log_export_rights_and_limit(session, world, usage, monkeypatch):
     monkeypatch.setattr(exports, "MAX_ROWS", 20)
     with pytest.raises(Invalid, match="limit is 20"):
         exports.plan_log_export(session, actor=world.actor(world.admin), tab="usage", flt=flt)
-    audit = exports.plan_log_export(session, actor=world.actor(world.admin), tab="audit", flt=activity.LogFilter())
-    assert audit.total > 0 and audit.header == activity.AUDIT_COLUMNS
+    audit = exports.plan_log_export(session, actor=world.actor(world.admin), tab="audit", flt=activity_logs.LogFilter())
+    assert audit.total > 0 and audit.header == activity_logs.AUDIT_COLUMNS
 
 
 def _done_job(owner_id: int, rows: int = 3) -> exports.Job:

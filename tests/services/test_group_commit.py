@@ -1,4 +1,4 @@
-"""services.group_commit: requests queued while the writer is busy are handled together in one transaction,
+"""services.usage.group_commit: requests queued while the writer is busy are handled together in one transaction,
 each gets its own answer (recorded / duplicate, its decision, or its own error), and a group whose
 transaction fails as a whole is retried request by request so that only the culprit fails."""
 
@@ -8,8 +8,9 @@ import pytest
 from sqlmodel import select
 
 from models import Reservation, UsageEvent, utcnow
-from services import gateway, group_commit, usage
-from services.errors import Conflict, NotFound
+from services.core.errors import Conflict, NotFound
+from services.gateway import operations
+from services.usage import group_commit, ledger
 from tests.services.gateway_helpers import event, setup
 
 
@@ -20,7 +21,7 @@ def w(world, session):
 
 def report(w, *events, org=None):
     now = utcnow()
-    return gateway.UsageReport((org or w.org).id, usage.check_events(list(events), now))
+    return operations.UsageReport((org or w.org).id, ledger.check_events(list(events), now))
 
 
 def held_writer(engine, monkeypatch):
@@ -49,8 +50,8 @@ def test_queued_requests_share_one_transaction_and_keep_their_own_answers(engine
         writer.submit(report(w, event("ghost@a.test", 5, key="ghost"))),  # unknown user: fails alone
         writer.submit(report(w, event(w.alice.id, 10, key="a"))),  # same key and event as above, same group
         writer.submit(report(w, event(w.alice.id, 30, key="a"), event(w.bob.id, 1, key="c"))),  # a reused key
-        writer.submit(gateway.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=100, reserve=True)),
-        writer.submit(gateway.check_ask(w.org.id, user=w.alice.id, model="gpt-9", tokens=1)),  # unknown model
+        writer.submit(operations.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=100, reserve=True)),
+        writer.submit(operations.check_ask(w.org.id, user=w.alice.id, model="gpt-9", tokens=1)),  # unknown model
         writer.submit(report(w, event(w.carol.id, 7, key="carol"), org=w.other_org)),  # another org's report
     ]
     gate.set()
@@ -75,7 +76,7 @@ def test_decisions_in_one_group_count_the_holds_granted_before_them(engine, w, s
     writer, gate, started, calls = held_writer(engine, monkeypatch)
     writer.submit(report(w, event(w.bob.id, 1)))
     assert started.wait(30)
-    asks = [writer.submit(gateway.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=200_000, reserve=True))
+    asks = [writer.submit(operations.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=200_000, reserve=True))
             for _ in range(3)]  # alice's cap is 500,000
     gate.set()
     answers = [f.result(30) for f in asks]
@@ -86,14 +87,14 @@ def test_decisions_in_one_group_count_the_holds_granted_before_them(engine, w, s
 
 def test_a_failing_group_is_retried_request_by_request(engine, w, session, monkeypatch):
     writer, gate, started, calls = held_writer(engine, monkeypatch)
-    real_insert = usage.insert_new
+    real_insert = ledger.insert_new
 
     def insert_new(db, rows, now):  # a database error caused by one request's rows
         if any(p.idempotency_key == "poison" for p in rows):
             raise RuntimeError("the database refused the row")
         return real_insert(db, rows, now)
 
-    monkeypatch.setattr(usage, "insert_new", insert_new)
+    monkeypatch.setattr(ledger, "insert_new", insert_new)
     writer.submit(report(w, event(w.bob.id, 1, key="warm")))
     assert started.wait(30)
     good = writer.submit(report(w, event(w.alice.id, 5, key="good")))
@@ -110,7 +111,7 @@ def test_a_failing_group_is_retried_request_by_request(engine, w, session, monke
 
 
 def test_a_reservation_settled_twice_in_one_group(engine, w, session, monkeypatch):
-    d = gateway.decide(session, [gateway.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=500,
+    d = operations.decide(session, [operations.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=500,
                                                    reserve=True)], utcnow())[0]
     session.commit()
     writer, gate, started, calls = held_writer(engine, monkeypatch)

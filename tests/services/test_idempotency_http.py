@@ -16,9 +16,9 @@ import pytest
 from sqlmodel import select
 
 from models import UsageEvent, utcnow
-from services.errors import Conflict
-from services.gateway import report_usage
-from services.usage import gateway_actor
+from services.core.errors import Conflict
+from services.gateway.operations import report_usage
+from services.usage.ledger import gateway_actor
 from tests.conftest import snapshot
 from tests.services.gateway_helpers import client
 from tests.services.test_concurrency import run_together

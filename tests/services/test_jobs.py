@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 
 from models import DistributionRun, TokenRequest, User
-from services import cli
-from services import token_requests as tr
-from services.actor import system_actor
-from services.jobs import run_due_jobs
+from services.core.actor import system_actor
+from services.ops import cli
+from services.ops.jobs import run_due_jobs
+from services.tokens import requests as tr
 from tests.conftest import snapshot
 from tests.services.dist_helpers import add_usage, build_org, caps, set_policy
 
@@ -158,7 +158,7 @@ def test_cli_run_jobs(session, engine, monkeypatch, capsys):
     set_policy(session, o.id, floor=200_000, monthly_reset=True)
     session.close()
     monkeypatch.setenv("REFLEX_DB_URL", engine.url.render_as_string(hide_password=False))
-    from services.db import get_engine
+    from services.core.db import get_engine
     get_engine.cache_clear()
     try:
         assert cli.main(["run-jobs", "--now", "2026-12-01T00:05:00Z"]) == 0

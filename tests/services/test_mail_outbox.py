@@ -1,4 +1,4 @@
-"""Mail leaves through an outbox after the commit (services/mailer.py), against a real local SMTP server: nothing
+"""Mail leaves through an outbox after the commit (services/core/mailer.py), against a real local SMTP server: nothing
 is sent for a rolled-back change, a failing server never undoes the change and is retried with backoff, and the
 sender thread is woken by the commit."""
 
@@ -9,8 +9,9 @@ from datetime import timedelta
 from sqlmodel import select
 
 from models import MailOutbox, User, utcnow
-from services import auth, mailer, registration, settings
-from services.passwords import hash_password
+from services.auth import registration, signin
+from services.core import mailer, settings
+from services.core.passwords import hash_password
 
 from .test_password_reset import smtp  # noqa: F401  (a real local SMTP server)
 
@@ -18,15 +19,15 @@ PW = "a-long-enough-password"
 
 
 def test_mail_waits_for_the_commit_and_a_rolled_back_change_sends_nothing(world, session, smtp):  # noqa: F811
-    auth.request_reset(session, email="alice@a.test")
+    signin.request_reset(session, email="alice@a.test")
     session.rollback()
     session.commit()  # mail leaves after the commit; the sender needs the write lock
     assert smtp.messages == []
-    auth.request_reset(session, email="alice@a.test")
+    signin.request_reset(session, email="alice@a.test")
     session.commit()
     assert [m[0] for m in smtp.messages] == [["alice@a.test"]]
     assert session.exec(select(MailOutbox)).one().status == "sent"
-    session.commit()  # SQLite: every transaction holds the write lock (services/db.py), the sender needs it
+    session.commit()  # SQLite: every transaction holds the write lock (services/core/db.py), the sender needs it
     assert len(smtp.messages) == 1  # sent once
 
 
@@ -61,7 +62,7 @@ def test_the_sender_thread_is_woken_by_the_commit(world, session, engine, smtp, 
     session.commit()
     mailer.start_worker(engine)
     try:
-        auth.request_reset(session, email="alice@a.test")
+        signin.request_reset(session, email="alice@a.test")
         session.commit()
         deadline = time.monotonic() + 15
         while not smtp.received and time.monotonic() < deadline:
@@ -74,6 +75,6 @@ def test_the_sender_thread_is_woken_by_the_commit(world, session, engine, smtp, 
 def test_without_smtp_nothing_is_queued(world, session, monkeypatch, caplog):
     monkeypatch.delenv("STEWARD_SMTP_HOST", raising=False)
     with caplog.at_level("WARNING", logger="steward.mail"):
-        auth.request_reset(session, email="alice@a.test")
+        signin.request_reset(session, email="alice@a.test")
     session.commit()
     assert session.exec(select(MailOutbox)).all() == [] and "reset-password?token=" in caplog.text

@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime
 
-from services.member_overview import projected_run_out
+from services.tokens.member_overview import projected_run_out
 
 NOW = datetime(2026, 11, 11, 0, 0, tzinfo=UTC)  # 10 days into a 30-day month
 

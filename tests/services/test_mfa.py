@@ -8,8 +8,9 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, RecoveryCode, utcnow
-from services import mfa, sessions, settings
-from services.errors import Conflict, Forbidden, StepUpRequired
+from services.auth import mfa, sessions
+from services.core import settings
+from services.core.errors import Conflict, Forbidden, StepUpRequired
 
 
 def _enrol(session, user, now):

@@ -7,16 +7,16 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, utcnow
-from services import catalog, orgs
-from services.errors import Conflict, Forbidden, Invalid, NotFound
-from services.org_listing import org_detail, org_rows
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.orgs import catalog, organizations
+from services.orgs.org_listing import org_detail, org_rows
 from tests.conftest import snapshot
 
 
 def test_listing_sums_users_pool_and_assigned_per_org(world, session):
     su = world.actor(world.super_user)
     now = utcnow()
-    orgs.record_purchase(session, actor=su, org_id=world.org.id, tokens=2_000_000,
+    organizations.record_purchase(session, actor=su, org_id=world.org.id, tokens=2_000_000,
                          purchased_at=now - timedelta(days=400),
                          expires_at=now - timedelta(days=1))  # expired: not in the pool
     session.commit()
@@ -38,8 +38,8 @@ def test_listing_sums_users_pool_and_assigned_per_org(world, session):
 def test_edit_fields_with_their_rules_audited(world, session, engine):
     su = world.actor(world.super_user)
     catalog.ensure_default_models(session)
-    org = orgs.update_org(session, actor=su, org_id=world.org.id, name="Org A Prime", email_domain="@Prime.Test",
-                          monthly_token_cap="5,000,000", phone="+1 555 0100")
+    org = organizations.update_org(session, actor=su, org_id=world.org.id, name="Org A Prime",
+                                   email_domain="@Prime.Test", monthly_token_cap="5,000,000", phone="+1 555 0100")
     session.commit()
     assert org.name == "Org A Prime" and org.email_domain == "prime.test" and org.monthly_token_cap == 5_000_000
     last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
@@ -62,12 +62,12 @@ def test_edit_fields_with_their_rules_audited(world, session, engine):
     ]
     for data, err, text in bad:
         with pytest.raises(err, match=text):
-            orgs.update_org(session, actor=su, org_id=world.org.id, **data)
+            organizations.update_org(session, actor=su, org_id=world.org.id, **data)
         session.rollback()
     with pytest.raises(Forbidden):
-        orgs.update_org(session, actor=world.actor(world.admin), org_id=world.org.id, name="Mine")
+        organizations.update_org(session, actor=world.actor(world.admin), org_id=world.org.id, name="Mine")
     with pytest.raises(NotFound):
-        orgs.update_org(session, actor=su, org_id=987_654, name="Ghost")
+        organizations.update_org(session, actor=su, org_id=987_654, name="Ghost")
     with pytest.raises(NotFound):
         org_detail(session, actor=su, org_id="1")
     session.rollback()

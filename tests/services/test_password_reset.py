@@ -11,14 +11,15 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
 from models import PasswordReset, utcnow
-from services import auth, mailer, sessions
-from services.errors import Forbidden, Invalid
-from services.passwords import hash_password, verify_password
+from services.auth import sessions, signin
+from services.core import mailer
+from services.core.errors import Forbidden, Invalid
+from services.core.passwords import hash_password, verify_password
 
 
 class _Inbox:
     """What reached the real local SMTP server. Mail leaves through the outbox after the commit
-    (services/mailer.py): reading `messages` first runs the sender once, as the app's sender thread would."""
+    (services/core/mailer.py): reading `messages` first runs the sender once, as the app's sender thread would."""
 
     def __init__(self, engine):
         self.engine = engine
@@ -59,86 +60,86 @@ def test_reset_by_email_is_single_use_and_signs_out_other_sessions(world, sessio
     session.add(world.alice)
     other = sessions.create(session, world.alice)
     session.commit()
-    msg = auth.request_reset(session, email="alice@a.test")
+    msg = signin.request_reset(session, email="alice@a.test")
     session.commit()
     assert "If an account exists" in msg
     session.commit()  # mail leaves after the commit; the sender needs the write lock
     [(rcpt, body)] = smtp.messages
     assert rcpt == ["alice@a.test"] and "Reset your Steward password" in body
     token = _token(body)
-    auth.reset_password(session, token=token, new_password="brand-new-password")
+    signin.reset_password(session, token=token, new_password="brand-new-password")
     session.commit()
     assert verify_password(world.alice.password_hash, "brand-new-password")
     assert sessions.resolve(session, other) is None
     with pytest.raises(Invalid, match="invalid or has expired"):
-        auth.reset_password(session, token=token, new_password="another-password")
+        signin.reset_password(session, token=token, new_password="another-password")
 
 
 def test_unknown_address_gets_the_same_answer_and_no_mail(world, session, smtp):
-    assert auth.request_reset(session, email="nobody@a.test") == auth.request_reset(session, email="alice@a.test")
+    assert signin.request_reset(session, email="nobody@a.test") == signin.request_reset(session, email="alice@a.test")
     session.commit()
     assert [m[0] for m in smtp.messages] == [["alice@a.test"]]
 
 
 def test_link_expires_after_an_hour(world, session, smtp):
     now = utcnow()
-    auth.request_reset(session, email="alice@a.test", now=now)
+    signin.request_reset(session, email="alice@a.test", now=now)
     session.commit()
     token = _token(smtp.messages[0][1])
     with pytest.raises(Invalid):
-        auth.reset_password(session, token=token, new_password="brand-new-password", now=now + timedelta(minutes=61))
+        signin.reset_password(session, token=token, new_password="brand-new-password", now=now + timedelta(minutes=61))
 
 
 def test_weak_password_is_refused_and_the_link_stays_usable(world, session, smtp):
-    auth.request_reset(session, email="alice@a.test")
+    signin.request_reset(session, email="alice@a.test")
     session.commit()
     token = _token(smtp.messages[0][1])
     with pytest.raises(Invalid, match="at least 8"):
-        auth.reset_password(session, token=token, new_password="short")
+        signin.reset_password(session, token=token, new_password="short")
     session.rollback()
-    auth.reset_password(session, token=token, new_password="long-enough-now")
+    signin.reset_password(session, token=token, new_password="long-enough-now")
 
 
 def test_without_smtp_the_link_goes_to_the_log(world, session, caplog, monkeypatch):
     monkeypatch.delenv("STEWARD_SMTP_HOST", raising=False)
     with caplog.at_level("WARNING", logger="steward.mail"):
-        auth.request_reset(session, email="alice@a.test")
+        signin.request_reset(session, email="alice@a.test")
     assert "reset-password?token=" in caplog.text
 
 
 def test_super_admin_creates_an_audited_reset_link(world, session):
-    link = auth.admin_reset_link(session, actor=world.actor(world.super_user), user_id=world.bob.id)
+    link = signin.admin_reset_link(session, actor=world.actor(world.super_user), user_id=world.bob.id)
     assert "/reset-password?token=" in link
     with pytest.raises(Forbidden):
-        auth.admin_reset_link(session, actor=world.actor(world.admin), user_id=world.bob.id)
+        signin.admin_reset_link(session, actor=world.actor(world.admin), user_id=world.bob.id)
 
 
 def test_a_new_link_ends_the_older_ones(world, session, smtp):
     now = utcnow()
-    auth.request_reset(session, email="alice@a.test", now=now)
-    admin_link = auth.admin_reset_link(session, actor=world.actor(world.super_user), user_id=world.alice.id, now=now)
+    signin.request_reset(session, email="alice@a.test", now=now)
+    admin_link = signin.admin_reset_link(session, actor=world.actor(world.super_user), user_id=world.alice.id, now=now)
     session.commit()
-    auth.request_reset(session, email="alice@a.test", now=now)
+    signin.request_reset(session, email="alice@a.test", now=now)
     session.commit()
     first, last = _token(smtp.messages[0][1]), _token(smtp.messages[1][1])
     for old in (first, admin_link.rpartition("token=")[2]):
         with pytest.raises(Invalid, match="invalid or has expired"):
-            auth.reset_password(session, token=old, new_password="brand-new-password", now=now)
+            signin.reset_password(session, token=old, new_password="brand-new-password", now=now)
         session.rollback()
-    auth.reset_password(session, token=last, new_password="brand-new-password", now=now)
+    signin.reset_password(session, token=last, new_password="brand-new-password", now=now)
 
 
 def test_a_completed_reset_ends_every_other_link(world, session, smtp):
     """Two links issued in the same instant (say, by two super admins): using one ends the other."""
     now = utcnow()
     sup = world.actor(world.super_user)
-    links = [auth.admin_reset_link(session, actor=sup, user_id=world.bob.id, now=now) for _ in range(2)]
+    links = [signin.admin_reset_link(session, actor=sup, user_id=world.bob.id, now=now) for _ in range(2)]
     session.commit()
     # The second issue ended the first; make the first usable again to test what a completed reset ends.
     session.exec(update(PasswordReset).values(expires_at=now + timedelta(minutes=60)))
     session.commit()
     a, b = (link.rpartition("token=")[2] for link in links)
-    auth.reset_password(session, token=b, new_password="brand-new-password", now=now)
+    signin.reset_password(session, token=b, new_password="brand-new-password", now=now)
     session.commit()
     with pytest.raises(Invalid, match="invalid or has expired"):
-        auth.reset_password(session, token=a, new_password="another-password-1", now=now)
+        signin.reset_password(session, token=a, new_password="another-password-1", now=now)

@@ -5,21 +5,21 @@ from datetime import timedelta
 import pytest
 
 from models import utcnow
-from services import orgs
-from services.actor import system_actor
-from services.errors import Forbidden, Invalid, NotFound
-from services.summary import compute_summary, org_summary, pool
+from services.core.actor import system_actor
+from services.core.errors import Forbidden, Invalid, NotFound
+from services.orgs import organizations
+from services.tokens.pool import compute_summary, org_summary, pool
 from tests.conftest import snapshot
 
 
 def test_pool_counts_only_unexpired_purchases_and_shows_closest_expiry(world, session):
     now = utcnow()
     a = system_actor(world.org.id)
-    orgs.record_purchase(session, actor=a, org_id=world.org.id, tokens=6_000_000,
+    organizations.record_purchase(session, actor=a, org_id=world.org.id, tokens=6_000_000,
                          purchased_at=now - timedelta(days=400), expires_at=now - timedelta(days=1))  # expired
-    orgs.record_purchase(session, actor=a, org_id=world.org.id, tokens=2_000_000,
+    organizations.record_purchase(session, actor=a, org_id=world.org.id, tokens=2_000_000,
                          purchased_at=now - timedelta(days=5), expires_at=now + timedelta(days=7))
-    orgs.record_purchase(session, actor=a, org_id=world.org.id, tokens=2_000_000)  # never expires
+    organizations.record_purchase(session, actor=a, org_id=world.org.id, tokens=2_000_000)  # never expires
     session.commit()
     tokens, training, closest, _ = pool(session, world.org.id, now)
     assert tokens == 4_000_000 + 2_000_000 + 2_000_000
@@ -34,7 +34,7 @@ def test_pool_counts_only_unexpired_purchases_and_shows_closest_expiry(world, se
 def test_expiry_boundary_is_exclusive(world, session):
     now = utcnow()
     exp = now + timedelta(days=3)
-    orgs.record_purchase(session, actor=system_actor(world.org.id), org_id=world.org.id, tokens=2_000_000,
+    organizations.record_purchase(session, actor=system_actor(world.org.id), org_id=world.org.id, tokens=2_000_000,
                          purchased_at=now, expires_at=exp)
     session.commit()
     assert pool(session, world.org.id, exp - timedelta(microseconds=1))[0] == 6_000_000
@@ -69,7 +69,7 @@ def test_summary_numbers_and_overbooking(world, session):
 def test_bad_purchases_are_rejected_and_change_nothing(world, session, engine, tokens, message):
     before = snapshot(engine)
     with pytest.raises(Invalid) as e:
-        orgs.record_purchase(session, actor=system_actor(world.org.id), org_id=world.org.id, tokens=tokens)
+        organizations.record_purchase(session, actor=system_actor(world.org.id), org_id=world.org.id, tokens=tokens)
     session.rollback()
     assert message in e.value.message
     assert snapshot(engine) == before
@@ -78,31 +78,31 @@ def test_bad_purchases_are_rejected_and_change_nothing(world, session, engine, t
 def test_purchase_expiry_must_follow_purchase_date(world, session):
     now = utcnow()
     with pytest.raises(Invalid, match="after the purchase date"):
-        orgs.record_purchase(session, actor=system_actor(world.org.id), org_id=world.org.id, tokens=2_000_000,
+        organizations.record_purchase(session, actor=system_actor(world.org.id), org_id=world.org.id, tokens=2_000_000,
                              purchased_at=now, expires_at=now - timedelta(days=1))
 
 
 def test_only_super_admins_record_purchases_and_admins_see_only_their_org(world, session):
     with pytest.raises(Forbidden):
-        orgs.record_purchase(session, actor=world.actor(world.admin), org_id=world.org.id, tokens=2_000_000)
+        organizations.record_purchase(session, actor=world.actor(world.admin), org_id=world.org.id, tokens=2_000_000)
     with pytest.raises(NotFound):
         org_summary(session, actor=world.actor(world.admin), org_id=world.other_org.id)
     with pytest.raises(Forbidden):
         org_summary(session, actor=world.actor(world.alice))
     assert org_summary(session, actor=world.actor(world.finance)).org_id == world.org.id
     with pytest.raises(NotFound):
-        orgs.record_purchase(session, actor=system_actor(), org_id=999_999, tokens=2_000_000)
+        organizations.record_purchase(session, actor=system_actor(), org_id=999_999, tokens=2_000_000)
 
 
 def test_org_names_and_domains_are_unique(world, session, engine):
     before = snapshot(engine)
     with pytest.raises(Exception, match="already exists"):
-        orgs.create_org(session, actor=system_actor(), name="org a")
+        organizations.create_org(session, actor=system_actor(), name="org a")
     session.rollback()
     with pytest.raises(Exception, match="already uses the domain"):
-        orgs.create_org(session, actor=system_actor(), name="Org C", email_domain="A.test")
+        organizations.create_org(session, actor=system_actor(), name="Org C", email_domain="A.test")
     session.rollback()
     with pytest.raises(Invalid, match="not a valid email domain"):
-        orgs.create_org(session, actor=system_actor(), name="Org C", email_domain="not a domain")
+        organizations.create_org(session, actor=system_actor(), name="Org C", email_domain="not a domain")
     session.rollback()
     assert snapshot(engine) == before

@@ -1,4 +1,4 @@
-"""services.ratelimit, database backend: exact inside a process, and across processes (two LocalCounter
+"""services.gateway.ratelimit, database backend: exact inside a process, and across processes (two LocalCounter
 instances on one database) the limit holds up to what the other process served since its last upsert."""
 
 from datetime import timedelta
@@ -7,8 +7,8 @@ import pytest
 from sqlmodel import Session, select
 
 from models import RateWindow, utcnow
-from services import ratelimit
-from services.errors import RateLimited
+from services.core.errors import RateLimited
+from services.gateway import ratelimit
 
 
 class Clock:

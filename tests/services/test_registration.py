@@ -9,8 +9,9 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, User, utcnow
-from services import auth, registration, settings
-from services.errors import Conflict, Forbidden, Invalid, NotFound
+from services.auth import registration, signin
+from services.core import settings
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.conftest import snapshot
 
 from .test_password_reset import smtp  # noqa: F401  (a real local SMTP server)
@@ -125,7 +126,7 @@ def test_verification_link_expires_and_cannot_reset_a_password(world, session, s
     session.commit()
     token = _link_token(smtp.messages[0][1])
     with pytest.raises(Invalid):
-        auth.reset_password(session, token=token, new_password="another-long-password", now=now)
+        signin.reset_password(session, token=token, new_password="another-long-password", now=now)
     with pytest.raises(Invalid):
         registration.verify_email(session, token=token, now=now + timedelta(hours=49))
     for junk in (None, 5, "short", "x" * 500):

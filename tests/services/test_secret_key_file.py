@@ -16,7 +16,7 @@ WORKERS = 8
 def _first_encryption(path: str, barrier, out) -> None:
     os.environ.pop("STEWARD_SECRET_KEY", None)
     os.environ["STEWARD_SECRET_KEY_FILE"] = path
-    from services import crypto
+    from services.core import crypto
 
     crypto._fernet.cache_clear()  # a forked child inherits the parent's cached key
     barrier.wait()

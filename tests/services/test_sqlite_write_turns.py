@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import text
 
-from services.db import make_engine, session_scope
+from services.core.db import make_engine, session_scope
 
 
 def test_a_waiting_writer_gets_the_next_turn(tmp_path):

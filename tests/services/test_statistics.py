@@ -6,12 +6,12 @@ import pytest
 from sqlmodel import select
 
 from models import AIModel, UsageEvent, month_start, utcnow
-from services import catalog
-from services import rollup_ranges as rr
-from services import statistics as st
-from services.actor import Actor
-from services.errors import Forbidden, Invalid, NotFound
-from services.usage import bulk_load
+from services.analytics import statistics as st
+from services.core.actor import Actor
+from services.core.errors import Forbidden, Invalid, NotFound
+from services.orgs import catalog
+from services.usage import rollup_ranges as rr
+from services.usage.ledger import bulk_load
 
 UTC = UTC
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
@@ -277,12 +277,12 @@ def test_top_users_from_bounds_equal_the_plain_ranking(session, world, top, monk
     ties broken by user id — and equals the everyone-exact path the page uses above MAX_CANDIDATES users."""
     import random
 
-    from services import users
+    from services.users import accounts
 
     rng = random.Random(top)
     models = catalog.ensure_default_models(session)
     sysa = Actor(None, "super_admin", world.org.id, email="system")
-    people = [users.create_user(session, actor=sysa, email=f"u{i}@a.test").value for i in range(24)]
+    people = [accounts.create_user(session, actor=sysa, email=f"u{i}@a.test").value for i in range(24)]
     session.commit()
     weights = [rng.paretovariate(1.2) for _ in people]
     start = datetime(2025, 11, 1, tzinfo=UTC)

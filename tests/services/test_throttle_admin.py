@@ -7,9 +7,10 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, LoginThrottle, utcnow
-from services import auth, settings, throttle
-from services.errors import Forbidden, NotFound
-from services.passwords import hash_password
+from services.auth import signin, throttle
+from services.core import settings
+from services.core.errors import Forbidden, NotFound
+from services.core.passwords import hash_password
 
 
 def test_super_admins_see_throttled_sign_ins_and_unlock_them(world, session):
@@ -18,18 +19,18 @@ def test_super_admins_see_throttled_sign_ins_and_unlock_them(world, session):
     session.commit()
     t = utcnow()
     for _ in range(settings.THROTTLE_ACCOUNT_FREE + 1):  # the last one is refused before it is counted
-        auth.sign_in(session, email="alice@a.test", password="guess", ip="203.0.113.9", now=t)
+        signin.sign_in(session, email="alice@a.test", password="guess", ip="203.0.113.9", now=t)
     session.commit()
     sup = world.actor(world.super_user)
     rows = {r["key"]: r for r in throttle.throttled(session, actor=sup, now=t)}
     acct, addr = rows["login:acct:alice@a.test"], rows["login:ip:203.0.113.9"]
     assert (acct["kind"], acct["subject"], acct["failures"], acct["slowed"]) == ("account", "alice@a.test", 5, True)
     assert acct["wait_seconds"] == 2 and (addr["kind"], addr["slowed"], addr["wait_seconds"]) == ("address", False, 0)
-    assert not auth.sign_in(session, email="alice@a.test", password="alice-password", ip="198.51.100.1", now=t).ok
+    assert not signin.sign_in(session, email="alice@a.test", password="alice-password", ip="198.51.100.1", now=t).ok
 
     assert throttle.unlock(session, actor=sup, key="login:acct:alice@a.test") == 5
     session.commit()
-    assert auth.sign_in(session, email="alice@a.test", password="alice-password", ip="198.51.100.1", now=t).ok
+    assert signin.sign_in(session, email="alice@a.test", password="alice-password", ip="198.51.100.1", now=t).ok
     entry = session.exec(select(AuditEvent).where(AuditEvent.action == "signin.unlock")).one()
     assert entry.actor_id == world.super_user.id and entry.before["failures"] == 5
     assert entry.target_id == "login:acct:alice@a.test"

@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import Session, select
 
 from models import AuditEvent, TokenRequest, User
-from services import settings
-from services import token_requests as tr
-from services.errors import Conflict, Forbidden, Invalid, NotFound, StepUpRequired
+from services.core import settings
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound, StepUpRequired
+from services.tokens import requests as tr
 from tests.conftest import snapshot
 from tests.services.dist_helpers import add_usage, build_org, caps, set_policy
 

@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import Session, delete, select
 
 from models import ROLLUP_TABLES, AIModel, UsageDaily, UsageEvent, UsageHourly, UsageUserDaily, UsageUserMonthly
-from services import catalog
-from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from services.gateway import report_usage
-from services.usage import MAX_BATCH, billed_tokens, bulk_load, gateway_actor
+from services.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from services.gateway.operations import report_usage
+from services.orgs import catalog
+from services.usage.ledger import MAX_BATCH, billed_tokens, bulk_load, gateway_actor
 from tests.conftest import snapshot
 from tests.services.rollup_helpers import actual_statistics_rollups, expected_statistics_rollups
 

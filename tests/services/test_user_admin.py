@@ -6,11 +6,11 @@ from datetime import timedelta
 import pytest
 
 from models import Role, utcnow
-from services import sessions
-from services.actor import system_actor
-from services.errors import Forbidden, Invalid, NotFound, StepUpRequired
-from services.user_admin import set_ban, set_role
-from services.users import create_user
+from services.auth import sessions
+from services.core.actor import system_actor
+from services.core.errors import Forbidden, Invalid, NotFound, StepUpRequired
+from services.users.accounts import create_user
+from services.users.user_admin import set_ban, set_role
 from tests.conftest import snapshot
 
 

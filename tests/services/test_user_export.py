@@ -8,8 +8,8 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, UsageUserMonthly
-from services import user_export
-from services.errors import Forbidden, Invalid
+from services.core.errors import Forbidden, Invalid
+from services.users import user_export
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
 

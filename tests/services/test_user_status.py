@@ -4,10 +4,10 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent
-from services import settings
-from services.errors import Forbidden, Invalid, NotFound
-from services.user_admin import disable, set_paid, set_verified
-from services.users import create_user
+from services.core import settings
+from services.core.errors import Forbidden, Invalid, NotFound
+from services.users.accounts import create_user
+from services.users.user_admin import disable, set_paid, set_verified
 from tests.conftest import snapshot
 
 

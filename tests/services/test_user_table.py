@@ -6,10 +6,12 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from models import month_start, utcnow
-from services import gateway, usage, users
-from services.catalog import ensure_default_models
-from services.errors import Forbidden, Invalid, NotFound
-from services.user_table import list_users
+from services.core.errors import Forbidden, Invalid, NotFound
+from services.gateway import operations
+from services.orgs.catalog import ensure_default_models
+from services.usage import ledger
+from services.users import accounts
+from services.users.user_table import list_users
 
 
 def _emails(page):
@@ -34,8 +36,8 @@ def test_super_admin_needs_an_org_and_finance_members_are_refused(world, session
 
 
 def test_search_words_must_all_match_and_like_wildcards_are_literal(world, session):
-    users.create_user(session, actor=world.actor(world.admin), email="alice.smith@a.test", name="Alice Smith")
-    users.create_user(session, actor=world.actor(world.admin), email="x_y@a.test", name="100% real")
+    accounts.create_user(session, actor=world.actor(world.admin), email="alice.smith@a.test", name="Alice Smith")
+    accounts.create_user(session, actor=world.actor(world.admin), email="x_y@a.test", name="100% real")
     admin = world.actor(world.admin)
     assert _emails(list_users(session, actor=admin, search="alice")) == ["alice@a.test", "alice.smith@a.test"]
     assert _emails(list_users(session, actor=admin, search="ALICE smith")) == ["alice.smith@a.test"]
@@ -65,7 +67,7 @@ def test_filters(world, session):
 def test_sort_and_paging(world, session):
     admin = world.actor(world.admin)
     for i in range(30):
-        users.create_user(session, actor=admin, email=f"user{i:02d}@a.test", max_tokens=1000 * i)
+        accounts.create_user(session, actor=admin, email=f"user{i:02d}@a.test", max_tokens=1000 * i)
     page1 = list_users(session, actor=admin, sort="max_tokens", descending=True, page_size=25)
     assert page1.total == 34 and page1.pages == 2
     caps = [r.max_tokens for r in page1.rows]
@@ -86,7 +88,7 @@ def test_usage_columns_come_from_the_monthly_rollup_and_sort(world, session):
     prev_first = month_start(datetime.combine(first - timedelta(days=1), time(12), UTC))
     this_month = datetime.combine(first, time(1), UTC)
     last_month = datetime.combine(prev_first, time(1), UTC)
-    gw = usage.gateway_actor(world.org.id)
+    gw = ledger.gateway_actor(world.org.id)
     model = "gpt-4o"
     events = [{"idempotency_key": key, "user": who.id, "model": model, "prompt_tokens": tokens,
                "completion_tokens": 0, "kind": kind, "occurred_at": when}
@@ -94,7 +96,7 @@ def test_usage_columns_come_from_the_monthly_rollup_and_sort(world, session):
                                                    ("k2", world.bob, last_month, 500, "tokens"),
                                                    ("k3", world.alice, this_month, 300, "tokens"),
                                                    ("k4", world.alice, this_month, 70, "training"))]
-    gateway.report_usage(session, actor=gw, events=events, now=now)
+    operations.report_usage(session, actor=gw, events=events, now=now)
     session.flush()
     admin = world.actor(world.admin)
     rows = {r.email: r for r in list_users(session, actor=admin).rows}
@@ -120,6 +122,6 @@ def test_bad_arguments_are_refused(world, session, kwargs):
 
 def test_other_org_admin_cannot_pick_an_org(world, session):
     with pytest.raises(NotFound):
-        from services.permissions import scoped_org_id
+        from services.core.permissions import scoped_org_id
 
         scoped_org_id(session, world.actor(world.other_admin), world.org.id)

@@ -3,9 +3,9 @@
 import pytest
 
 from models import Role
-from services.errors import Conflict, Forbidden, Invalid
-from services.passwords import verify_password
-from services.users import create_user
+from services.core.errors import Conflict, Forbidden, Invalid
+from services.core.passwords import verify_password
+from services.users.accounts import create_user
 from tests.conftest import snapshot
 
 
@@ -68,7 +68,7 @@ def test_members_and_finance_cannot_add_users(world, session):
 
 
 def test_org_admin_cannot_place_a_user_in_another_org(world, session):
-    from services.errors import NotFound
+    from services.core.errors import NotFound
 
     with pytest.raises(NotFound):
         create_user(session, actor=world.actor(world.admin), email="x@b.test", org_id=world.other_org.id)

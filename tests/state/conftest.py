@@ -16,10 +16,12 @@ from sqlmodel import Session
 
 import models  # noqa: F401
 from models import Role, User
-from services import auth, mfa, orgs, sessions, users
-from services.actor import system_actor
-from services.crypto import decrypt
-from services.db import get_engine, make_engine
+from services.auth import mfa, sessions, signin
+from services.core.actor import system_actor
+from services.core.crypto import decrypt
+from services.core.db import get_engine, make_engine
+from services.orgs import organizations
+from services.users import accounts
 from tests.conftest import BACKENDS, _truncate_pg
 
 PASSWORD = "correct-horse-battery"
@@ -63,10 +65,10 @@ def people(db_url) -> People:
     engine = make_engine(db_url)
     with Session(engine, expire_on_commit=False) as s:
         sysa = system_actor()
-        org = orgs.create_org(s, actor=sysa, name="Org A", email_domain="a.test")
-        other = orgs.create_org(s, actor=sysa, name="Org B", email_domain="b.test")
+        org = organizations.create_org(s, actor=sysa, name="Org A", email_domain="a.test")
+        other = organizations.create_org(s, actor=sysa, name="Org B", email_domain="b.test")
         a = system_actor(org.id)
-        mk = lambda actor, email, role: users.create_user(  # noqa: E731
+        mk = lambda actor, email, role: accounts.create_user(  # noqa: E731
             s, actor=actor, email=email, role=role, password=PASSWORD, verified=True).value
         su = mk(sysa, "root@steward.test", Role.super_admin.value)
         admin = mk(a, "admin@a.test", "admin")
@@ -81,7 +83,7 @@ def people(db_url) -> People:
 def sign_in(email: str) -> str:
     """A fresh session token straight from the service (as the sign-in page would store it)."""
     with Session(get_engine(), expire_on_commit=False) as s:
-        result = auth.sign_in(s, email=email, password=PASSWORD)
+        result = signin.sign_in(s, email=email, password=PASSWORD)
         s.commit()
     assert result.ok, result.message
     return result.token

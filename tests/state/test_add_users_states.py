@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 import admin_panel.state.add_users  # noqa: F401  (registered before the root state of each test is built)
 import admin_panel.state.export_users  # noqa: F401
 from models import User
-from services import sessions
-from services.db import get_engine
+from services.auth import sessions
+from services.core.db import get_engine
 
 from .conftest import download_of, enrol_and_verify, redirect_of, sign_in, sub, with_token
 
@@ -133,7 +133,7 @@ def test_upload_refuses_bad_files_with_a_message(root, people):
 
 def test_import_runs_in_batches_with_results_and_is_idempotent(root, people, monkeypatch):
     AddUsers, *_ = states()
-    import services.user_import as ui
+    import services.users.user_import as ui
 
     monkeypatch.setattr(ui, "BATCH_ROWS", 4)
     admin_tab(root, people.admin)
@@ -199,7 +199,7 @@ def test_export_for_another_org_needs_the_super_admin_switcher(root, people):
 def test_register_verify_and_invite_pages(root, people, monkeypatch):
     _, _, Invite, Register, Verify = states()
     sent = []
-    monkeypatch.setattr("services.mailer.send_now", lambda to, subject, body: sent.append(body) or True)
+    monkeypatch.setattr("services.core.mailer.send_now", lambda to, subject, body: sent.append(body) or True)
     reg = sub(root, Register)
     run(reg.register({"email": "n@a.test", "name": "N", "password": "a-good-long-password",
                       "confirm": "different-password"}))

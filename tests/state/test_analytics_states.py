@@ -9,11 +9,12 @@ import pytest
 from sqlmodel import Session
 
 from models import UsageEvent, utcnow
-from services import audit, catalog
-from services.actor import Actor
-from services.db import get_engine
-from services.errors import NotFound
-from services.usage import bulk_load
+from services.core import audit
+from services.core.actor import Actor
+from services.core.db import get_engine
+from services.core.errors import NotFound
+from services.orgs import catalog
+from services.usage.ledger import bulk_load
 
 from .conftest import download_of, enrol_and_verify, sign_in, sub, with_token
 
@@ -169,12 +170,12 @@ class FakeState:
 
 def test_background_export_streams_to_the_owner_only(people, usage, tmp_path, monkeypatch):
     from admin_panel.state.export_job import run_export
-    from services import activity, exports
+    from services.analytics import activity_logs, exports
 
     monkeypatch.setenv("STEWARD_EXPORT_DIR", str(tmp_path / "exports"))
     actor = Actor(people.admin.id, "admin", people.org_id, email=people.admin.email)
     with Session(get_engine()) as s:
-        flt = activity.LogFilter()
+        flt = activity_logs.LogFilter()
         plan = exports.plan_log_export(s, actor=actor, tab="usage", flt=flt)
     state = FakeState()
     ret = run(run_export(state, owner_id=people.admin.id, plan=plan, actor=actor, tab="usage", flt=flt))

@@ -10,9 +10,10 @@ import pytest
 from sqlmodel import Session, select, update
 
 from models import ApiKey, AuthSession, OrgWebhook, utcnow
-from services import api_keys, catalog, gateway
-from services.db import get_engine
-from services.usage import gateway_actor
+from services.core.db import get_engine
+from services.gateway import api_keys, operations
+from services.orgs import catalog
+from services.usage.ledger import gateway_actor
 
 from .conftest import enrol_and_verify, sign_in, sub, with_token
 
@@ -119,7 +120,7 @@ def test_revoke_needs_confirmation_and_only_listed_keys(admin_tab, people):
 def test_other_orgs_keys_are_not_listed(admin_tab, people):
     from dataclasses import replace
 
-    from services.actor import system_actor
+    from services.core.actor import system_actor
 
     with Session(get_engine()) as s:
         api_keys.create_key(s, actor=replace(system_actor(people.other_org_id)), name="B's key")
@@ -160,7 +161,7 @@ def test_notice_bell_counts_and_marks_read(admin_tab, people):
     with Session(get_engine()) as s:
         catalog.ensure_default_models(s)
         s.commit()
-        gateway.report_usage(s, actor=gateway_actor(people.org_id), events=[
+        operations.report_usage(s, actor=gateway_actor(people.org_id), events=[
             {"idempotency_key": "n1", "user": people.member.id, "model": "gpt-4o", "prompt_tokens": 190_000}])
         s.commit()
     bell = sub(admin_tab, NS)

@@ -9,9 +9,9 @@ import pyotp
 from sqlmodel import Session, select
 
 from models import AuthSession
-from services import auth, sessions
-from services.actor import Actor
-from services.db import get_engine
+from services.auth import sessions, signin
+from services.core.actor import Actor
+from services.core.db import get_engine
 
 from .conftest import PASSWORD, enrol_and_verify, redirect_of, sign_in, sub, totp_secret, with_token
 
@@ -43,7 +43,7 @@ def test_wrong_password_shows_the_message_and_stores_nothing(root, people):
     login = sub(root, S["login"])
     ret = run(login.sign_in({"email": people.member.email, "password": "wrong-password-here"}))
     assert redirect_of(ret) is None
-    assert login.error == auth.BAD_LOGIN
+    assert login.error == signin.BAD_LOGIN
     assert sub(root, S["auth"]).token == ""
 
 
@@ -135,7 +135,7 @@ def test_verify_code_replay_and_recovery_code(root, people):
     assert not resolve(sub(root, S["auth"]).token).mfa_ok
 
     # A recovery code works once.
-    from services import mfa
+    from services.auth import mfa
 
     with Session(get_engine(), expire_on_commit=False) as s:
         codes = mfa.new_recovery_codes(s, people.finance.id)
@@ -254,7 +254,7 @@ def test_forgot_and_reset_password(root, people):
 
     old_token = sign_in(people.member.email)
     with Session(get_engine(), expire_on_commit=False) as s:
-        link = auth.admin_reset_link(s, actor=Actor(people.super_admin.id, "super_admin", None),
+        link = signin.admin_reset_link(s, actor=Actor(people.super_admin.id, "super_admin", None),
                                      user_id=people.member.id)
         s.commit()
     raw = parse_qs(urlsplit(link).query)["token"][0]

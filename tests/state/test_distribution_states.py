@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from models import AuthSession, DistributionPolicy, DistributionRun, Purchase, TokenRequest, User, utcnow
-from services import settings
-from services.db import get_engine
+from services.core import settings
+from services.core.db import get_engine
 from tests.conftest import snapshot
 
 from .conftest import enrol_and_verify, sign_in, sub, with_token
@@ -267,7 +267,8 @@ def test_the_webhook_and_expiry_worker_starts_with_the_app_not_with_the_first_ap
     current.)"""
     from admin_panel import scheduler
     from admin_panel.admin_panel import app
-    from services import mailer, webhooks
+    from services.core import mailer
+    from services.gateway import webhooks
 
     started = []
     monkeypatch.setattr(webhooks, "start_worker", lambda engine=None: started.append(("webhooks", engine)))

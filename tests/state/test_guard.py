@@ -10,8 +10,8 @@ from reflex_base.event import Event
 from reflex_base.registry import RegistrationContext
 from sqlmodel import Session
 
-from services import sessions
-from services.db import get_engine
+from services.auth import sessions
+from services.core.db import get_engine
 
 from .conftest import enrol_and_verify, sign_in, sub, with_token
 

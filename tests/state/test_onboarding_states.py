@@ -10,10 +10,10 @@ import pytest
 from sqlmodel import Session, select
 
 from models import EnterpriseRequest, Organization, User
-from services import onboarding
-from services.actor import Actor
-from services.db import get_engine
-from services.passwords import hash_password
+from services.core.actor import Actor
+from services.core.db import get_engine
+from services.core.passwords import hash_password
+from services.onboarding import enterprise
 from tests.conftest import snapshot
 
 from .conftest import PASSWORD, enrol_and_verify, redirect_of, sign_in, sub, with_token
@@ -220,7 +220,7 @@ def test_org_admins_and_members_are_refused(root, people, loose, who):
         assert s.get(EnterpriseRequest, rid).status == "pending"
     actor = Actor(user.id, user.role, user.org_id, email=user.email)
     with Session(get_engine()) as s:
-        assert onboarding.my_requests(s, actor=actor) == []
+        assert enterprise.my_requests(s, actor=actor) == []
 
 
 def test_super_admin_creates_an_org_and_records_a_purchase(root, people):

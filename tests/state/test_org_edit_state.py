@@ -6,9 +6,9 @@ import asyncio
 from sqlmodel import Session, select
 
 from models import OrgAllowedModel, Organization
-from services.catalog import ensure_default_models
-from services.db import get_engine
-from services.errors import Forbidden
+from services.core.db import get_engine
+from services.core.errors import Forbidden
+from services.orgs.catalog import ensure_default_models
 from tests.conftest import snapshot
 
 from .conftest import enrol_and_verify, redirect_of, sign_in, sub, with_token
@@ -82,7 +82,7 @@ def test_bad_input_changes_nothing(root, people):
 
 
 def test_work_in_switches_the_session_org(root, people):
-    from services import sessions
+    from services.auth import sessions
 
     _, edit, token = _super(root, people)
     assert redirect_of(run(edit.work_in(str(people.other_org_id)))) == "/admin/users"
@@ -93,9 +93,9 @@ def test_work_in_switches_the_session_org(root, people):
 
 
 def test_org_admin_cannot_read_or_edit_orgs(root, people):
-    from services.actor import Actor
-    from services.org_listing import org_detail
-    from services.orgs import update_org
+    from services.core.actor import Actor
+    from services.orgs.org_listing import org_detail
+    from services.orgs.organizations import update_org
 
     admin = Actor(people.admin.id, "admin", people.org_id)
     with Session(get_engine()) as s:

@@ -12,10 +12,10 @@ import pytest
 from sqlmodel import Session, select
 
 from models import AuditEvent, AuthSession, RecoveryCode, utcnow
-from services import mfa, sessions
-from services.actor import Actor, system_actor
-from services.db import get_engine
-from services.errors import Forbidden, Invalid
+from services.auth import mfa, sessions
+from services.core.actor import Actor, system_actor
+from services.core.db import get_engine
+from services.core.errors import Forbidden, Invalid
 
 from .conftest import sign_in, sub, totp_secret, with_token
 

@@ -8,8 +8,9 @@ import asyncio
 from sqlmodel import Session, select
 
 from models import AuditEvent, LoginThrottle
-from services import auth, settings
-from services.db import get_engine
+from services.auth import signin
+from services.core import settings
+from services.core.db import get_engine
 
 from .conftest import enrol_and_verify, sign_in, sub, with_token
 
@@ -30,7 +31,7 @@ def test_super_admin_unlocks_a_slowed_account(root, people):
 
     with Session(get_engine()) as s:
         for _ in range(settings.THROTTLE_ACCOUNT_FREE):
-            auth.sign_in(s, email=people.member.email, password="wrong-password", ip="203.0.113.9")
+            signin.sign_in(s, email=people.member.email, password="wrong-password", ip="203.0.113.9")
         s.commit()
     signed_in(root, people.super_admin)
     logs, page = sub(root, ActivityState), sub(root, ThrottledState)
@@ -52,7 +53,7 @@ def test_super_admin_unlocks_a_slowed_account(root, people):
         assert s.get(LoginThrottle, row["key"]) is None
         assert s.exec(select(AuditEvent).where(AuditEvent.action == "signin.unlock")).one().actor_id == \
             people.super_admin.id
-        assert auth.sign_in(s, email=people.member.email, password="correct-horse-battery", ip="203.0.113.9").ok
+        assert signin.sign_in(s, email=people.member.email, password="correct-horse-battery", ip="203.0.113.9").ok
 
 
 def test_an_org_admin_has_no_throttled_tab(root, people):

@@ -8,8 +8,8 @@ import asyncio
 from sqlmodel import Session, select
 
 from models import AuditEvent, User
-from services.db import get_engine
-from services.passwords import hash_password
+from services.core.db import get_engine
+from services.core.passwords import hash_password
 from tests.conftest import snapshot
 
 from .conftest import PASSWORD, enrol_and_verify, sign_in, sub, with_token

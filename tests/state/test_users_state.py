@@ -8,10 +8,10 @@ import pytest
 from sqlmodel import Session, select
 
 from models import User, utcnow
-from services import users
-from services.actor import system_actor
-from services.db import get_engine
-from services.errors import Invalid
+from services.core.actor import system_actor
+from services.core.db import get_engine
+from services.core.errors import Invalid
+from services.users import accounts
 
 from .conftest import enrol_and_verify, redirect_of, sign_in, sub, totp_secret, with_token
 
@@ -33,7 +33,7 @@ def add_members(people, n):
     with Session(get_engine(), expire_on_commit=False) as s:
         a = system_actor(people.org_id)
         for i in range(n):
-            users.create_user(s, actor=a, email=f"m{i:03d}@a.test", name=f"Member {i}", max_tokens=1000 * (i + 1))
+            accounts.create_user(s, actor=a, email=f"m{i:03d}@a.test", name=f"Member {i}", max_tokens=1000 * (i + 1))
         s.commit()
 
 
@@ -158,7 +158,7 @@ def test_actions_go_through_the_dialog_and_ban_needs_step_up(root, people):
 
 def test_cannot_act_on_users_of_another_org(root, people):
     with Session(get_engine(), expire_on_commit=False) as s:
-        victim = users.create_user(s, actor=system_actor(people.other_org_id), email="victim@b.test").value
+        victim = accounts.create_user(s, actor=system_actor(people.other_org_id), email="victim@b.test").value
         s.commit()
     st, _ = users_state(root, people)
     run(st.load())
@@ -213,10 +213,10 @@ def _audit_actions():
 
 
 def test_a_new_invitation_link_for_a_user_without_a_password(root, people):
-    from services import invitations
+    from services.users import invitations
 
     with Session(get_engine(), expire_on_commit=False) as s:
-        invited = users.create_user(s, actor=system_actor(people.org_id), email="new@a.test", name="New").value
+        invited = accounts.create_user(s, actor=system_actor(people.org_id), email="new@a.test", name="New").value
         first = invitations.issue(s, invited, created_by=None).link
         s.commit()
     st, _ = users_state(root, people)
@@ -246,7 +246,7 @@ def test_a_new_invitation_link_for_a_user_without_a_password(root, people):
 
 
 def test_super_admin_creates_a_reset_link_and_resets_mfa_with_step_up(root, people):
-    from services import sessions
+    from services.auth import sessions
 
     st, token = users_state(root, people, who="super_admin")
     with Session(get_engine()) as s:  # the super admin works in org A
@@ -296,7 +296,7 @@ def test_org_admins_cannot_create_reset_links_or_reset_mfa(root, people):
 
 
 def test_switching_organization_drops_the_other_orgs_unsaved_edits(root, people):
-    from services import sessions
+    from services.auth import sessions
 
     st, token = users_state(root, people, who="super_admin")
 
@@ -320,7 +320,7 @@ def test_switching_organization_drops_the_other_orgs_unsaved_edits(root, people)
 
 def test_a_large_raise_asks_for_a_fresh_code_then_saves_the_same_edits(root, people):
     from admin_panel.shell.stepup import StepUpState
-    from services import settings
+    from services.core import settings
 
     st, _ = users_state(root, people)
     run(st.load())
@@ -348,7 +348,7 @@ def _act(st, action, user_id, form=None):
 
 def test_paid_verified_pin_and_role_through_the_dialog(root, people):
     with Session(get_engine(), expire_on_commit=False) as s:
-        u = users.create_user(s, actor=system_actor(people.org_id), email="new@a.test", paid=False, max_tokens=0,
+        u = accounts.create_user(s, actor=system_actor(people.org_id), email="new@a.test", paid=False, max_tokens=0,
                               max_training_tokens=0).value
         s.commit()
     st, _ = users_state(root, people)
