@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from admin_panel import styles
+from admin_panel.ui import styles
 from services.core import settings
 
 config = rx.Config(

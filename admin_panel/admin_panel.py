@@ -3,19 +3,24 @@
 import reflex as rx
 
 import models  # noqa: F401  (registers the tables, so Reflex's start-up schema check sees them)
-
-from . import csp, log_redaction, styles
-from .api import gateway_api
-from .guard import GuardMiddleware
-from .pages import enterprise_request, login, member, mfa, password, signup
-from .scheduler import run_jobs_forever, start_background_workers
-from .security_headers import SecurityHeaders
-from .shell.layout import register_pages
-from .state.auth import ForgotPasswordState, ResetPasswordState
-from .state.enterprise_request import EnterpriseRequestState
-from .state.member import MemberState
-from .state.mfa import MfaSetupState, MfaVerifyState
-from .state.signup import InviteState, RegisterState, VerifyEmailState
+from admin_panel.api import gateway_api
+from admin_panel.features.member import page as member
+from admin_panel.features.member.state import MemberState
+from admin_panel.features.onboarding import page as enterprise_request
+from admin_panel.features.onboarding.state import EnterpriseRequestState
+from admin_panel.features.signin import login_page as login
+from admin_panel.features.signin import mfa_page as mfa
+from admin_panel.features.signin import password_page as password
+from admin_panel.features.signin.mfa_state import MfaSetupState, MfaVerifyState
+from admin_panel.features.signin.state import ForgotPasswordState, ResetPasswordState
+from admin_panel.features.signup import page as signup
+from admin_panel.features.signup.state import InviteState, RegisterState, VerifyEmailState
+from admin_panel.runtime import csp, log_redaction
+from admin_panel.runtime.guard import GuardMiddleware
+from admin_panel.runtime.scheduler import run_jobs_forever, start_background_workers
+from admin_panel.runtime.security_headers import SecurityHeaders
+from admin_panel.shell.layout import register_pages
+from admin_panel.ui import styles
 
 log_redaction.install()  # no client or session token in the server's logs
 

@@ -47,9 +47,9 @@ ADMINS = 8
 
 def _names() -> dict[str, str]:
     import admin_panel.admin_panel  # noqa: F401  (registers the states)
+    from admin_panel.features.statistics.state import StatsState
+    from admin_panel.features.users.state import UsersState
     from admin_panel.shell.state import ShellState
-    from admin_panel.state.stats import StatsState
-    from admin_panel.state.users import UsersState
 
     return {"shell": ShellState.get_full_name(), "users": UsersState.get_full_name(),
             "stats": StatsState.get_full_name()}

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from admin_panel.components import charts
+from admin_panel.ui import charts
 from models import utcnow
 from services.analytics import activity_logs
 from services.analytics import statistics as st

@@ -37,12 +37,12 @@ def scenarios():
     from reflex_base.utils import format
 
     import admin_panel.admin_panel  # noqa: F401  (registers the states)
-    from admin_panel.components.notice_bell import NoticeState
+    from admin_panel.features.activity.state import ActivityState
+    from admin_panel.features.distribution.state import DistributionState
+    from admin_panel.features.users.state import UsersState
+    from admin_panel.shell.notice_bell import NoticeState
     from admin_panel.shell.registry import PAGES
     from admin_panel.shell.state import ShellState
-    from admin_panel.state.activity import ActivityState
-    from admin_panel.state.distribution import DistributionState
-    from admin_panel.state.users import UsersState
 
     def opened(key: str) -> list:
         spec = PAGES[key]

@@ -16,6 +16,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from admin_panel.api import bodies
+from admin_panel.api.downloads import download
+from admin_panel.api.openapi import openapi_document
 from models import utcnow
 from services.analytics import exports
 from services.core import settings
@@ -23,10 +26,6 @@ from services.core.db import get_engine, read_scope
 from services.core.errors import Conflict, DomainError, RateLimited
 from services.gateway import api_keys, operations, ratelimit
 from services.usage import group_commit, ledger
-
-from . import bodies
-from .downloads import download
-from .openapi import openapi_document
 
 PREFIX = "/api/v1"
 CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",

@@ -9,9 +9,8 @@ preflight of these paths itself and replaces whatever Access-Control-* headers t
 
 from starlette.datastructures import Headers
 
+from admin_panel.api.app import PREFIX
 from services.analytics.exports import DOWNLOAD_PREFIX
-
-from .app import PREFIX
 
 PATHS = (PREFIX, DOWNLOAD_PREFIX)
 ALLOW_METHODS = b"GET, POST"

@@ -2,15 +2,15 @@
 
 import reflex as rx
 
-from .. import styles
-from ..components.logo import PRODUCT_NAME, logo_mark
-from ..components.notice_bell import NoticeState, notice_bell
-from ..state.auth import SessionState
-from .nav import NAV, SECTIONS, NavItem
-from .recovery import RecoveryCodesState, recovery_codes_dialog
-from .registry import PageSpec
-from .state import ShellState
-from .stepup import step_up_dialog
+from admin_panel.features.signin.state import SessionState
+from admin_panel.shell.nav import NAV, SECTIONS, NavItem
+from admin_panel.shell.notice_bell import NoticeState, notice_bell
+from admin_panel.shell.recovery import RecoveryCodesState, recovery_codes_dialog
+from admin_panel.shell.registry import PageSpec
+from admin_panel.shell.state import ShellState
+from admin_panel.shell.stepup import step_up_dialog
+from admin_panel.ui import styles
+from admin_panel.ui.logo import PRODUCT_NAME, logo_mark
 
 WIDE = "@media (min-width: 1200px)"
 SIDEBAR_WIDTH = "248px"
@@ -245,11 +245,14 @@ def register_pages(app: rx.App) -> None:
     import importlib
     import pkgutil
 
-    from .. import pages as pages_pkg
-    from .registry import PAGES
+    from admin_panel import features
+    from admin_panel.shell.registry import PAGES
 
-    for mod in pkgutil.iter_modules(pages_pkg.__path__):
-        importlib.import_module(f"{pages_pkg.__name__}.{mod.name}")
+    for feature in pkgutil.iter_modules(features.__path__):
+        package = importlib.import_module(f"{features.__name__}.{feature.name}")
+        for mod in pkgutil.iter_modules(package.__path__):
+            if mod.name == "page" or mod.name.endswith("_page"):
+                importlib.import_module(f"{package.__name__}.{mod.name}")
     app.add_page(landing, route="/admin", title="Admin Panel · Steward", on_load=ShellState.land)
     for spec in PAGES.values():
         app.add_page(lambda spec=spec: shell(spec), route=spec.item.route, title=f"{spec.title} · Steward",

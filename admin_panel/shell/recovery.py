@@ -3,12 +3,11 @@
 
 import reflex as rx
 
+from admin_panel.runtime.db import in_db
+from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
+from admin_panel.shell.stepup import ask_step_up
 from services.auth import mfa
 from services.core.errors import DomainError, StepUpRequired
-
-from ..guard import LOGIN_ROUTE, AdminArea, current_session
-from ..state.db import in_db
-from .stepup import ask_step_up
 
 
 class RecoveryCodesState(AdminArea, rx.State):

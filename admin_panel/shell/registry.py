@@ -6,7 +6,7 @@
 
 The route and the roles come from `nav.NAV[nav_key]`. The page's own state must be an `AdminArea` whose
 `required_roles` equal those roles (the guard protects the handlers; the shell only hides and redirects).
-Modules under `admin_panel/pages/` are imported at start-up, so a new page only needs its module.
+Page modules under `admin_panel/features/*/` are imported at start-up, so a new page only needs its module.
 """
 
 from collections.abc import Callable
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import reflex as rx
 
-from .nav import BY_KEY, NavItem
+from admin_panel.shell.nav import BY_KEY, NavItem
 
 
 @dataclass(frozen=True)

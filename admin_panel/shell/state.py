@@ -2,15 +2,14 @@
 
 import reflex as rx
 
+from admin_panel.runtime.db import in_db
+from admin_panel.runtime.guard import LOGIN_ROUTE, MEMBER_ROUTE, AdminArea, current_session
+from admin_panel.shell.nav import BY_KEY, home_route, visible_items
+from admin_panel.shell.registry import available_keys
 from models import Organization
 from services.auth import sessions
 from services.core.errors import DomainError
 from services.orgs import organizations
-
-from ..guard import LOGIN_ROUTE, MEMBER_ROUTE, AdminArea, current_session
-from ..state.db import in_db
-from .nav import BY_KEY, home_route, visible_items
-from .registry import available_keys
 
 ROLE_LABELS = {"super_admin": "Super admin", "admin": "Org admin", "finance": "Finance", "member": "Member"}
 ALL_ORGS = "All organizations"

@@ -5,10 +5,9 @@ the shell's dialog asks for a fresh code and, once it is accepted, runs `retry` 
 import reflex as rx
 from reflex_base.registry import RegistrationContext
 
+from admin_panel.features.signin.mfa_state import WRONG_CODE, verify_session_code
+from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
 from services.core.errors import DomainError
-
-from ..guard import LOGIN_ROUTE, AdminArea, current_session
-from ..state.mfa import WRONG_CODE, verify_session_code
 
 
 class StepUpState(AdminArea, rx.State):

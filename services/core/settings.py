@@ -120,7 +120,7 @@ MAIL_POLL_SECONDS = _int("STEWARD_MAIL_POLL_SECONDS", 10)  # also woken at once 
 WEBHOOK_ALLOW_HTTP = os.environ.get("STEWARD_WEBHOOK_ALLOW_HTTP", "0") in ("1", "true", "yes")
 WEBHOOK_ALLOWED_HOSTS = os.environ.get("STEWARD_WEBHOOK_ALLOWED_HOSTS", "")  # internal hosts allowed, comma-separated
 
-# HTTP security headers and CORS (docs/security.md; admin_panel/security_headers.py).
+# HTTP security headers and CORS (docs/security.md; admin_panel/runtime/security_headers.py).
 # Browser origins that may call /api/v1 and /downloads from their own pages (CORS, without credentials): none by
 # default. The admin panel itself is same-origin and needs no entry.
 API_CORS_ORIGINS = _origins("STEWARD_API_CORS_ORIGINS")

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from .test_auth_flow import T, enrol_mfa, path_is, shoot, sign_in
 
-USERS_PAGE = Path(__file__).resolve().parents[2] / "admin_panel" / "pages" / "users.py"
+USERS_PAGE = Path(__file__).resolve().parents[2] / "admin_panel" / "features" / "users" / "page.py"
 pytestmark = pytest.mark.skipif("import_users_button" not in USERS_PAGE.read_text(),
                                 reason="the users page does not show the add/import/export controls yet")
 

@@ -175,7 +175,7 @@ def test_kill_9_during_a_usage_batch_leaves_nothing_and_the_retry_lands_once(sta
 
 def _dist(name: str) -> str:
     import admin_panel.admin_panel  # noqa: F401
-    from admin_panel.state.distribution import DistributionState
+    from admin_panel.features.distribution.state import DistributionState
 
     return f"{DistributionState.get_full_name()}.{name}"
 
@@ -255,7 +255,7 @@ def test_kill_9_during_a_distribution_run_applies_nothing_and_the_retry_applies_
 
 def _users_load(tab: Tab) -> list:
     import admin_panel.admin_panel  # noqa: F401
-    from admin_panel.state.users import UsersState
+    from admin_panel.features.users.state import UsersState
 
     return tab.call(f"{UsersState.get_full_name()}.load")
 

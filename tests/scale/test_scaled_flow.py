@@ -24,8 +24,8 @@ ADMIN, OPS, MEMBER = "admin@acme.example", "ops-admin@acme.example", "member@acm
 
 def _state(name: str) -> str:
     import admin_panel.admin_panel  # noqa: F401  (registers the states)
-    from admin_panel.state.auth import LoginState
-    from admin_panel.state.member import MemberState
+    from admin_panel.features.member.state import MemberState
+    from admin_panel.features.signin.state import LoginState
 
     return {"login": LoginState, "member": MemberState}[name].get_full_name()
 

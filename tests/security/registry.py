@@ -29,7 +29,7 @@ class Handler:
 
 def _app():
     import admin_panel.admin_panel  # noqa: F401  (registers the app's states, handlers and the guard)
-    from admin_panel import guard
+    from admin_panel.runtime import guard
 
     return guard
 

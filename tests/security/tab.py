@@ -14,14 +14,14 @@ HYDRATED = "is_hydrated_rx_state_"
 
 def token_key() -> str:
     """The fully qualified name of `AuthState.token`, the LocalStorage var `steward_session`."""
-    from admin_panel.guard import AuthState
+    from admin_panel.runtime.guard import AuthState
 
     return f"{AuthState.get_full_name()}.token_rx_state_"
 
 
 def device_key() -> str:
     """The fully qualified name of `AuthState.device`, the trusted-browser token `steward_device`."""
-    from admin_panel.guard import AuthState
+    from admin_panel.runtime.guard import AuthState
 
     return f"{AuthState.get_full_name()}.device_rx_state_"
 

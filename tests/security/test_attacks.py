@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+import admin_panel.admin_panel  # noqa: F401  (registers the states under the app's root state)
+from admin_panel.features.member.state import MemberState
+from admin_panel.features.signin.mfa_state import MfaVerifyState
+from admin_panel.features.signin.state import LoginState, SessionState
+from admin_panel.shell.state import ShellState
 from models import AuthSession, LoginThrottle
 from services.auth import signin, throttle
 from services.core import settings
@@ -14,12 +19,12 @@ from .snapshots import diff, snapshot
 from .tab import Tab
 from .world import PASSWORD, World
 
-STATES = "reflex___state____state.admin_panel___state___"
-VERIFY = STATES + "mfa____mfa_verify_state.verify"
-SIGN_IN = STATES + "auth____login_state.sign_in"
-SIGN_OUT = STATES + "auth____session_state.sign_out"
-SHELL_LOAD = "reflex___state____state.admin_panel___shell___state____shell_state.load"
-MEMBER_LOAD = STATES + "member____member_state.load"
+# Event names from the state classes themselves (a state's name follows its module path).
+VERIFY = f"{MfaVerifyState.get_full_name()}.verify"
+SIGN_IN = f"{LoginState.get_full_name()}.sign_in"
+SIGN_OUT = f"{SessionState.get_full_name()}.sign_out"
+SHELL_LOAD = f"{ShellState.get_full_name()}.load"
+MEMBER_LOAD = f"{MemberState.get_full_name()}.load"
 
 
 def deltas(updates) -> dict:

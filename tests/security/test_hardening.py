@@ -9,18 +9,23 @@ import time
 
 from sqlmodel import Session
 
+from admin_panel.features.api_keys.state import ApiKeysState
+from admin_panel.features.signin.mfa_state import MfaSetupState
+from admin_panel.features.signup.state import RegisterState
+from admin_panel.features.statistics.state import StatsState
 from models import utcnow
 from services.auth import mfa, registration, throttle
 from services.core.actor import Actor
 
+from .registry import ROOT_STATE
 from .sio import RawSocket
 from .snapshots import diff, snapshot
 from .tab import Tab
-from .test_attacks import SHELL_LOAD, STATES, field, redirects
+from .test_attacks import SHELL_LOAD, SIGN_IN, field, redirects
 from .world import World
 
-MFA_SETUP_LOAD = STATES + "mfa____mfa_setup_state.load"
-MFA_SETUP_CONFIRM = STATES + "mfa____mfa_setup_state.confirm"
+MFA_SETUP_LOAD = f"{MfaSetupState.get_full_name()}.load"
+MFA_SETUP_CONFIRM = f"{MfaSetupState.get_full_name()}.confirm"
 
 
 def _reset_mfa(world: World, key: str) -> None:
@@ -57,7 +62,7 @@ def test_reset_mfa_signs_the_user_out_so_no_new_secret_is_enrolled_without_the_p
     assert world.session_row(token).revoked_at is not None
 
 
-SAVE_WEBHOOK = STATES + "api_keys____api_keys_state.save_webhook"
+SAVE_WEBHOOK = f"{ApiKeysState.get_full_name()}.save_webhook"
 
 
 def test_an_org_admin_cannot_point_the_webhook_at_loopback_or_private_hosts(world: World, app_url: str) -> None:
@@ -96,7 +101,7 @@ def test_a_replayed_client_token_does_not_get_the_tabs_signed_in_state(world: Wo
     sock.client_token = client_token
     sock.connect(None)
     try:
-        for name, payload in ((SHELL_LOAD, {"nav_key": "stats"}), (STATES + "stats____stats_state.load", {})):
+        for name, payload in ((SHELL_LOAD, {"nav_key": "stats"}), (f"{StatsState.get_full_name()}.load", {})):
             sock.emit(name, payload)
             got = sock.receive_until(lambda u: bool(u.redirects))
             assert got[-1].redirects == ["/login"] and not _seen(got, email), got
@@ -119,8 +124,8 @@ def test_client_and_session_tokens_stay_out_of_the_server_log(world: World, app_
     token = world.sign_in("alpha_member", verified=False)
     with Tab(app_url, token) as tab:
         client_token = tab.sock.client_token
-        tab.call(STATES + "no_such_state.load", {})  # Reflex logs the failed event with its router data
-        tab.call(STATES + "auth____login_state.sign_in", {"bogus": token})  # a traceback naming the payload
+        tab.call(f"{ROOT_STATE}.no_such_state.load", {})  # Reflex logs the failed event with its router data
+        tab.call(SIGN_IN, {"bogus": token})  # a traceback naming the payload
     log_path = world.workdir / "reflex.log"
     deadline = time.monotonic() + 15
     while "No registered handler found" not in log_path.read_text() and time.monotonic() < deadline:
@@ -130,7 +135,7 @@ def test_client_and_session_tokens_stay_out_of_the_server_log(world: World, app_
     assert client_token not in text and token not in text
 
 
-REGISTER = STATES + "signup____register_state.register"
+REGISTER = f"{RegisterState.get_full_name()}.register"
 
 
 def test_registering_takes_as_long_for_an_existing_address_as_for_a_new_one(world: World, app_url: str) -> None:

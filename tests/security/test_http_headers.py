@@ -1,4 +1,4 @@
-"""The security-headers middleware (admin_panel/security_headers.py) on a small ASGI app built like Reflex's:
+"""The security-headers middleware (admin_panel/runtime/security_headers.py) on a small ASGI app built like Reflex's:
 Starlette's CORSMiddleware with any origin and credentials around everything (App._add_cors), a page with
 inline scripts (plain, gzip, sent as a file), JSON under /api/v1, a CSV under /downloads, a static asset.
 Every response gets the fixed headers, HSTS only over HTTPS (X-Forwarded-Proto only behind trusted proxies), pages get
@@ -17,8 +17,8 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from admin_panel.csp import backend_sources, inline_script_hashes
-from admin_panel.security_headers import SecurityHeaders
+from admin_panel.runtime.csp import backend_sources, inline_script_hashes
+from admin_panel.runtime.security_headers import SecurityHeaders
 from services.core import settings
 
 SCRIPTS = ("window.__ctx = {\"a\": 1};", "$RC(\"B:1\",\"S:1\")")

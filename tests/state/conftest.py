@@ -126,7 +126,7 @@ def with_token(root: State, token: str) -> State:
 
     from reflex.istate.data import SessionData
 
-    from admin_panel.guard import AuthState, bind, token_var_name
+    from admin_panel.runtime.guard import AuthState, bind, token_var_name
 
     if root.rx_router_session.session_id != TAB_CONNECTION:
         root.rx_router_session = SessionData(session_id=TAB_CONNECTION)

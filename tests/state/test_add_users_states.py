@@ -10,8 +10,8 @@ import re
 from reflex_base.event import Event
 from sqlmodel import Session, select
 
-import admin_panel.state.add_users  # noqa: F401  (registered before the root state of each test is built)
-import admin_panel.state.export_users  # noqa: F401
+import admin_panel.features.users.add_users_state  # noqa: F401  (registered before the root state of each test is built)
+import admin_panel.features.users.export_users_state  # noqa: F401
 from models import User
 from services.auth import sessions
 from services.core.db import get_engine
@@ -26,9 +26,9 @@ def run(coro):
 
 
 def states():
-    from admin_panel.state.add_users import AddUsersState
-    from admin_panel.state.export_users import ExportUsersState
-    from admin_panel.state.signup import InviteState, RegisterState, VerifyEmailState
+    from admin_panel.features.signup.state import InviteState, RegisterState, VerifyEmailState
+    from admin_panel.features.users.add_users_state import AddUsersState
+    from admin_panel.features.users.export_users_state import ExportUsersState
 
     return AddUsersState, ExportUsersState, InviteState, RegisterState, VerifyEmailState
 
@@ -56,7 +56,7 @@ def upload(data: bytes, name: str = "users.csv"):
 # ------------------------------------------------------------------------------------------------ add form
 def test_admin_adds_a_user_and_gets_the_link_and_the_after_change_events(root, people, monkeypatch):
     AddUsers, *_ = states()
-    import admin_panel.state.add_users as mod
+    import admin_panel.features.users.add_users_state as mod
 
     admin_tab(root, people.admin)
     st = sub(root, AddUsers)
@@ -233,6 +233,6 @@ def test_register_verify_and_invite_pages(root, people, monkeypatch):
 
 
 def _with_query(monkeypatch, token):
-    import admin_panel.state.signup as signup
+    import admin_panel.features.signup.state as signup
 
     monkeypatch.setattr(signup, "_token", lambda state: token)

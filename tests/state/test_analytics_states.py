@@ -24,8 +24,8 @@ def run(coro):
 
 
 def states():
-    from admin_panel.state.activity import ActivityState
-    from admin_panel.state.stats import StatsState
+    from admin_panel.features.activity.state import ActivityState
+    from admin_panel.features.statistics.state import StatsState
 
     return StatsState, ActivityState
 
@@ -169,7 +169,7 @@ class FakeState:
 
 
 def test_background_export_streams_to_the_owner_only(people, usage, tmp_path, monkeypatch):
-    from admin_panel.state.export_job import run_export
+    from admin_panel.runtime.export_job import run_export
     from services.analytics import activity_logs, exports
 
     monkeypatch.setenv("STEWARD_EXPORT_DIR", str(tmp_path / "exports"))

@@ -23,9 +23,9 @@ def run(coro):
 
 
 def states():
-    from admin_panel.components.notice_bell import NoticeState
+    from admin_panel.features.api_keys.state import ApiKeysState
+    from admin_panel.shell.notice_bell import NoticeState
     from admin_panel.shell.stepup import StepUpState
-    from admin_panel.state.api_keys import ApiKeysState
 
     return ApiKeysState, StepUpState, NoticeState
 
@@ -183,7 +183,7 @@ def test_guard_lets_only_admins_call_the_api_keys_handlers(root, people):
     """Through the default-deny middleware: finance users (MFA verified) are refused, admins pass."""
     from reflex_base.event import Event
 
-    from admin_panel.guard import GuardMiddleware
+    from admin_panel.runtime.guard import GuardMiddleware
 
     KS, _, NS = states()
     name = KS.get_full_name() + ".create"

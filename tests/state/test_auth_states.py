@@ -17,11 +17,11 @@ from .conftest import PASSWORD, enrol_and_verify, redirect_of, sign_in, sub, tot
 
 
 def states():
-    from admin_panel.guard import AuthState
+    from admin_panel.features.member.state import MemberState
+    from admin_panel.features.signin.mfa_state import MfaSetupState, MfaVerifyState
+    from admin_panel.features.signin.state import ForgotPasswordState, LoginState, ResetPasswordState, SessionState
+    from admin_panel.runtime.guard import AuthState
     from admin_panel.shell.state import ShellState
-    from admin_panel.state.auth import ForgotPasswordState, LoginState, ResetPasswordState, SessionState
-    from admin_panel.state.member import MemberState
-    from admin_panel.state.mfa import MfaSetupState, MfaVerifyState
 
     return dict(auth=AuthState, login=LoginState, forgot=ForgotPasswordState, reset=ResetPasswordState,
                 session=SessionState, member=MemberState, admin=ShellState, setup=MfaSetupState,

@@ -21,10 +21,10 @@ def run(coro):
 
 
 def S():
+    from admin_panel.features.distribution.state import DistributionState
+    from admin_panel.features.member.state import MemberState
+    from admin_panel.features.requests.state import RequestsState
     from admin_panel.shell.stepup import StepUpState
-    from admin_panel.state.distribution import DistributionState
-    from admin_panel.state.member import MemberState
-    from admin_panel.state.requests import RequestsState
 
     return DistributionState, RequestsState, MemberState, StepUpState
 
@@ -248,7 +248,7 @@ def test_large_grant_asks_for_step_up_then_approves(root, people):
 def test_scheduler_runs_due_jobs_once(people, monkeypatch):
     from datetime import UTC, datetime
 
-    from admin_panel import scheduler
+    from admin_panel.runtime import scheduler
 
     _buy(people.org_id)
     with Session(get_engine()) as s:
@@ -265,8 +265,8 @@ def test_the_webhook_and_expiry_worker_starts_with_the_app_not_with_the_first_ap
     """Registered as a lifespan task: a process that never serves /api/v1 still sends mail and webhooks and expires
     reservations. (The threads themselves are not started here: they would poll whichever test database is
     current.)"""
-    from admin_panel import scheduler
     from admin_panel.admin_panel import app
+    from admin_panel.runtime import scheduler
     from services.core import mailer
     from services.gateway import webhooks
 

@@ -17,7 +17,7 @@ from .conftest import enrol_and_verify, sign_in, sub, with_token
 
 
 def guard_mod():
-    from admin_panel import guard
+    from admin_panel.runtime import guard
 
     return guard
 
@@ -209,7 +209,7 @@ def test_one_resolution_per_event_and_never_a_stale_one_for_the_guard(root, peop
     """The handler reuses the guard's resolution of its event; the guard itself always reads the session again
     (a revoked token is refused at once), and a handler's write forgets the reused one."""
     g = guard_mod()
-    from admin_panel.state.db import in_db
+    from admin_panel.runtime.db import in_db
 
     token = sign_in(people.member.email)
     with_token(root, token)

@@ -2,7 +2,8 @@
 
 import logging
 
-from admin_panel import log_redaction
+from admin_panel.runtime import log_redaction
+from admin_panel.runtime.guard import AuthState
 
 CLIENT = "ce93d910-bcc0-463a-bec3-cf6a46871156"
 SESSION = "JYzp5Q1gUbyQgmDAY4Tqg6bv9eV5VFQcmr4hxlST_bg"
@@ -12,7 +13,7 @@ def test_messages_arguments_and_tracebacks_are_scrubbed(caplog):
     log_redaction.install()
     log = logging.getLogger("reflex_base.event.processor.event_processor")
     router = {"sid": "7e-izMhg", "token": CLIENT}
-    payload = {"vars": {"reflex___state____state.admin_panel___guard____auth_state.token_rx_state_": SESSION}}
+    payload = {"vars": {f"{AuthState.get_full_name()}.token_rx_state_": SESSION}}
     with caplog.at_level(logging.INFO):
         log.error("Error processing event queue entry for Event(router_data=%s, payload=%s)", router, payload)
         try:

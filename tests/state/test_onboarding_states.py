@@ -26,8 +26,8 @@ def run(ret):
 
 
 def states():
-    from admin_panel.state.enterprise_request import EnterpriseRequestState
-    from admin_panel.state.orgs import OrgsState
+    from admin_panel.features.onboarding.state import EnterpriseRequestState
+    from admin_panel.features.orgs.state import OrgsState
 
     return EnterpriseRequestState, OrgsState
 

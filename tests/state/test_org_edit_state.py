@@ -19,8 +19,8 @@ def run(coro):
 
 
 def _super(root, people):
-    from admin_panel.state.org_edit import OrgEditState
-    from admin_panel.state.orgs import OrgsState
+    from admin_panel.features.orgs.org_edit_state import OrgEditState
+    from admin_panel.features.orgs.state import OrgsState
 
     token = sign_in(people.super_admin.email)
     enrol_and_verify(people.super_admin.id, token)

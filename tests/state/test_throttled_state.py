@@ -26,8 +26,8 @@ def signed_in(root, user):
 
 
 def test_super_admin_unlocks_a_slowed_account(root, people):
-    from admin_panel.state.activity import ActivityState
-    from admin_panel.state.throttled import ThrottledState
+    from admin_panel.features.activity.state import ActivityState
+    from admin_panel.features.activity.throttled_state import ThrottledState
 
     with Session(get_engine()) as s:
         for _ in range(settings.THROTTLE_ACCOUNT_FREE):
@@ -57,8 +57,8 @@ def test_super_admin_unlocks_a_slowed_account(root, people):
 
 
 def test_an_org_admin_has_no_throttled_tab(root, people):
-    from admin_panel.state.activity import ActivityState
-    from admin_panel.state.throttled import ThrottledState
+    from admin_panel.features.activity.state import ActivityState
+    from admin_panel.features.activity.throttled_state import ThrottledState
 
     signed_in(root, people.admin)
     logs = sub(root, ActivityState)

@@ -21,7 +21,7 @@ def run(coro):
 
 
 def users_state(root, people, who="admin"):
-    from admin_panel.state.users import UsersState
+    from admin_panel.features.users.state import UsersState
 
     token = sign_in(getattr(people, who).email)
     enrol_and_verify(getattr(people, who).id, token)

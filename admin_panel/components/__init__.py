@@ -1,1 +1,0 @@
-"""Reusable UI pieces of the Steward admin panel."""

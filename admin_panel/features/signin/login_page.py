@@ -1,0 +1,16 @@
+"""The sign-in page, served at `/` and `/login`."""
+
+import reflex as rx
+
+from admin_panel.features.signin.sign_in_form import sign_in_form
+from admin_panel.features.signin.state import LoginState
+from admin_panel.ui.auth_layout import auth_layout
+
+ROUTES = ("/", "/login")
+TITLE = "Sign in · Steward"
+ON_LOAD = LoginState.check_signed_in
+
+
+def login() -> rx.Component:
+    """Brand panel (wide screens only) beside the centred sign-in card."""
+    return auth_layout(sign_in_form())

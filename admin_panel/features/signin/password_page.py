@@ -1,0 +1,65 @@
+"""Forgot password (`/forgot-password`) and reset password (`/reset-password?token=…`)."""
+
+import reflex as rx
+
+from admin_panel.features.signin.state import ForgotPasswordState, ResetPasswordState
+from admin_panel.ui import styles
+from admin_panel.ui.auth_layout import auth_card, auth_layout, back_to_sign_in, error_callout, form_field
+
+FORGOT_ROUTE, FORGOT_TITLE = "/forgot-password", "Forgot password · Steward"
+RESET_ROUTE, RESET_TITLE = "/reset-password", "Reset password · Steward"
+
+
+def forgot_password() -> rx.Component:
+    form = rx.form(
+        rx.vstack(
+            form_field("Email", "email", rx.input(rx.input.slot(rx.icon("mail", size=16)), id="email", name="email",
+                                                  type="email", placeholder="you@company.com", required=True,
+                                                  auto_complete="username", size="3", width="100%")),
+            rx.button("Send reset link", type="submit", size="3", width="100%"),
+            spacing="4",
+            width="100%",
+        ),
+        on_submit=ForgotPasswordState.request_link,
+        width="100%",
+    )
+    sent = rx.callout(ForgotPasswordState.message, icon="mail-check", color_scheme="green", width="100%",
+                      id="reset-requested")
+    return auth_layout(auth_card(
+        "Forgot your password?",
+        "Enter your work e-mail. If it belongs to an account, we send a link to choose a new password.",
+        rx.vstack(rx.cond(ForgotPasswordState.message != "", sent, form), back_to_sign_in(), spacing="5",
+                  width="100%"),
+        icon="key-round",
+    ))
+
+
+def _password(name: str, label: str) -> rx.Component:
+    return form_field(label, name, rx.input(rx.input.slot(rx.icon("lock", size=16)), id=name, name=name,
+                                            type="password", required=True, auto_complete="new-password",
+                                            size="3", width="100%"))
+
+
+def reset_password() -> rx.Component:
+    form = rx.form(
+        rx.vstack(
+            error_callout(ResetPasswordState.error),
+            _password("password", "New password"),
+            _password("confirm", "Repeat the new password"),
+            rx.button("Set new password", type="submit", size="3", width="100%"),
+            spacing="4",
+            width="100%",
+        ),
+        on_submit=ResetPasswordState.set_new_password,
+        width="100%",
+    )
+    done = rx.callout("Your password has been changed and your other sessions were signed out. Sign in with "
+                      "the new password.", icon="circle-check", color_scheme="green", width="100%", id="reset-done")
+    return auth_layout(auth_card(
+        "Choose a new password",
+        "The link works once and expires after an hour.",
+        rx.vstack(rx.cond(ResetPasswordState.done, done, form), back_to_sign_in(), spacing="5", width="100%"),
+        rx.text("Use at least the length your organization requires; avoid reusing an old password.",
+                size="1", color=styles.muted_text_color, padding_top="1rem"),
+        icon="key-round",
+    ))

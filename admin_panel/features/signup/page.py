@@ -1,0 +1,79 @@
+"""Public account pages: accept an invitation, register, confirm an e-mail address (not shell pages: they are
+added in admin_panel.py)."""
+
+import reflex as rx
+
+from admin_panel.features.signup.state import InviteState, RegisterState, VerifyEmailState
+from admin_panel.ui.auth_layout import auth_card, auth_layout, back_to_sign_in, error_callout, form_field
+
+INVITE_ROUTE, INVITE_TITLE = "/invite", "Accept invitation · Steward"
+REGISTER_ROUTE, REGISTER_TITLE = "/register", "Create an account · Steward"
+VERIFY_ROUTE, VERIFY_TITLE = "/verify-email", "Confirm your e-mail · Steward"
+
+
+def _input(name: str, icon: str, **props) -> rx.Component:
+    return rx.input(rx.input.slot(rx.icon(icon, size=16)), id=name, name=name, size="3", width="100%", **props)
+
+
+def _password(name: str, label: str) -> rx.Component:
+    return form_field(label, name, _input(name, "lock", type="password", required=True,
+                                          auto_complete="new-password"))
+
+
+def invite_page() -> rx.Component:
+    form = rx.form(
+        rx.vstack(
+            rx.text("Account: ", rx.text.strong(InviteState.email), size="2"),
+            _password("password", "Choose a password"),
+            _password("confirm", "Repeat the password"),
+            rx.button("Set password", type="submit", size="3", width="100%"),
+            spacing="4", width="100%",
+        ),
+        on_submit=InviteState.accept, width="100%",
+    )
+    return auth_layout(auth_card(
+        "Welcome to Steward",
+        "Choose the password for your new account. The invitation link works once.",
+        rx.vstack(error_callout(InviteState.error), rx.cond(InviteState.email != "", form), back_to_sign_in(),
+                  spacing="5", width="100%"),
+        icon="user-check",
+    ))
+
+
+def register_page() -> rx.Component:
+    form = rx.form(
+        rx.vstack(
+            error_callout(RegisterState.error),
+            form_field("Work e-mail", "email", _input("email", "mail", type="email", required=True,
+                                                      auto_complete="username", placeholder="you@company.com")),
+            form_field("Name", "name", _input("name", "user", required=True, auto_complete="name")),
+            _password("password", "Password"),
+            _password("confirm", "Repeat the password"),
+            rx.button("Create account", type="submit", size="3", width="100%", id="register-submit"),
+            spacing="4", width="100%",
+        ),
+        on_submit=RegisterState.register, width="100%",
+    )
+    sent = rx.callout(RegisterState.message, icon="mail-check", color_scheme="green", width="100%",
+                      id="registered")
+    return auth_layout(auth_card(
+        "Create an account",
+        "If your organization uses Steward, you join it once your e-mail address is confirmed; an administrator "
+        "then activates your account.",
+        rx.vstack(rx.cond(RegisterState.message != "", sent, form), back_to_sign_in(), spacing="5", width="100%"),
+        icon="user-plus",
+    ))
+
+
+def verify_email_page() -> rx.Component:
+    done = rx.callout(VerifyEmailState.message, icon="circle-check", color_scheme="green", width="100%",
+                      id="email-verified")
+    ask = rx.button("Confirm my e-mail address", size="3", width="100%", on_click=VerifyEmailState.confirm,
+                    id="verify-email-button")
+    return auth_layout(auth_card(
+        "Confirm your e-mail",
+        "One click confirms the address you registered with.",
+        rx.vstack(error_callout(VerifyEmailState.error), rx.cond(VerifyEmailState.message != "", done, ask),
+                  back_to_sign_in(), spacing="5", width="100%"),
+        icon="mail-check",
+    ))

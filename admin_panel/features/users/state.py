@@ -1,0 +1,405 @@
+"""User Management: summary bar, one server-side page of the user table, status actions, inline cap edits.
+
+Only the current page is in state. Pending cap edits live in `edits` (keyed by user id) so they survive
+paging, sorting and filtering until "Save changes" commits them all in one transaction.
+"""
+
+import asyncio
+from datetime import UTC, datetime, time
+from typing import ClassVar
+
+import reflex as rx
+
+from admin_panel.runtime.db import in_db
+from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
+from admin_panel.shell.stepup import ask_step_up
+from admin_panel.ui import formatting as fmt_
+from services.auth import mfa, signin
+from services.core import settings
+from services.core.errors import DomainError, StepUpRequired
+from services.core.permissions import MANAGE
+from services.tokens import allocation, pool
+from services.users import invitations, user_admin, user_table
+
+ROLE_LABELS = {"super_admin": "Super admin", "admin": "Admin", "finance": "Finance", "member": "Member"}
+CAP_FIELDS = ("max_tokens", "max_training_tokens")
+ACTIONS = ("paid_on", "paid_off", "ban", "unban", "disable", "verify", "role", "pin", "unpin", "invite",
+           "reset_link", "reset_mfa")
+LINK_ACTIONS = ("invite", "reset_link")  # the dialog stays open and shows the link to copy
+MAX_EDITS = 10_000
+
+
+fmt, fmt_dt = fmt_.number, fmt_.moment  # the one formatter module (admin_panel/ui/formatting.py)
+
+
+def _user_id(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
+
+
+def parse_tokens(text) -> int | None:
+    """A cap typed in the table: digits with optional separators; None if it is not a whole number."""
+    if not isinstance(text, str):
+        return None
+    raw = text.strip().replace(",", "").replace("_", "").replace(" ", "")
+    if not raw.isdigit() or len(raw) > 19:
+        return None
+    return int(raw)
+
+
+def _display(row: user_table.UserRow, edits: dict[str, dict[str, str]]) -> dict[str, str]:
+    e = edits.get(str(row.id), {})
+    return {
+        "id": str(row.id), "name": row.name or "—", "email": row.email, "role": row.role,
+        "role_label": ROLE_LABELS.get(row.role, row.role), "mfa": "yes" if row.mfa else "no",
+        "paid": "yes" if row.paid else "no", "banned": "yes" if row.banned else "no",
+        "ban_note": (row.ban_reason + (f" (until {row.banned_until:%Y-%m-%d})" if row.banned_until else ""))
+        if row.banned else "",
+        "verified": "yes" if row.verified else "no", "pinned": "yes" if row.pinned else "no",
+        "invited": "yes" if row.invited else "no",
+        "max_tokens": e.get("max_tokens", fmt(row.max_tokens)),
+        "max_training_tokens": e.get("max_training_tokens", fmt(row.max_training_tokens)),
+        "edited_tokens": "yes" if "max_tokens" in e else "no",
+        "edited_training": "yes" if "max_training_tokens" in e else "no",
+        "used_month": fmt(row.used_month), "used_prev": fmt(row.used_prev), "used_total": fmt(row.used_total),
+        "used_month_training": fmt(row.used_month_training), "used_prev_training": fmt(row.used_prev_training),
+        "used_total_training": fmt(row.used_total_training), "last_login": fmt_dt(row.last_login),
+    }
+
+
+def _summary_cards(s) -> list[dict[str, str]]:
+    cards = []
+    for ks, label in ((s.tokens, "Tokens"), (s.training, "Training tokens")):
+        cards.append({"kind": label, "purchased": fmt(ks.purchased), "assigned": fmt(ks.assigned),
+                      "used": fmt(ks.used_this_month), "unassigned": fmt(ks.unassigned),
+                      "over": fmt(ks.overbooked_by) if ks.overbooked_by else ""})
+    return cards
+
+
+class UsersState(AdminArea, rx.State):
+    required_roles: ClassVar[tuple[str, ...]] = MANAGE
+
+    # summary bar
+    user_count: str = "0"
+    cards: list[dict[str, str]] = []
+    closest_expiry: str = ""
+    overbooking: list[str] = []
+    # table
+    rows: list[dict[str, str]] = []
+    total: int = 0
+    page: int = 1
+    pages: int = 1
+    page_size: int = 25
+    search: str = ""
+    paid: str = "any"
+    banned: str = "any"
+    mfa: str = "any"
+    role: str = "any"
+    sort: str = "id"
+    descending: bool = False
+    loading: bool = False
+    error: str = ""
+    notice: str = ""
+    # inline edits: user id → {field: typed text}; bad cells; per-row messages after saving
+    edits: dict[str, dict[str, str]] = {}
+    bad_cells: list[str] = []  # "<id>:<field>"
+    save_warnings: list[str] = []
+    # the action dialog
+    action: str = ""
+    action_user: dict[str, str] = {}
+    action_error: str = ""
+    action_link: str = ""  # an invitation or reset link just created, shown once in the dialog to copy
+    action_link_note: str = ""
+    grantable: list[str] = []
+    _pending: dict = {}
+    _orig: dict = {}  # "<id>:<field>" → the saved value (formatted) of the rows on this page
+    _org_id: int | None = None  # the organization the page (and its pending edits) belongs to
+
+    @rx.var
+    def edit_count(self) -> int:
+        return sum(len(v) for v in self.edits.values())
+
+    @rx.var
+    def range_label(self) -> str:
+        if self.total == 0:
+            return "No users match."
+        first = (self.page - 1) * self.page_size + 1
+        return f"{first:,}–{min(self.total, first + self.page_size - 1):,} of {self.total:,}"
+
+    # ------------------------------------------------------------------------------------------ loading
+    async def _refresh(self, with_summary: bool = False) -> None:
+        info = await current_session(self)
+        if info is None:
+            return
+        actor = info.actor()
+        if actor.org_id != self._org_id:  # a super admin switched organization: edits of the other org go
+            if self.edits:
+                self.notice = "Unsaved cap edits of the previous organization were discarded."
+            self.edits, self.bad_cells, self.save_warnings, self.page = {}, [], [], 1
+            self._org_id = actor.org_id
+        args = dict(search=self.search, paid=self.paid, banned=self.banned, mfa=self.mfa, role=self.role,
+                    sort=self.sort, descending=self.descending, page=self.page, page_size=self.page_size)
+
+        def read(db):
+            page = user_table.list_users(db, actor=actor, **args)
+            s = pool.org_summary(db, actor=actor) if with_summary else None
+            from services.users.accounts import grantable_roles
+
+            return page, s, grantable_roles(actor)
+
+        try:
+            page, s, grantable = await in_db(read, read=True)
+        except DomainError as e:
+            self.error = e.message
+            return
+        self.rows = [_display(r, self.edits) for r in page.rows]
+        self._orig = {f"{r.id}:{f}": fmt(getattr(r, f)) for r in page.rows for f in CAP_FIELDS}
+        self.total, self.page, self.pages = page.total, page.page, page.pages
+        self.grantable = list(grantable)
+        if s is not None:
+            self.user_count = fmt(s.users)
+            self.cards = _summary_cards(s)
+            # No unexpired purchase: "" hides the line.
+            self.closest_expiry = fmt_.day(s.closest_expiry) if s.closest_expiry else ""
+            self.overbooking = s.warnings
+        self.error = ""
+
+    @rx.event
+    async def load(self):
+        if await current_session(self) is None:
+            return rx.redirect(LOGIN_ROUTE)
+        self.notice = ""
+        await self._refresh(with_summary=True)
+        return None
+
+    @rx.event
+    async def reload(self):
+        await self._refresh(with_summary=True)
+
+    @rx.event
+    async def set_search(self, value: str):
+        if not isinstance(value, str):
+            return
+        self.search = value[: user_table.MAX_SEARCH]
+        self.page = 1
+        await self._refresh()
+
+    @rx.event
+    async def set_filter(self, name: str, value: str):
+        allowed = {"paid": user_table.YES_NO, "banned": user_table.YES_NO, "mfa": user_table.YES_NO,
+                   "role": user_table.ROLE_FILTERS}
+        if name not in allowed or value not in allowed[name]:
+            return
+        setattr(self, name, value)
+        self.page = 1
+        await self._refresh()
+
+    @rx.event
+    async def sort_by(self, key: str):
+        if key not in user_table.SORT_KEYS:
+            return
+        self.descending = (not self.descending) if key == self.sort else False
+        self.sort = key
+        await self._refresh()
+
+    @rx.event
+    async def go_to(self, page: int):
+        if not isinstance(page, int) or isinstance(page, bool):
+            return
+        self.page = max(1, min(page, self.pages))
+        await self._refresh()
+
+    @rx.event
+    async def set_page_size(self, value: str):
+        if not isinstance(value, str) or not value.isdigit() or int(value) not in user_table.PAGE_SIZES:
+            return
+        self.page_size, self.page = int(value), 1
+        await self._refresh()
+
+    # ------------------------------------------------------------------------------------ inline edits
+    @rx.event
+    def edit_cell(self, user_id: str, field: str, value: str):
+        """A cap typed in the table (on blur). Kept until saved or discarded; only rows on this page change."""
+        if field not in CAP_FIELDS or _user_id(user_id) is None or not isinstance(value, str):
+            return
+        row = next((r for r in self.rows if r["id"] == str(user_id)), None)
+        if row is None:
+            return
+        key = f"{user_id}:{field}"
+        value = value.strip()[:30]
+        edits = dict(self.edits)
+        cell = dict(edits.get(str(user_id), {}))
+        parsed = parse_tokens(value)
+        if parsed is None:
+            self.bad_cells = sorted(set(self.bad_cells) | {key})
+            cell[field] = value
+        else:
+            self.bad_cells = [c for c in self.bad_cells if c != key]
+            cell[field] = fmt(parsed)
+        flag = "edited_tokens" if field == "max_tokens" else "edited_training"
+        if cell[field] == self._orig.get(key):  # typed back the saved value: no longer an edit
+            del cell[field]
+            row[flag] = "no"
+        else:
+            row[flag] = "yes"
+        if len(edits) >= MAX_EDITS and str(user_id) not in edits:
+            self.error = f"At most {MAX_EDITS:,} rows can be edited before saving."
+            return
+        if cell:
+            edits[str(user_id)] = cell
+        else:
+            edits.pop(str(user_id), None)
+        self.edits = edits
+        row[field] = value if parsed is None else fmt(parsed)
+        self.rows = list(self.rows)
+
+    @rx.event
+    async def discard_edits(self):
+        self.edits, self.bad_cells, self.save_warnings = {}, [], []
+        await self._refresh()
+
+    @rx.event
+    async def save_edits(self):
+        info = await current_session(self)
+        if info is None:
+            return rx.redirect(LOGIN_ROUTE)
+        if self.bad_cells:
+            self.error = "Fix the cells marked in red (whole numbers only) before saving."
+            return None
+        changes = []
+        for uid, cell in self.edits.items():
+            change = {"user_id": _user_id(uid)}
+            for f, text in cell.items():
+                change[f] = parse_tokens(text)
+            changes.append(change)
+        if not changes:
+            self.notice = "Nothing to save."
+            return None
+        try:
+            result = await in_db(lambda db: allocation.set_allocations(db, actor=info.actor(), changes=changes))
+        except StepUpRequired:  # a large raise: ask for a fresh code, then save the same edits
+            await ask_step_up(self, UsersState.save_edits)
+            return None
+        except DomainError as e:
+            self.error = e.message
+            return None
+        self.edits, self.error = {}, ""
+        self.notice = f"Saved {len(changes):,} user{'s' if len(changes) != 1 else ''}."
+        await self._refresh(with_summary=True)
+        # per-row warnings; the org-wide ones (overbooking) already stand in the summary's own bar
+        self.save_warnings = [w for w in result.warnings if w not in self.overbooking]
+        return None
+
+    # ------------------------------------------------------------------------------------------ actions
+    @rx.event
+    def open_action(self, action: str, user_id: str):
+        row = next((r for r in self.rows if r["id"] == str(user_id)), None)
+        if action not in ACTIONS or row is None:
+            return
+        self.action, self.action_user, self.action_error, self.action_link = action, row, "", ""
+
+    @rx.event
+    def close_action(self):
+        self.action, self.action_user, self.action_error, self._pending = "", {}, "", {}
+        self.action_link = self.action_link_note = ""
+
+    @rx.event
+    def set_action_open(self, value: bool):
+        if value is not True:
+            self.close_action()
+
+    @rx.event
+    async def confirm_action(self, form_data: dict):
+        if not self.action or not isinstance(form_data, dict):
+            return None
+        self._pending = {"action": self.action, "user_id": self.action_user.get("id", ""),
+                         "reason": form_data.get("reason", ""), "until": form_data.get("until", ""),
+                         "role": form_data.get("role", "")}
+        return UsersState.apply_pending
+
+    @rx.event
+    async def apply_pending(self):
+        """Runs the confirmed action (again after a step-up code, from the server-side copy of the form)."""
+        info = await current_session(self)
+        if info is None:
+            return rx.redirect(LOGIN_ROUTE)
+        p = dict(self._pending)
+        uid = _user_id(p.get("user_id"))
+        if not p or uid is None:
+            return None
+        actor = info.actor()
+        action = p["action"]
+        until = None
+        if action == "ban" and p.get("until"):
+            try:
+                until = datetime.combine(datetime.strptime(str(p["until"])[:10], "%Y-%m-%d").date(), time.min, UTC)
+            except ValueError:
+                self.action_error = "The end date is not a valid date."
+                return None
+
+        def run(db):
+            if action in ("paid_on", "paid_off"):
+                return user_admin.set_paid(db, actor=actor, user_id=uid, paid=action == "paid_on").warnings
+            if action in ("ban", "unban"):
+                user_admin.set_ban(db, actor=actor, user_id=uid, banned=action == "ban",
+                                   reason=p.get("reason") if isinstance(p.get("reason"), str) else "", until=until)
+            elif action == "disable":
+                user_admin.disable(db, actor=actor, user_id=uid)
+            elif action == "verify":
+                user_admin.set_verified(db, actor=actor, user_id=uid)
+            elif action == "role":
+                user_admin.set_role(db, actor=actor, user_id=uid, role=p.get("role"))
+            elif action in ("pin", "unpin"):
+                allocation.set_pinned(db, actor=actor, user_id=uid, pinned=action == "pin")
+            elif action == "invite":
+                return invitations.reissue(db, actor=actor, user_id=uid)
+            elif action == "reset_link":
+                return signin.admin_reset_link(db, actor=actor, user_id=uid)
+            elif action == "reset_mfa":
+                mfa.reset_mfa(db, actor=actor, user_id=uid)
+            return []
+
+        try:
+            out = await in_db(run)
+        except StepUpRequired:
+            await ask_step_up(self, UsersState.apply_pending)
+            return None
+        except DomainError as e:
+            self.action_error = e.message
+            return None
+        if action in LINK_ACTIONS:
+            await self._show_link(out)
+            return None
+        warnings = out
+        email = self.action_user.get("email", "")
+        self.close_action()
+        self.notice = f"Done: {email}." + (" " + " ".join(warnings) if warnings else "")
+        await self._refresh(with_summary=True)
+        return None
+
+
+    async def _show_link(self, out) -> None:
+        """An invitation (e-mailed too when SMTP is configured) or a reset link: shown once to copy."""
+        self._pending = {}
+        if isinstance(out, invitations.Invite):
+            mailed = await asyncio.to_thread(invitations.deliver, [out])
+            self.action_link = out.link
+            self.action_link_note = ("E-mailed to the user; the earlier invitation links no longer work." if mailed
+                                     else "Copy it and send it to the user; the earlier invitation links no "
+                                          f"longer work. It expires in {invitations.INVITE_DAYS} days.")
+        else:
+            self.action_link = out
+            self.action_link_note = (f"Copy it and send it to the user: it works once and expires in "
+                                     f"{settings.RESET_LINK_MINUTES} minutes.")
+        self.notice = f"New link for {self.action_user.get('email', '')}."
+
+
+# After a user is added or a CSV imported, the table and summary reload.
+from admin_panel.features.users.add_users_state import AFTER_CHANGE  # noqa: E402
+
+AFTER_CHANGE.append(UsersState.reload)

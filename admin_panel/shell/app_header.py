@@ -1,0 +1,52 @@
+"""The header of the signed-in pages: mark, product name, working org, user, sign out."""
+
+import reflex as rx
+
+from admin_panel.features.signin.state import SessionState
+from admin_panel.ui import styles
+from admin_panel.ui.logo import PRODUCT_NAME, logo_mark
+
+
+def sign_out_button() -> rx.Component:
+    return rx.button(rx.icon("log-out", size=16), "Sign out", variant="soft", color_scheme="gray",
+                     on_click=SessionState.sign_out, id="sign-out")
+
+
+def app_header(*right: rx.Component) -> rx.Component:
+    return rx.hstack(
+        rx.hstack(logo_mark(size="32px"), rx.text(PRODUCT_NAME, size="4", weight="bold"), align="center",
+                  spacing="2"),
+        rx.spacer(),
+        *right,
+        rx.color_mode.button(id="color-mode-toggle"),
+        sign_out_button(),
+        align="center",
+        spacing="3",
+        width="100%",
+        padding_x=rx.breakpoints(initial="1rem", sm="2rem"),
+        padding_y="0.75rem",
+        border_bottom=styles.border,
+        background_color="var(--color-panel-solid)",
+        wrap="wrap",
+    )
+
+
+def page_frame(header: rx.Component, *content: rx.Component) -> rx.Component:
+    return rx.box(
+        header,
+        rx.box(
+            *content,
+            width="100%",
+            max_width="1100px",
+            margin_x="auto",
+            padding=rx.breakpoints(initial="1rem", sm="2rem"),
+        ),
+        min_height="100vh",
+        width="100%",
+        background_color=styles.auth_page_background,
+    )
+
+
+def card(*children: rx.Component, **props) -> rx.Component:
+    return rx.box(*children, padding="1.5rem", border=styles.border, border_radius=styles.border_radius,
+                  background_color="var(--color-panel-solid)", width="100%", **props)

@@ -1,1 +1,0 @@
-"""One State class per page/feature. Handlers resolve the session on the server and call a service."""
