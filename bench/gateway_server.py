@@ -28,11 +28,13 @@ def free_port() -> int:
 def make_app():
     """The app factory (granian imports this in its worker process; the DB URL comes from the env)."""
     from admin_panel.api import create_api
+    from services.core import webhooks
     from services.core.db import make_engine
-    from services.gateway import webhooks
+    from services.gateway import expiry
 
     engine = make_engine(os.environ["BENCH_GATEWAY_DB"])
     webhooks.start_worker(engine)  # as the app's lifespan does: webhook sender, reservation expiry
+    expiry.start_worker(engine)
     return create_api(engine)
 
 

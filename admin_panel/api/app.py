@@ -1,7 +1,7 @@
 """Routes of `/api/v1`. Every request: API key (401 unknown, 403 revoked; checked keys are remembered for a few
 seconds, services/gateway/api_keys.py `KEYS`) and rate limit (429; services/gateway/ratelimit.py), then the work
 through the services (the key's org is the only org it can touch). `POST /usage` and `POST /authorize` are checked in
-plain Python on the event loop and handed to the group commit writer (services/usage/group_commit.py), which
+plain Python on the event loop and handed to the group commit writer (services/gateway/group_commit.py), which
 answers after its transaction committed; the GET endpoints read in a worker thread. JSON in, JSON out, also
 for errors: {"error", "message", "fields": [{"field", "message"}]}."""
 
@@ -24,8 +24,8 @@ from services.analytics import exports
 from services.core import settings
 from services.core.db import get_engine, read_scope
 from services.core.errors import Conflict, DomainError, RateLimited
-from services.gateway import api_keys, operations, ratelimit
-from services.usage import group_commit, ledger
+from services.gateway import api_keys, group_commit, operations, ratelimit
+from services.usage import ledger
 
 PREFIX = "/api/v1"
 CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",

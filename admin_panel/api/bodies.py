@@ -3,6 +3,7 @@
 import json
 
 from services.core.errors import Invalid
+from services.usage.ledger import MAX_BATCH
 
 USAGE_FIELDS = {"idempotency_key", "user", "model", "prompt_tokens", "completion_tokens", "kind", "occurred_at",
                 "ip", "reservation_id"}
@@ -58,7 +59,6 @@ def usage_events(body) -> tuple[list, bool]:
             raise BodyErrors([("events", "Expected a list of usage events.")])
         if not events:
             raise BodyErrors([("events", "Send at least one usage event.")])
-        from services.usage.ledger import MAX_BATCH
 
         if len(events) > MAX_BATCH:
             raise BodyErrors([("events", f"A batch holds at most {MAX_BATCH:,} events (got {len(events):,}).")])

@@ -8,9 +8,9 @@ Registered in admin_panel.py with `app.register_lifespan_task(run_jobs_forever)`
 import asyncio
 import logging
 
-from services.core import mailer, settings
+from services.core import mailer, settings, webhooks
 from services.core.db import session_scope
-from services.gateway import webhooks
+from services.gateway import expiry
 from services.ops.jobs import JobReport, run_due_jobs
 
 log = logging.getLogger("steward.jobs")
@@ -38,6 +38,8 @@ async def run_jobs_forever() -> None:
 
 def start_background_workers() -> None:
     """At start-up of every worker process: the daemon threads that send due mail (services/core/mailer.py) and
-    webhooks and expire reservations (services/gateway/webhooks.py), whether or not the gateway API is ever called."""
+    webhooks (services/core/webhooks.py) and expire reservations (services/gateway/expiry.py), whether or not the
+    gateway API is ever called."""
     mailer.start_worker()
     webhooks.start_worker()
+    expiry.start_worker()

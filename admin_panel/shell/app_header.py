@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from admin_panel.features.signin.state import SessionState
+from admin_panel.shell.session import SessionState
 from admin_panel.ui import styles
 from admin_panel.ui.logo import PRODUCT_NAME, logo_mark
 

@@ -1,12 +1,16 @@
 """The shell around every Admin Panel page: sidebar (a drawer below 1200 px), header, org context."""
 
+import importlib
+import pkgutil
+
 import reflex as rx
 
-from admin_panel.features.signin.state import SessionState
+from admin_panel import features
 from admin_panel.shell.nav import NAV, SECTIONS, NavItem
 from admin_panel.shell.notice_bell import NoticeState, notice_bell
 from admin_panel.shell.recovery import RecoveryCodesState, recovery_codes_dialog
-from admin_panel.shell.registry import PageSpec
+from admin_panel.shell.registry import PAGES, PageSpec
+from admin_panel.shell.session import SessionState
 from admin_panel.shell.state import ShellState
 from admin_panel.shell.stepup import step_up_dialog
 from admin_panel.ui import styles
@@ -242,11 +246,7 @@ def landing() -> rx.Component:
 
 def register_pages(app: rx.App) -> None:
     """Add every page registered with `@admin_page` (and `/admin`, which leads to the role's first page)."""
-    import importlib
-    import pkgutil
 
-    from admin_panel import features
-    from admin_panel.shell.registry import PAGES
 
     for feature in pkgutil.iter_modules(features.__path__):
         package = importlib.import_module(f"{features.__name__}.{feature.name}")

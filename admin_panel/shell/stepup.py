@@ -4,10 +4,28 @@ the shell's dialog asks for a fresh code and, once it is accepted, runs `retry` 
 
 import reflex as rx
 from reflex_base.registry import RegistrationContext
+from reflex_base.utils.format import format_event_handler
 
-from admin_panel.features.signin.mfa_state import WRONG_CODE, verify_session_code
+from admin_panel.runtime.db import in_db
 from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
+from services.auth import mfa, sessions
 from services.core.errors import DomainError
+
+WRONG_CODE = "That code is not valid. Check your authenticator app and try again."
+
+
+def verified_if(db, session_id: int, outcome):
+    """Mark the session MFA-verified when the code check succeeded (same transaction)."""
+    if outcome:
+        sessions.mark_mfa_verified(db, session_id)
+    return outcome
+
+
+async def verify_session_code(info, code) -> bool:
+    """Check a code from the app (or a recovery code); when right, mark this session MFA-verified (one
+    transaction). Raises DomainError while guesses are throttled."""
+    return await in_db(lambda db: verified_if(db, info.session_id, mfa.verify(
+        db, user_id=info.user_id, code=code, device_id=info.device_id)))
 
 
 class StepUpState(AdminArea, rx.State):
@@ -55,8 +73,6 @@ async def ask_step_up(state: rx.State, retry=None) -> None:
 
 
 def _full_name(handler) -> str:
-    from reflex_base.utils.format import format_event_handler
-
     return format_event_handler(handler)
 
 

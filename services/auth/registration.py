@@ -22,7 +22,7 @@ from services.core.crypto import new_token, token_hash
 from services.core.errors import Conflict, Invalid, NotFound
 from services.core.passwords import check_strength, hash_password
 from services.core.permissions import require_super
-from services.users.accounts import find_by_email, user_snapshot
+from services.core.user_records import find_by_email, user_snapshot
 
 VERIFY_HOURS = 48
 PURPOSE = "verify"

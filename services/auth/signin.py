@@ -13,8 +13,9 @@ from services.core.crypto import new_token, token_hash
 from services.core.errors import Conflict, Invalid, NotFound
 from services.core.passwords import check_strength, hash_password, verify_password
 from services.core.permissions import require_super
+from services.core.user_records import find_by_email
+from services.core.validation import email as check_email
 from services.tokens.budget import ban_active
-from services.users.accounts import find_by_email
 
 BAD_LOGIN = "Email or password is incorrect."
 _DUMMY_HASH = hash_password("timing-equaliser-password")
@@ -109,7 +110,6 @@ def request_reset(session: Session, *, email, now: datetime | None = None) -> st
     now = now or utcnow()
     answer = "If an account exists for that address, a reset link is on its way."
     try:
-        from services.core.validation import email as check_email
 
         addr = check_email(email)
     except Invalid:

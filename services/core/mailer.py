@@ -13,7 +13,6 @@ server log at once, as the embedded demo expects.
 
 import logging
 import smtplib
-import threading
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
@@ -23,10 +22,10 @@ from sqlmodel import Session, select, update
 from models import MailOutbox, utcnow
 from services.core import settings
 from services.core.db import session_scope
+from services.core.workers import Worker
 
 log = logging.getLogger("steward.mail")
 LEASE = timedelta(seconds=60)  # a claimed row is not picked again for this long (a sender died mid-send)
-_WAKE = threading.Event()
 _QUEUED = "steward_mail_queued"
 
 
@@ -61,7 +60,7 @@ def queue(session: Session, to: str, subject: str, body: str, now: datetime | No
 @event.listens_for(Session, "after_commit")
 def _wake_after_commit(session) -> None:
     if session.info.pop(_QUEUED, False):
-        _WAKE.set()
+        SENDER.wake()
 
 
 @event.listens_for(Session, "after_rollback")
@@ -118,39 +117,14 @@ def deliver_due(engine=None, *, now: datetime | None = None, limit: int = 50) ->
     return counts
 
 
-_worker_lock = threading.Lock()
-_worker: threading.Thread | None = None
-_STOP = threading.Event()
+SENDER = Worker("mail", deliver_due, lambda: settings.MAIL_POLL_SECONDS)
 
 
 def start_worker(engine=None) -> None:
     """A daemon thread per process that sends due mail when woken after a commit, and every poll interval."""
-    global _worker
-    with _worker_lock:
-        if _worker is not None and _worker.is_alive():
-            return
-        _STOP.clear()
-        _worker = threading.Thread(target=_loop, args=(engine,), name="steward-mail", daemon=True)
-        _worker.start()
+    SENDER.start(engine)
 
 
 def stop_worker(timeout: float = 10.0) -> None:
     """Stop the sender thread after its current round (tests; a process that shuts down)."""
-    with _worker_lock:
-        worker = _worker
-        _STOP.set()
-        _WAKE.set()
-    if worker is not None:
-        worker.join(timeout)
-
-
-def _loop(engine) -> None:
-    while not _STOP.is_set():
-        _WAKE.wait(timeout=max(1, settings.MAIL_POLL_SECONDS))
-        _WAKE.clear()
-        if _STOP.is_set():
-            return
-        try:
-            deliver_due(engine)
-        except Exception:  # keep the sender alive; the next round retries
-            log.exception("mail sender round failed")
+    SENDER.stop(timeout)

@@ -1,10 +1,13 @@
 """Role and org-scope checks shared by every service."""
 
+from datetime import timedelta
+
 from sqlmodel import Session
 
-from models import INT64_MAX, Organization, Role, User
+from models import INT64_MAX, Organization, Role, User, utcnow
+from services.core import settings
 from services.core.actor import Actor
-from services.core.errors import Forbidden, Invalid, NotFound
+from services.core.errors import Forbidden, Invalid, NotFound, StepUpRequired
 
 MANAGE = (Role.admin.value, Role.super_admin.value)
 READ_STATS = (Role.finance.value, Role.admin.value, Role.super_admin.value)
@@ -53,11 +56,7 @@ def user_in_scope(session: Session, actor: Actor, user_id, *, for_update: bool =
 
 def require_step_up(actor: Actor, now=None) -> None:
     """Sensitive actions need MFA verified within the last STEP_UP_MINUTES."""
-    from datetime import timedelta
 
-    from models import utcnow
-    from services.core import settings
-    from services.core.errors import StepUpRequired
 
     if actor.is_system:
         return

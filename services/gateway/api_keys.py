@@ -19,6 +19,7 @@ from models import ApiKey, User, utcnow
 from services.core import audit, settings, validation
 from services.core.actor import Actor
 from services.core.crypto import new_token, token_hash
+from services.core.db import read_scope, session_scope
 from services.core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from services.core.permissions import MANAGE, require_role, require_step_up, scoped_org_id
 
@@ -153,7 +154,6 @@ class KeyCache:
 
     def load(self, engine, secret, *, now: datetime | None = None) -> KeyInfo:
         """Read the key (a read-only transaction), remember it, and refresh `last_used_at` when due."""
-        from services.core.db import read_scope, session_scope
 
         h = _hash_of(secret)
         with read_scope(engine) as db:

@@ -2,7 +2,7 @@
 reservation), usage reports that settle reservations, balances and the org summary.
 
 Set-based: `decide` answers a group of authorizations and `report_many` records a group of usage reports,
-each in one transaction with a fixed handful of queries (the group commit writer, services/usage/group_commit.py,
+each in one transaction with a fixed handful of queries (the group commit writer, services/gateway/group_commit.py,
 hands them whole groups; the one-call functions `authorize` and `report_usage` are groups of one).
 
 Exactness under concurrency: every transaction that grants a reservation or settles one first locks the

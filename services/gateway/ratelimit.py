@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+import redis
 from sqlmodel import Session, delete
 
 from models import RateWindow, utcnow
 from services.core import settings
+from services.core.db import session_scope
 from services.core.dialect import insert_for
 from services.core.errors import RateLimited
 
@@ -33,8 +35,6 @@ def window_start(now: datetime, seconds: int) -> datetime:
 
 @lru_cache(maxsize=4)
 def _redis(url: str):
-    import redis
-
     return redis.Redis.from_url(url, socket_timeout=2)
 
 
@@ -120,7 +120,6 @@ class LocalCounter:
 
     def flush(self, engine, key_id: int) -> None:
         """Add this process's pending count of the key to the database and learn every process's total."""
-        from services.core.db import session_scope
 
         with self._lock:
             w = self._windows.get(key_id)

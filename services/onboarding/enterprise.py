@@ -17,9 +17,9 @@ from services.core.actor import Actor
 from services.core.errors import Conflict, Forbidden, Invalid, NotFound
 from services.core.notifications import notify
 from services.core.permissions import require_step_up, require_super
+from services.core.user_records import user_snapshot
 from services.onboarding.rules import OPEN, Check, check_request
 from services.orgs import organizations
-from services.users.accounts import user_snapshot
 
 S = EnterpriseStatus
 STATUS_LABELS = {S.pending.value: "Pending review", S.awaiting_payment.value: "Awaiting payment",

@@ -16,8 +16,8 @@ from services.auth.signin import _new_reset
 from services.core import audit, mailer, settings
 from services.core.actor import Actor
 from services.core.errors import Forbidden, Invalid
+from services.core.user_records import find_by_email
 from services.onboarding.rules import is_registered, parse_emails
-from services.users.accounts import find_by_email
 
 
 def invite(session: Session, *, actor: Actor, emails, now=None) -> list[dict]:

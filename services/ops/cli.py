@@ -3,29 +3,33 @@
 import argparse
 import sys
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 
+from sqlalchemy.engine import make_url
+
+from models import Role
 from services.core import settings
+from services.core.actor import system_actor
+from services.core.audit import verify_chain
 from services.core.db import get_engine, session_scope
+from services.core.errors import DomainError
+from services.ops.demo import accounts_text, is_seeded, seed_demo
+from services.ops.jobs import run_due_jobs
+from services.ops.migrate import upgrade
+from services.users.accounts import create_user
 
 
 def _migrate(args) -> int:
-    from services.ops.migrate import upgrade
-
     upgrade(settings.db_url())
     print(f"Database is at the latest schema ({_safe_url()}).")
     return 0
 
 
 def _safe_url() -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(settings.db_url()).render_as_string(hide_password=True)
 
 
 def _seed(args) -> int:
-    from services.ops.demo import accounts_text, is_seeded, seed_demo
-
     with session_scope() as s:
         if is_seeded(s):
             if args.if_empty:
@@ -44,11 +48,6 @@ def _seed(args) -> int:
 
 
 def _create_superadmin(args) -> int:
-    from models import Role
-    from services.core.actor import system_actor
-    from services.core.errors import DomainError
-    from services.users.accounts import create_user
-
     try:
         with session_scope() as s:
             user = create_user(s, actor=system_actor(), email=args.email, name=args.name, role=Role.super_admin.value,
@@ -61,8 +60,6 @@ def _create_superadmin(args) -> int:
 
 
 def _verify_audit(args) -> int:
-    from services.core.audit import verify_chain
-
     with session_scope() as s:
         report = verify_chain(s)
     print(f"Audit chain {report}")
@@ -70,10 +67,6 @@ def _verify_audit(args) -> int:
 
 
 def _run_jobs(args) -> int:
-    from datetime import datetime
-
-    from services.ops.jobs import run_due_jobs
-
     now = None
     if args.now:
         try:

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from models import Organization, Role, TokenRequest, UsageEvent, User, utcnow
 from services.core.actor import Actor, system_actor
 from services.core.passwords import hash_password
+from services.ops.demo_onboarding import seed_requests
 from services.orgs import organizations
 from services.orgs.catalog import ensure_default_models
 from services.tokens import allocation
@@ -180,7 +181,6 @@ def seed_demo(session: Session, *, seed: int = 42, now: datetime | None = None, 
         counts["requests"] += _requests(session, rng, org, people, now)
         counts["orgs"] += 1
         counts["users"] += len(people)
-    from services.ops.demo_onboarding import seed_requests
 
     counts["enterprise_requests"] = seed_requests(session, pw=pw, now=now)
     return counts

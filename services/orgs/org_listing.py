@@ -4,9 +4,11 @@ expiry per org, in three grouped queries whatever the number of organizations.""
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
-from models import Organization, Purchase, User, utcnow
+from models import AIModel, OrgAllowedModel, Organization, Purchase, User, utcnow
 from services.core.actor import Actor
+from services.core.errors import NotFound
 from services.core.permissions import require_super
+from services.orgs.organizations import ORG_FIELDS
 
 PAGE = 50
 
@@ -45,9 +47,6 @@ def org_rows(session: Session, *, actor: Actor, offset: int = 0, limit: int = PA
 def org_detail(session: Session, *, actor: Actor, org_id) -> dict:
     """Everything the edit dialog shows: the org's fields, monthly caps, and the model catalog with the
     org's allowed models ticked (none ticked = all models allowed)."""
-    from models import AIModel, OrgAllowedModel
-    from services.core.errors import NotFound
-    from services.orgs.organizations import ORG_FIELDS
 
     require_super(actor, "edit organizations")
     org = session.get(Organization, org_id) if isinstance(org_id, int) and not isinstance(org_id, bool) \

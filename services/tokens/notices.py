@@ -12,10 +12,10 @@ from sqlalchemy import bindparam, func
 from sqlmodel import Session, select, update
 
 from models import Notice, User, month_start, utcnow
+from services.core import webhooks
 from services.core.actor import Actor
 from services.core.dialect import built
 from services.core.permissions import READ_STATS, require_role, scoped_org_id
-from services.gateway import webhooks
 from services.tokens import budget
 
 THRESHOLDS = (80, 90, 100)

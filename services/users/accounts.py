@@ -1,7 +1,6 @@
 """Creating users with the enterprise rules (role the actor may grant, unique email, default allocation)."""
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from models import Role, User
 from models.dto import Result
@@ -10,6 +9,7 @@ from services.core.actor import Actor
 from services.core.errors import Conflict, Forbidden, Invalid
 from services.core.passwords import hash_password
 from services.core.permissions import MANAGE, require_role, scoped_org_id
+from services.core.user_records import find_by_email, user_snapshot
 from services.tokens.allocation import bounds_for, clamp, policy_for
 
 ROLES = tuple(r.value for r in Role)
@@ -21,16 +21,6 @@ def grantable_roles(actor: Actor) -> tuple[str, ...]:
     if actor.role == Role.admin.value:
         return (Role.member.value, Role.finance.value, Role.admin.value)
     return ()
-
-
-def user_snapshot(u: User) -> dict:
-    return {"email": u.email, "name": u.name, "role": u.role, "org_id": u.org_id, "paid": u.paid,
-            "banned": u.banned, "verified": u.verified, "max_tokens": u.max_tokens,
-            "max_training_tokens": u.max_training_tokens}
-
-
-def find_by_email(session: Session, email: str) -> User | None:
-    return session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
 
 
 def create_user(

@@ -18,8 +18,9 @@ from services.auth.signin import end_password_links
 from services.core import audit, mailer, settings
 from services.core.actor import Actor
 from services.core.crypto import new_token, token_hash
-from services.core.errors import Invalid
+from services.core.errors import Conflict, Invalid, NotFound
 from services.core.passwords import check_strength, hash_password
+from services.core.permissions import MANAGE, require_role, user_in_scope
 
 log = logging.getLogger("steward.invitations")
 
@@ -114,12 +115,9 @@ def accept(session: Session, *, token, password, now: datetime | None = None) ->
 def reissue(session: Session, *, actor: Actor, user_id, now: datetime | None = None) -> Invite:
     """A new invitation link for a user of the actor's org who has not set a password yet (the old links stop
     working). Audited; deliver it with `deliver` after the commit."""
-    from services.core.errors import Conflict
-    from services.core.permissions import MANAGE, require_role, user_in_scope
 
     require_role(actor, MANAGE, "invite users")
     if not isinstance(user_id, int) or isinstance(user_id, bool) or not 0 < user_id < 2**31:
-        from services.core.errors import NotFound
 
         raise NotFound("User not found.")
     user = user_in_scope(session, actor, user_id, for_update=True)

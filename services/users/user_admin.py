@@ -14,12 +14,15 @@ from sqlmodel import Session, select
 
 from models import Role, User, utcnow
 from models.dto import Result
-from services.core import audit, validation
+from services.auth.sessions import revoke_all
+from services.core import audit, settings, validation
 from services.core.actor import Actor
 from services.core.errors import Forbidden, Invalid
 from services.core.permissions import MANAGE, require_role, require_step_up, user_in_scope
+from services.core.user_records import user_snapshot
+from services.tokens.allocation import CAP_FIELD, bounds_for, clamp, policy_for
 from services.tokens.distribution.lock import ensure_unlocked
-from services.users.accounts import grantable_roles, user_snapshot
+from services.users.accounts import grantable_roles
 
 
 def _target(session: Session, actor: Actor, user_id) -> User:
@@ -58,7 +61,6 @@ def set_ban(session: Session, *, actor: Actor, user_id: int, banned: bool, reaso
     audit.record(session, actor, "user.ban" if banned else "user.unban", org_id=user.org_id, target_type="user",
                  target_id=user.id, before=before, after=after)
     if banned:
-        from services.auth.sessions import revoke_all
 
         revoke_all(session, user.id, now=now)
     return user
@@ -95,8 +97,6 @@ def _status(user: User) -> dict:
 
 def set_paid(session: Session, *, actor: Actor, user_id: int, paid: bool) -> Result:
     """Paid on/off. Turning it on gives the default allocation (clamped into the policy) to a kind at 0."""
-    from services.core import settings
-    from services.tokens.allocation import CAP_FIELD, bounds_for, clamp, policy_for
 
     paid = validation.flag(paid, "paid")
     user = _target(session, actor, user_id)

@@ -8,7 +8,8 @@ from sqlmodel import Session, select
 import admin_panel.admin_panel  # noqa: F401  (registers the states under the app's root state)
 from admin_panel.features.member.state import MemberState
 from admin_panel.features.signin.mfa_state import MfaVerifyState
-from admin_panel.features.signin.state import LoginState, SessionState
+from admin_panel.features.signin.state import LoginState
+from admin_panel.shell.session import SessionState
 from admin_panel.shell.state import ShellState
 from models import AuthSession, LoginThrottle
 from services.auth import signin, throttle

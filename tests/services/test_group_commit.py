@@ -1,4 +1,4 @@
-"""services.usage.group_commit: requests queued while the writer is busy are handled together in one transaction,
+"""services.gateway.group_commit: requests queued while the writer is busy are handled together in one transaction,
 each gets its own answer (recorded / duplicate, its decision, or its own error), and a group whose
 transaction fails as a whole is retried request by request so that only the culprit fails."""
 
@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from models import Reservation, UsageEvent, utcnow
 from services.core.errors import Conflict, NotFound
-from services.gateway import operations
-from services.usage import group_commit, ledger
+from services.gateway import group_commit, operations
+from services.usage import ledger
 from tests.services.gateway_helpers import event, setup
 
 

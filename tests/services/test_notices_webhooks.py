@@ -12,9 +12,8 @@ import pytest
 from sqlmodel import select
 
 from models import Notice, OrgWebhook, Purchase, WebhookDelivery, utcnow
-from services.core import settings
+from services.core import settings, webhooks
 from services.core.errors import Forbidden, Invalid, StepUpRequired
-from services.gateway import webhooks
 from services.tokens import notices
 from tests.services.gateway_helpers import event, report, setup
 from tests.services.test_concurrency import run_together

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from models import AuditEvent, EnterpriseRequest, Notification, Organization, PasswordReset, Purchase, User, utcnow
 from services.auth import signin
-from services.core import settings
+from services.core import settings, user_records
 from services.core.actor import Actor, system_actor
 from services.core.errors import Conflict, Forbidden, Invalid, NotFound, StepUpRequired
 from services.core.passwords import hash_password
@@ -355,7 +355,7 @@ def test_invitation_link_registers_the_account_without_smtp(session, p, monkeypa
     [out] = invitations.invite(session, actor=p.actor(p.requester), emails="New.Person@x.test")
     session.commit()
     assert out["status"] == "invited" and not out["sent"] and "/reset-password?token=" in out["link"]
-    invited = accounts.find_by_email(session, "new.person@x.test")
+    invited = user_records.find_by_email(session, "new.person@x.test")
     assert invited.org_id is None and not invited.verified and invited.password_hash is None
     signin.reset_password(session, token=out["link"].split("token=")[1], new_password="my-new-password-1")
     session.commit()

@@ -19,8 +19,9 @@ from .conftest import PASSWORD, enrol_and_verify, redirect_of, sign_in, sub, tot
 def states():
     from admin_panel.features.member.state import MemberState
     from admin_panel.features.signin.mfa_state import MfaSetupState, MfaVerifyState
-    from admin_panel.features.signin.state import ForgotPasswordState, LoginState, ResetPasswordState, SessionState
+    from admin_panel.features.signin.state import ForgotPasswordState, LoginState, ResetPasswordState
     from admin_panel.runtime.guard import AuthState
+    from admin_panel.shell.session import SessionState
     from admin_panel.shell.state import ShellState
 
     return dict(auth=AuthState, login=LoginState, forgot=ForgotPasswordState, reset=ResetPasswordState,

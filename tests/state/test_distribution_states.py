@@ -267,12 +267,13 @@ def test_the_webhook_and_expiry_worker_starts_with_the_app_not_with_the_first_ap
     current.)"""
     from admin_panel.admin_panel import app
     from admin_panel.runtime import scheduler
-    from services.core import mailer
-    from services.gateway import webhooks
+    from services.core import mailer, webhooks
+    from services.gateway import expiry
 
     started = []
     monkeypatch.setattr(webhooks, "start_worker", lambda engine=None: started.append(("webhooks", engine)))
     monkeypatch.setattr(mailer, "start_worker", lambda engine=None: started.append(("mail", engine)))
+    monkeypatch.setattr(expiry, "start_worker", lambda engine=None: started.append(("reservations", engine)))
     assert scheduler.start_background_workers in app._lifespan_tasks
     scheduler.start_background_workers()
-    assert sorted(started) == [("mail", None), ("webhooks", None)]  # the app's own engine
+    assert sorted(started) == [("mail", None), ("reservations", None), ("webhooks", None)]  # the app's own engine

@@ -17,7 +17,7 @@ from .test_guard import redirect_path, run_guard
 
 
 def _state(root, people, who):
-    from admin_panel.features.users.unassigned_state import UnassignedState
+    from admin_panel.features.orgs.unassigned_state import UnassignedState
 
     person = getattr(people, who)
     token = sign_in(person.email)

@@ -10,9 +10,10 @@ from admin_panel.runtime.db import in_db
 from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
 from admin_panel.shell.stepup import ask_step_up
 from admin_panel.ui import formatting as fmt
+from services.core import webhooks
 from services.core.errors import DomainError, StepUpRequired
 from services.core.permissions import MANAGE
-from services.gateway import api_keys, webhooks
+from services.gateway import api_keys
 
 MAX_NAME = 100
 

@@ -9,7 +9,7 @@ from admin_panel.runtime.db import in_db
 from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
 from admin_panel.ui import formatting
 from services.core.errors import DomainError, Invalid
-from services.core.permissions import MANAGE
+from services.core.permissions import MANAGE, scoped_org_id
 from services.tokens.distribution import policy, runs
 from services.tokens.distribution.presets import LABELS, PRESET_NAMES
 from services.tokens.pool import compute_summary
@@ -117,8 +117,6 @@ class DistributionState(AdminArea, rx.State):
         kind = self.kind if self.kind in ("tokens", "training") else "tokens"
 
         def read(db):
-            from services.core.permissions import scoped_org_id
-
             pol = policy.get_policy(db, actor=actor, kind=kind)
             summary = compute_summary(db, scoped_org_id(db, actor)).kind(kind)
             special = policy.special_users(db, actor=actor, limit=100)

@@ -5,8 +5,8 @@ import reflex as rx
 from admin_panel.features.orgs.org_edit import edit_dialog
 from admin_panel.features.orgs.org_edit_state import OrgEditState
 from admin_panel.features.orgs.state import OrgsState
-from admin_panel.features.users.unassigned import unassigned_tab
-from admin_panel.features.users.unassigned_state import UnassignedState
+from admin_panel.features.orgs.unassigned import unassigned_tab
+from admin_panel.features.orgs.unassigned_state import UnassignedState
 from admin_panel.shell import admin_page
 from admin_panel.ui import styles
 from services.orgs.org_listing import PAGE

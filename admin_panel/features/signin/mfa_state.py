@@ -13,25 +13,10 @@ from admin_panel.runtime.guard import (
     current_session,
     landing_route,
 )
+from admin_panel.shell.stepup import WRONG_CODE, verified_if, verify_session_code
 from models import utcnow
-from services.auth import devices, mfa, sessions
+from services.auth import devices, mfa
 from services.core.errors import DomainError
-
-WRONG_CODE = "That code is not valid. Check your authenticator app and try again."
-
-
-def _verified_if(db, session_id: int, outcome):
-    """Mark the session MFA-verified when the code check succeeded (same transaction)."""
-    if outcome:
-        sessions.mark_mfa_verified(db, session_id)
-    return outcome
-
-
-async def verify_session_code(info, code) -> bool:
-    """Check a code from the app (or a recovery code); when right, mark this session MFA-verified (one
-    transaction). Raises DomainError while guesses are throttled."""
-    return await in_db(lambda db: _verified_if(db, info.session_id, mfa.verify(
-        db, user_id=info.user_id, code=code, device_id=info.device_id)))
 
 
 async def trust_this_browser(state: rx.State, info) -> None:
@@ -74,7 +59,7 @@ class MfaSetupState(PasswordStep, rx.State):
         code = _field(form_data, "code")
 
         try:
-            codes = await in_db(lambda db: _verified_if(db, info.session_id, mfa.confirm_enrolment(
+            codes = await in_db(lambda db: verified_if(db, info.session_id, mfa.confirm_enrolment(
                 db, user_id=info.user_id, code=code, device_id=info.device_id)))
         except DomainError as e:
             self.error = e.message

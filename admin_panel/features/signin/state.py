@@ -8,12 +8,11 @@ from admin_panel.runtime.guard import (
     MFA_SETUP_ROUTE,
     MFA_VERIFY_ROUTE,
     AuthState,
-    PasswordStep,
     Public,
     current_session,
     landing_route,
 )
-from services.auth import sessions, signin
+from services.auth import signin
 from services.core.errors import DomainError
 
 NEXT_STEP_ROUTES = {"enrol_mfa": MFA_SETUP_ROUTE, "verify_mfa": MFA_VERIFY_ROUTE, "member": "/me", "admin": "/admin"}
@@ -107,31 +106,3 @@ class ResetPasswordState(Public, rx.State):
             self.error = e.message
             return
         self.error, self.done = "", True
-
-
-class SessionState(PasswordStep, rx.State):
-    """Sign out: revoke the session, clear the token and every protected state, go to the sign-in page."""
-
-    @rx.event
-    async def sign_out(self):
-        auth_state = await self.get_state(AuthState)
-        token = auth_state.token
-
-        await in_db(lambda db: sessions.revoke(db, token))
-        await reset_protected_states(self)
-        auth_state.token = ""
-        return rx.redirect(LOGIN_ROUTE)
-
-
-async def reset_protected_states(state: rx.State) -> None:
-    """Reset every state behind the guard (their display data belongs to the signed-out user)."""
-    from admin_panel.runtime.guard import AdminArea, MemberArea
-    from admin_panel.runtime.guard import PasswordStep as Step
-
-    root = state._get_root_state()
-    pending = list(type(root).get_substates())
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.get_substates())
-        if issubclass(cls, (Step, MemberArea, AdminArea)):
-            (await state.get_state(cls)).reset()

@@ -9,6 +9,7 @@ import reflex as rx
 from admin_panel.features.signin.state import _field
 from admin_panel.runtime.db import in_db
 from admin_panel.runtime.guard import LOGIN_ROUTE, Public
+from models import Organization
 from services.auth import registration
 from services.core.errors import DomainError
 from services.users import invitations
@@ -105,8 +106,6 @@ class VerifyEmailState(Public, rx.State):
 
 
 def _confirm(db, token) -> str:
-    from models import Organization
-
     user = registration.verify_email(db, token=token)
     org = db.get(Organization, user.org_id) if user.org_id is not None else None
     return org.name if org is not None else ""

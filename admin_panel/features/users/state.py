@@ -20,6 +20,7 @@ from services.core.errors import DomainError, StepUpRequired
 from services.core.permissions import MANAGE
 from services.tokens import allocation, pool
 from services.users import invitations, user_admin, user_table
+from services.users.accounts import grantable_roles
 
 ROLE_LABELS = {"super_admin": "Super admin", "admin": "Admin", "finance": "Finance", "member": "Member"}
 CAP_FIELDS = ("max_tokens", "max_training_tokens")
@@ -148,7 +149,6 @@ class UsersState(AdminArea, rx.State):
         def read(db):
             page = user_table.list_users(db, actor=actor, **args)
             s = pool.org_summary(db, actor=actor) if with_summary else None
-            from services.users.accounts import grantable_roles
 
             return page, s, grantable_roles(actor)
 

@@ -7,8 +7,9 @@ from models import DistributionPolicy, User, utcnow
 from models.dto import Result
 from services.core import audit, validation
 from services.core.actor import Actor
-from services.core.errors import Invalid
+from services.core.errors import Invalid, NotFound
 from services.core.permissions import MANAGE, require_role, scoped_org_id, user_in_scope
+from services.core.user_records import find_by_email
 from services.tokens.allocation import _OVERRIDES, default_floor, policy_for
 from services.tokens.distribution.lock import ensure_unlocked
 from services.tokens.distribution.presets import PRESET_FIELDS, PRESET_NAMES, PRESETS
@@ -234,11 +235,8 @@ def set_excluded(session: Session, *, actor: Actor, user_id, excluded) -> dict:
 def user_by_ref(session: Session, actor: Actor, ref) -> User:
     """A user in the actor's org by id or email (forms take emails); others answer like missing ones."""
     if isinstance(ref, str) and "@" in ref:
-        from services.users.accounts import find_by_email
-
         user = find_by_email(session, ref.strip()[:320])
         if user is None:
-            from services.core.errors import NotFound
 
             raise NotFound("User not found.")
         ref = user.id

@@ -3,7 +3,7 @@ each with an organization picker and an Assign button."""
 
 import reflex as rx
 
-from admin_panel.features.users.unassigned_state import LIMIT, UnassignedState
+from admin_panel.features.orgs.unassigned_state import LIMIT, UnassignedState
 from admin_panel.ui import styles
 
 

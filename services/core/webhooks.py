@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 from datetime import datetime, timedelta
 
@@ -25,6 +24,7 @@ from services.core.crypto import decrypt, encrypt, new_token
 from services.core.db import session_scope
 from services.core.errors import Invalid
 from services.core.permissions import MANAGE, require_role, require_step_up, scoped_org_id
+from services.core.workers import Worker
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Steward-Signature"
@@ -194,28 +194,9 @@ def deliver_due(engine=None, *, now: datetime | None = None, limit: int = 20, po
     return counts
 
 
-_worker_lock = threading.Lock()
-_worker: threading.Thread | None = None
+SENDER = Worker("webhooks", deliver_due, lambda: settings.WEBHOOK_POLL_SECONDS)
 
 
 def start_worker(engine=None) -> None:
-    """A daemon thread per process: delivers due webhooks and expires reservations every poll interval."""
-    global _worker
-    with _worker_lock:
-        if _worker is not None and _worker.is_alive():
-            return
-        _worker = threading.Thread(target=_loop, args=(engine,), name="steward-webhooks", daemon=True)
-        _worker.start()
-
-
-def _loop(engine) -> None:
-    from services.gateway.operations import expire_reservations
-
-    while True:
-        try:
-            deliver_due(engine)
-            with session_scope(engine) as s:
-                expire_reservations(s)
-        except Exception:  # keep the worker alive; the next round retries
-            log.exception("webhook worker round failed")
-        time.sleep(max(1, settings.WEBHOOK_POLL_SECONDS))
+    """A daemon thread per process: delivers due webhooks every poll interval."""
+    SENDER.start(engine)
