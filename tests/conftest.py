@@ -4,6 +4,7 @@ TEST_DATABASE_URL is set (CI sets it)."""
 import os
 import shutil
 from datetime import timedelta
+from pathlib import Path
 
 # Set before any service module is imported. Tests never write the embedded default's key file.
 os.environ.setdefault("STEWARD_SECRET_KEY", "x6y0Kq0gk9m8R2bQ0d4rJ3nV5uP7sT1wZ2cE4fG6hI8=")
@@ -122,3 +123,14 @@ def dns(monkeypatch):
     from tests.fake_dns import Dns
 
     return Dns(monkeypatch)
+
+
+LAYER_MARKERS = ("services", "state", "security", "e2e", "scale")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Each test carries the marker of its layer (its folder under tests/): `pytest -m security`, `-m "not e2e"`."""
+    for item in items:
+        layer = item.path.relative_to(Path(__file__).parent).parts[0]
+        if layer in LAYER_MARKERS:
+            item.add_marker(layer)

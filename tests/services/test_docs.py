@@ -1,0 +1,36 @@
+"""The README and docs/ name only files and folders that exist, and link only to pages that exist."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(ROOT.glob("*/README.md")),
+        *sorted(ROOT.glob("*/*/README.md"))]
+PATH = re.compile(r"(?<![\w./-])((?:services|admin_panel|models|tests|bench|docs|alembic|assets|\.ci)/[\w./<>*-]*[\w/])")
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def _exists(ref: str) -> bool:
+    if ref.startswith("bench/results/"):  # where the benchmarks write their reports (git-ignored)
+        return True
+    if "<" in ref or "*" in ref:  # a pattern such as features/<name>/ or test_*.py
+        pattern = re.sub(r"<[^>]+>", "*", ref).rstrip("/")
+        return any(ROOT.glob(pattern))
+    return (ROOT / ref).exists()
+
+
+def test_docs_name_files_that_exist():
+    missing = [f"{doc.relative_to(ROOT)}: {ref}" for doc in DOCS for ref in PATH.findall(doc.read_text())
+               if not _exists(ref)]
+    assert missing == []
+
+
+def test_docs_links_point_to_files_that_exist():
+    missing = []
+    for doc in DOCS:
+        for target in LINK.findall(doc.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (doc.parent / target).exists():
+                missing.append(f"{doc.relative_to(ROOT)}: {target}")
+    assert missing == []
