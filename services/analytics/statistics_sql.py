@@ -2,9 +2,9 @@
 
 Each statement is built once per *shape* (which rollup, which filters, how many range pieces of which level)
 with bound parameters and then reused: building a SQLAlchemy statement costs more than running one of these
-small ones. Rules (who may read what, which rollup answers which question) live in services/analytics/statistics.py;
-range pieces come from services/usage/rollup_ranges.py. `orgs` is the tuple of org ids read (all orgs: every id, so
-that the rollups' org-first indexes always serve).
+small ones. The rules live in charts.py and cards.py (which rollup answers which question) and stats_filter.py
+(who may read what); range pieces come from services/usage/rollup_ranges.py. `orgs` is the tuple of org ids read
+(all orgs: every id, so that the rollups' org-first indexes always serve).
 """
 
 from __future__ import annotations

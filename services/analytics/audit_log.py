@@ -1,0 +1,168 @@
+"""Activity Logs: the audit trail (readable changes, filters, free-text search window by window, the chain check)."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import String, and_, cast, func, or_
+from sqlmodel import Session, select
+
+from models import AuditEvent, Organization
+from services.analytics.keyset import _check_cursor, _decode, _encode, _finish, _keyset, _merged_keys, _page_size
+from services.analytics.logs_filter import LogFilter, LogPage, _fmt, _scope
+from services.core.actor import Actor
+from services.core.audit import ChainReport, verify_chain
+from services.core.permissions import require_super
+
+AUDIT_COLUMNS = ["time", "actor", "action", "target", "changes", "ip"]
+
+
+def _short(v) -> str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"  # token amounts read as 1,500,000
+    text = v if isinstance(v, str) else json.dumps(v, default=str, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def readable_diff(before: dict | None, after: dict | None) -> str:
+    """'field: old → new' for every value that differs; one line per field, keys in order."""
+    before, after = before or {}, after or {}
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return f"{_short(before)} → {_short(after)}"
+    lines = []
+    for k in sorted(set(before) | set(after)):
+        old, new = before.get(k, None), after.get(k, None)
+        if old == new:
+            continue
+        if k not in before:
+            lines.append(f"{k}: {_short(new)} (new)")
+        elif k not in after:
+            lines.append(f"{k}: {_short(old)} (removed)")
+        else:
+            lines.append(f"{k}: {_short(old)} → {_short(new)}")
+    return "\n".join(lines)
+
+
+def audit_query(org_id: int | None, f: LogFilter, dialect: str, arm: str | None = None, *, keys_only: bool = False):
+    """The audit rows of the filter. A user filter matches the user as actor or as target; `arm` ("actor" or
+    "target", the latter without the user's own actions) reads one side, each through its own index."""
+    a = AuditEvent
+    q = select(a.seq) if keys_only else (
+        select(a.id, a.seq, a.created_at, a.actor_email, a.action, a.target_type, a.target_id, a.before, a.after,
+               a.ip, a.org_id, Organization.name).outerjoin(Organization, Organization.id == a.org_id))
+    if org_id is not None:
+        q = q.where(a.org_id == org_id)
+    target = and_(a.target_type == "user", a.target_id == str(f.user_id))
+    if f.user_id is not None and arm == "actor":
+        q = q.where(a.actor_id == f.user_id)
+    elif f.user_id is not None and arm == "target":
+        q = q.where(target, or_(a.actor_id.is_(None), a.actor_id != f.user_id))
+    elif f.user_id is not None:
+        q = q.where(or_(a.actor_id == f.user_id, target))
+    if f.action:
+        q = q.where(a.action == f.action)
+    lo, hi = f.time_bounds()
+    if lo:
+        q = q.where(a.created_at >= lo)
+    if hi:
+        q = q.where(a.created_at < hi)
+    for word in f.text.lower().split()[:5]:
+        esc = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{esc}%"
+        hay = [func.lower(a.actor_email), func.lower(a.action), func.lower(a.target_type), func.lower(a.target_id),
+               func.lower(cast(a.before, String)), func.lower(cast(a.after, String))]
+        q = q.where(or_(*[h.like(like, escape="\\") for h in hay]))
+    return q
+
+
+def audit_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
+    out = []
+    for r in rows:
+        target = f"{r[5]} {r[6]}".strip()
+        row = {"time": _fmt(r[2]), "actor": r[3] or "system", "action": r[4], "target": target,
+               "changes": readable_diff(r[7], r[8]), "ip": r[9]}
+        out.append({"org": r[11] or "", **row} if all_orgs else row)
+    return out
+
+
+def audit_trail(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None = None, direction: str = "next",
+                limit: int = 50) -> LogPage:
+    org_id = _scope(db, actor)
+    limit = _page_size(limit)
+    a = AuditEvent
+    dialect = db.get_bind().dialect.name
+    cols = (["org"] if org_id is None else []) + AUDIT_COLUMNS
+    if flt.text:
+        return _audit_text_page(db, org_id, flt, cursor, direction, limit, dialect, cols)
+    if flt.user_id is not None and org_id is not None:
+        keys = _merged_keys(db, [audit_query(org_id, flt, dialect, arm, keys_only=True) for arm in ("actor", "target")],
+                            [a.seq], cursor, direction, limit, with_time=False)
+        asc = cursor is not None and direction == "prev"
+        found = db.exec(audit_query(org_id, LogFilter(), dialect).join(keys, keys.c.seq == a.seq)
+                        .order_by(keys.c.seq.asc() if asc else keys.c.seq.desc())).all()
+    else:
+        found = db.exec(_keyset(audit_query(org_id, flt, dialect), [a.seq], cursor, direction, limit,
+                                with_time=False)).all()
+    rows, nxt, prv = _finish(found, direction, cursor, limit, lambda r: _encode(None, r[1]))
+    return LogPage(audit_rows(db, rows, org_id is None), nxt, prv, cols)
+
+
+TEXT_WINDOW = 2_000  # audit entries one free-text page reads at most (the words are matched row by row)
+
+
+def _audit_text_page(db: Session, org_id, flt: LogFilter, cursor, direction, limit, dialect, cols) -> LogPage:
+    """Free text: each page reads the next TEXT_WINDOW entries of the trail (in the org, within the other filters'
+    range) and shows the matches among them, so a page costs the same whether the words are common, rare or
+    absent; when a window holds fewer matches than a page, Next searches the following window."""
+    _check_cursor(cursor, direction, with_time=False)
+    a = AuditEvent
+    back = cursor is None or direction == "next"
+    base = select(a.seq, a.created_at)
+    if org_id is not None:
+        base = base.where(a.org_id == org_id)
+    lo, hi = flt.time_bounds()
+    if lo:
+        base = base.where(a.created_at >= lo)
+    if hi:
+        base = base.where(a.created_at < hi)
+    at = None
+    if cursor is not None:
+        at = _decode(cursor, False)[1]
+        base = base.where(a.seq < at if back else a.seq > at)
+    window = base.order_by(a.seq.desc() if back else a.seq.asc()).limit(TEXT_WINDOW).subquery()
+    edge, n, when = db.exec(select(func.min(window.c.seq) if back else func.max(window.c.seq), func.count(),
+                                   func.min(window.c.created_at) if back else func.max(window.c.created_at))).one()
+    found = []
+    if n:
+        inside = (a.seq >= edge) if back else (a.seq <= edge)
+        q = audit_query(org_id, flt, dialect).where(inside)
+        if at is not None:
+            q = q.where(a.seq < at if back else a.seq > at)
+        found = db.exec(q.order_by(a.seq.desc() if back else a.seq.asc()).limit(limit + 1)).all()
+    more, full = len(found) > limit, n == TEXT_WINDOW
+    rows = list(found[:limit])
+    if not back:
+        rows.reverse()
+    key = lambda r: _encode(None, r[1])  # noqa: E731
+    if back:
+        nxt = key(rows[-1]) if more else (_encode(None, edge) if full else None)
+        prv = None if at is None else (key(rows[0]) if rows else _encode(None, at - 1))
+    else:
+        prv = key(rows[0]) if more else (_encode(None, edge) if full else None)
+        nxt = key(rows[-1]) if rows else _encode(None, at + 1)
+    note = ""
+    if n and not more:
+        note = (f"Searched {n:,} entries, back to {_fmt(when)}." if back else
+                f"Searched {n:,} entries, up to {_fmt(when)}.") + (" More are searched page by page." if full else "")
+    return LogPage(audit_rows(db, rows, org_id is None), nxt, prv, cols, note)
+
+
+def audit_actions(db: Session, *, actor: Actor) -> list[str]:
+    """The action names for the filter (distinct over the action index)."""
+    _scope(db, actor)
+    return list(db.exec(select(AuditEvent.action).distinct().order_by(AuditEvent.action).limit(200)).all())
+
+
+def verify_audit_chain(db: Session, *, actor: Actor) -> ChainReport:
+    require_super(actor, "verify the audit chain")
+    return verify_chain(db)

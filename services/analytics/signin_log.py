@@ -1,0 +1,50 @@
+"""Activity Logs: the sign-ins (every attempt, successful or not)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from models import Organization, SignInEvent
+from services.analytics.keyset import _encode, _finish, _keyset, _page_size
+from services.analytics.logs_filter import LogFilter, LogPage, _fmt, _scope
+from services.core.actor import Actor
+
+SIGNIN_COLUMNS = ["time", "user", "ip", "result", "reason"]
+
+
+def signin_query(org_id: int | None, f: LogFilter):
+    s = SignInEvent
+    q = (select(s.id, s.created_at, s.email, s.ip, s.success, s.reason, s.org_id, Organization.name)
+         .outerjoin(Organization, Organization.id == s.org_id))
+    if org_id is not None:
+        q = q.where(s.org_id == org_id)
+    if f.user_id is not None:
+        q = q.where(s.user_id == f.user_id)
+    if f.outcome:
+        q = q.where(s.success == (f.outcome == "success"))
+    lo, hi = f.time_bounds()
+    if lo:
+        q = q.where(s.created_at >= lo)
+    if hi:
+        q = q.where(s.created_at < hi)
+    return q
+
+
+def signin_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
+    out = []
+    for r in rows:
+        row = {"time": _fmt(r[1]), "user": r[2], "ip": r[3], "result": "success" if r[4] else "failure",
+               "reason": r[5]}
+        out.append({"org": r[7] or "", **row} if all_orgs else row)
+    return out
+
+
+def sign_ins(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None = None, direction: str = "next",
+             limit: int = 50) -> LogPage:
+    org_id = _scope(db, actor)
+    limit = _page_size(limit)
+    s = SignInEvent
+    q = _keyset(signin_query(org_id, flt), [s.created_at, s.id], cursor, direction, limit)
+    rows, nxt, prv = _finish(db.exec(q).all(), direction, cursor, limit, lambda r: _encode(r[1], r[0]))
+    return LogPage(signin_rows(db, rows, org_id is None), nxt, prv,
+                   (["org"] if org_id is None else []) + SIGNIN_COLUMNS)

@@ -1,0 +1,97 @@
+"""Activity Logs: the usage log (the raw ledger of usage events, with user, model and org names)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from models import AIModel, Organization, UsageEvent, UsageMonthly, User, month_start
+from services.analytics.keyset import _check_cursor, _encode, _finish, _keyset, _merged_keys, _page_size
+from services.analytics.logs_filter import LogFilter, LogPage, _fmt, _scope
+from services.core.actor import Actor
+
+USAGE_COLUMNS = ["time", "user", "model", "prompt_tokens", "completion_tokens", "billed_tokens", "kind", "ip"]
+
+
+def usage_query(org_id: int | None, f: LogFilter, *, keys_only: bool = False):
+    """The usage rows of the filter with the names (one round trip); `keys_only`: just (occurred_at, id)."""
+    e = UsageEvent
+    if keys_only:
+        q = select(e.occurred_at, e.id)
+    else:
+        q = (select(e.id, e.occurred_at, e.user_id, e.model_id, e.prompt_tokens, e.completion_tokens,
+                    e.billed_tokens, e.kind, e.ip, e.org_id, User.email, AIModel.name, Organization.name)
+             .outerjoin(User, User.id == e.user_id).outerjoin(AIModel, AIModel.id == e.model_id)
+             .outerjoin(Organization, Organization.id == e.org_id))
+    if org_id is not None:
+        q = q.where(e.org_id == org_id)
+    if f.user_id is not None:
+        q = q.where(e.user_id == f.user_id)
+    if f.model_id is not None:
+        q = q.where(e.model_id == f.model_id)
+    if f.kind:
+        q = q.where(e.kind == f.kind)
+    lo, hi = f.time_bounds()
+    if lo:
+        q = q.where(e.occurred_at >= lo)
+    if hi:
+        q = q.where(e.occurred_at < hi)
+    return q
+
+
+def usage_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
+    out = []
+    for r in rows:
+        row = {"time": _fmt(r[1]), "user": r[10] or f"#{r[2]}", "model": r[11] or f"#{r[3]}",
+               "prompt_tokens": int(r[4]), "completion_tokens": int(r[5]), "billed_tokens": int(r[6]),
+               "kind": r[7], "ip": r[8]}
+        out.append({"org": r[12] or "", **row} if all_orgs else row)
+    return out
+
+
+SPARSE_SHARE = 50  # a filter matching fewer than 1 in 50 of the org's events in its range reads branch by branch
+
+
+def usage_branches(db: Session, org_id: int | None, f: LogFilter) -> list[tuple[str, int]] | None:
+    """For a sparse model or kind filter without a user: the (kind, model) pairs that have usage in the range
+    (from the monthly rollup), each read through the (org, kind, model, time) index — so a rare or absent model
+    costs what a common one does. None: read the log as one scan of the org's events (no such filter, a user
+    filter, all orgs, or a filter common enough that the scan finds a page within a few thousand rows)."""
+    if org_id is None or f.user_id is not None or (f.model_id is None and not f.kind):
+        return None
+    m = UsageMonthly
+    q = select(m.kind, m.model_id, func.sum(m.events)).where(m.org_id == org_id)
+    if f.start:
+        q = q.where(m.month >= month_start(f.start))
+    if f.end:
+        q = q.where(m.month <= month_start(f.end))
+    counts = {(k, mid): int(n) for k, mid, n in db.exec(q.group_by(m.kind, m.model_id)).all()}
+    match = {key: n for key, n in counts.items()
+             if n and (not f.kind or key[0] == f.kind) and (f.model_id is None or key[1] == f.model_id)}
+    if match and sum(match.values()) * SPARSE_SHARE >= sum(counts.values()):
+        return None
+    return sorted(match)
+
+
+def usage_log(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None = None, direction: str = "next",
+              limit: int = 50) -> LogPage:
+    org_id = _scope(db, actor)
+    limit = _page_size(limit)
+    e = UsageEvent
+    branches = usage_branches(db, org_id, flt)
+    if branches is None:
+        found = db.exec(_keyset(usage_query(org_id, flt), [e.occurred_at, e.id], cursor, direction, limit)).all()
+    elif branches:
+        keys = _merged_keys(db, [usage_query(org_id, replace(flt, kind=k, model_id=mid), keys_only=True)
+                                 for k, mid in branches], [e.occurred_at, e.id], cursor, direction, limit)
+        found = db.exec(usage_query(org_id, flt).join(keys, keys.c.id == e.id).order_by(
+            *[c.asc() if cursor is not None and direction == "prev" else c.desc()
+              for c in (keys.c.occurred_at, keys.c.id)])).all()
+    else:  # nothing of that model or kind in the range
+        _check_cursor(cursor, direction, with_time=True)
+        found = []
+    rows, nxt, prv = _finish(found, direction, cursor, limit, lambda r: _encode(r[1], r[0]))
+    cols = (["org"] if org_id is None else []) + USAGE_COLUMNS
+    return LogPage(usage_rows(db, rows, org_id is None), nxt, prv, cols)
