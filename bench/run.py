@@ -215,7 +215,7 @@ def log_page(engine, tab: str, flt, where: str, page: int) -> tuple:
             row = db.execute(text(f"SELECT {key} FROM {table} WHERE {cond} ORDER BY {order} "
                                   f"LIMIT 1 OFFSET {(page - 1) * 50 - 1}")).one()
             when = row[0] if not isinstance(row[0], str) else datetime.fromisoformat(row[0]).replace(tzinfo=UTC)
-            cursor = keyset._encode(when, row[1])
+            cursor = keyset.encode_cursor(when, row[1])
 
     def fn(db):
         fetch(db, actor=ADMIN, flt=flt, cursor=cursor, limit=50)

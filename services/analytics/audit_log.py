@@ -8,8 +8,16 @@ from sqlalchemy import String, and_, cast, func, or_
 from sqlmodel import Session, select
 
 from models import AuditEvent, Organization
-from services.analytics.keyset import _check_cursor, _decode, _encode, _finish, _keyset, _merged_keys, _page_size
-from services.analytics.logs_filter import LogFilter, LogPage, _fmt, _scope
+from services.analytics.keyset import (
+    check_cursor,
+    decode_cursor,
+    encode_cursor,
+    finish_page,
+    keyset_query,
+    merged_keys,
+    page_size,
+)
+from services.analytics.logs_filter import LogFilter, LogPage, fmt_time, log_scope
 from services.core.actor import Actor
 from services.core.audit import ChainReport, verify_chain
 from services.core.permissions import require_super
@@ -79,7 +87,7 @@ def audit_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
     out = []
     for r in rows:
         target = f"{r[5]} {r[6]}".strip()
-        row = {"time": _fmt(r[2]), "actor": r[3] or "system", "action": r[4], "target": target,
+        row = {"time": fmt_time(r[2]), "actor": r[3] or "system", "action": r[4], "target": target,
                "changes": readable_diff(r[7], r[8]), "ip": r[9]}
         out.append({"org": r[11] or "", **row} if all_orgs else row)
     return out
@@ -87,23 +95,23 @@ def audit_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
 
 def audit_trail(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None = None, direction: str = "next",
                 limit: int = 50) -> LogPage:
-    org_id = _scope(db, actor)
-    limit = _page_size(limit)
+    org_id = log_scope(db, actor)
+    limit = page_size(limit)
     a = AuditEvent
     dialect = db.get_bind().dialect.name
     cols = (["org"] if org_id is None else []) + AUDIT_COLUMNS
     if flt.text:
         return _audit_text_page(db, org_id, flt, cursor, direction, limit, dialect, cols)
     if flt.user_id is not None and org_id is not None:
-        keys = _merged_keys(db, [audit_query(org_id, flt, dialect, arm, keys_only=True) for arm in ("actor", "target")],
-                            [a.seq], cursor, direction, limit, with_time=False)
+        keys = merged_keys(db, [audit_query(org_id, flt, dialect, arm, keys_only=True) for arm in ("actor", "target")],
+                           [a.seq], cursor, direction, limit, with_time=False)
         asc = cursor is not None and direction == "prev"
         found = db.exec(audit_query(org_id, LogFilter(), dialect).join(keys, keys.c.seq == a.seq)
                         .order_by(keys.c.seq.asc() if asc else keys.c.seq.desc())).all()
     else:
-        found = db.exec(_keyset(audit_query(org_id, flt, dialect), [a.seq], cursor, direction, limit,
-                                with_time=False)).all()
-    rows, nxt, prv = _finish(found, direction, cursor, limit, lambda r: _encode(None, r[1]))
+        found = db.exec(keyset_query(audit_query(org_id, flt, dialect), [a.seq], cursor, direction, limit,
+                                     with_time=False)).all()
+    rows, nxt, prv = finish_page(found, direction, cursor, limit, lambda r: encode_cursor(None, r[1]))
     return LogPage(audit_rows(db, rows, org_id is None), nxt, prv, cols)
 
 
@@ -114,7 +122,7 @@ def _audit_text_page(db: Session, org_id, flt: LogFilter, cursor, direction, lim
     """Free text: each page reads the next TEXT_WINDOW entries of the trail (in the org, within the other filters'
     range) and shows the matches among them, so a page costs the same whether the words are common, rare or
     absent; when a window holds fewer matches than a page, Next searches the following window."""
-    _check_cursor(cursor, direction, with_time=False)
+    check_cursor(cursor, direction, with_time=False)
     a = AuditEvent
     back = cursor is None or direction == "next"
     base = select(a.seq, a.created_at)
@@ -127,7 +135,7 @@ def _audit_text_page(db: Session, org_id, flt: LogFilter, cursor, direction, lim
         base = base.where(a.created_at < hi)
     at = None
     if cursor is not None:
-        at = _decode(cursor, False)[1]
+        at = decode_cursor(cursor, False)[1]
         base = base.where(a.seq < at if back else a.seq > at)
     window = base.order_by(a.seq.desc() if back else a.seq.asc()).limit(TEXT_WINDOW).subquery()
     edge, n, when = db.exec(select(func.min(window.c.seq) if back else func.max(window.c.seq), func.count(),
@@ -143,23 +151,24 @@ def _audit_text_page(db: Session, org_id, flt: LogFilter, cursor, direction, lim
     rows = list(found[:limit])
     if not back:
         rows.reverse()
-    key = lambda r: _encode(None, r[1])  # noqa: E731
+    key = lambda r: encode_cursor(None, r[1])  # noqa: E731
     if back:
-        nxt = key(rows[-1]) if more else (_encode(None, edge) if full else None)
-        prv = None if at is None else (key(rows[0]) if rows else _encode(None, at - 1))
+        nxt = key(rows[-1]) if more else (encode_cursor(None, edge) if full else None)
+        prv = None if at is None else (key(rows[0]) if rows else encode_cursor(None, at - 1))
     else:
-        prv = key(rows[0]) if more else (_encode(None, edge) if full else None)
-        nxt = key(rows[-1]) if rows else _encode(None, at + 1)
+        prv = key(rows[0]) if more else (encode_cursor(None, edge) if full else None)
+        nxt = key(rows[-1]) if rows else encode_cursor(None, at + 1)
     note = ""
     if n and not more:
-        note = (f"Searched {n:,} entries, back to {_fmt(when)}." if back else
-                f"Searched {n:,} entries, up to {_fmt(when)}.") + (" More are searched page by page." if full else "")
+        note = (f"Searched {n:,} entries, back to {fmt_time(when)}." if back else
+                f"Searched {n:,} entries, up to {fmt_time(when)}.")
+        note += " More are searched page by page." if full else ""
     return LogPage(audit_rows(db, rows, org_id is None), nxt, prv, cols, note)
 
 
 def audit_actions(db: Session, *, actor: Actor) -> list[str]:
     """The action names for the filter (distinct over the action index)."""
-    _scope(db, actor)
+    log_scope(db, actor)
     return list(db.exec(select(AuditEvent.action).distinct().order_by(AuditEvent.action).limit(200)).all())
 
 

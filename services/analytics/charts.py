@@ -204,7 +204,7 @@ def _per_user_totals(db: Session, scope: Scope, flt: StatsFilter, limit: int | N
 
     Top N: the range is read as whole years and months with its partial months left open (bounded by their
     whole month); one query keeps the users who can still reach the top N, a second sums those few exactly,
-    their partial months from the daily rollup (stats_queries.user_candidates / user_totals)."""
+    their partial months from the daily rollup (statistics_sql.user_candidates / user_totals)."""
     end = flt.end + timedelta(days=1)
     orgs, kind = scope.ids, flt.kind
     ps = pieces(flt.start, end, Costs(_today()), edges=limit is not None and flt.user_id is None)

@@ -18,11 +18,11 @@ from services.core.errors import Invalid
 MAX_PAGE = 100
 
 
-def _encode(t: datetime | None, i: int) -> str:
+def encode_cursor(t: datetime | None, i: int) -> str:
     return f"{t.astimezone(UTC).isoformat(timespec='microseconds') if t else ''}|{i}"
 
 
-def _decode(cursor, with_time: bool):
+def decode_cursor(cursor, with_time: bool):
     if not isinstance(cursor, str) or len(cursor) > 80 or "|" not in cursor:
         raise Invalid("That page is no longer available; start from the first page.")
     t, _, i = cursor.partition("|")
@@ -36,18 +36,18 @@ def _decode(cursor, with_time: bool):
     return when, ident
 
 
-def _page_size(limit) -> int:
+def page_size(limit) -> int:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
         raise Invalid(f"Page size must be between 1 and {MAX_PAGE}.", field="limit")
     return limit
 
 
-def _keyset(q, key_cols, cursor, direction, limit, with_time=True):
+def keyset_query(q, key_cols, cursor, direction, limit, with_time=True):
     """Apply the cursor and the order; returns (rows newest-first, has_more_in_that_direction)."""
     if direction not in ("next", "prev"):
         raise Invalid("Direction must be next or prev.")
     if cursor is not None:
-        when, ident = _decode(cursor, with_time)
+        when, ident = decode_cursor(cursor, with_time)
         key = tuple_(*key_cols) if with_time else key_cols[-1]
         val = tuple_(when, ident) if with_time else ident
         q = q.where(key < val if direction == "next" else key > val)
@@ -55,17 +55,17 @@ def _keyset(q, key_cols, cursor, direction, limit, with_time=True):
     return q.order_by(*order).limit(limit + 1)
 
 
-def _check_cursor(cursor, direction, with_time: bool) -> None:
+def check_cursor(cursor, direction, with_time: bool) -> None:
     if direction not in ("next", "prev"):
         raise Invalid("Direction must be next or prev.")
     if cursor is not None:
-        _decode(cursor, with_time)
+        decode_cursor(cursor, with_time)
 
 
-def _merged_keys(db: Session, queries: list, key_cols: list, cursor, direction, limit, with_time=True):
+def merged_keys(db: Session, queries: list, key_cols: list, cursor, direction, limit, with_time=True):
     """The keys of one keyset page over several queries that each use their own index: UNION ALL of their pages
     (each already in order and limited), then the first limit + 1 keys, as a subquery to join the rows to."""
-    arms = [_keyset(q, key_cols, cursor, direction, limit, with_time).subquery() for q in queries]
+    arms = [keyset_query(q, key_cols, cursor, direction, limit, with_time).subquery() for q in queries]
     u = union_all(*[select(*a.c) for a in arms]).subquery()
     names = [c.key for c in key_cols]
     asc = cursor is not None and direction == "prev"
@@ -73,7 +73,7 @@ def _merged_keys(db: Session, queries: list, key_cols: list, cursor, direction, 
             .limit(limit + 1).subquery())
 
 
-def _finish(rows, direction, cursor, limit, key) -> tuple[list, str | None, str | None]:
+def finish_page(rows, direction, cursor, limit, key) -> tuple[list, str | None, str | None]:
     more = len(rows) > limit
     rows = list(rows[:limit])
     backwards = cursor is not None and direction == "prev"

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from models import AuditEvent, SignInEvent, UsageDaily, UsageEvent, UsageUserDaily
 from services.analytics.audit_log import AUDIT_COLUMNS, audit_query, audit_rows
-from services.analytics.logs_filter import TABS, LogFilter, _scope
+from services.analytics.logs_filter import TABS, LogFilter, log_scope
 from services.analytics.signin_log import SIGNIN_COLUMNS, signin_query, signin_rows
 from services.analytics.stats_filter import resolve_scope
 from services.analytics.usage_log import USAGE_COLUMNS, usage_query, usage_rows
@@ -61,7 +61,7 @@ def _org_for(db: Session, actor: Actor, tab: str) -> int | None:
     if tab == "usage":
         scope = resolve_scope(db, actor, "export usage")
         return None if scope.org_ids is None else scope.org_ids[0]
-    return _scope(db, actor)
+    return log_scope(db, actor)
 
 
 @dataclass

@@ -48,7 +48,7 @@ class LogPage:
     note: str = ""  # free-text search: how far this page searched
 
 
-def _scope(db: Session, actor: Actor) -> int | None:
+def log_scope(db: Session, actor: Actor) -> int | None:
     """The org whose logs the actor reads (None: every org, super admins only)."""
     require_role(actor, MANAGE, "read the activity logs")
     if actor.is_super and actor.org_id is None:
@@ -106,5 +106,5 @@ def make_filter(db: Session, actor: Actor, **raw) -> LogFilter:
                      start, end, text.strip(), outcome)
 
 
-def _fmt(t: datetime) -> str:
+def fmt_time(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

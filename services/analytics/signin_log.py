@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from models import Organization, SignInEvent
-from services.analytics.keyset import _encode, _finish, _keyset, _page_size
-from services.analytics.logs_filter import LogFilter, LogPage, _fmt, _scope
+from services.analytics.keyset import encode_cursor, finish_page, keyset_query, page_size
+from services.analytics.logs_filter import LogFilter, LogPage, fmt_time, log_scope
 from services.core.actor import Actor
 
 SIGNIN_COLUMNS = ["time", "user", "ip", "result", "reason"]
@@ -33,7 +33,7 @@ def signin_query(org_id: int | None, f: LogFilter):
 def signin_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
     out = []
     for r in rows:
-        row = {"time": _fmt(r[1]), "user": r[2], "ip": r[3], "result": "success" if r[4] else "failure",
+        row = {"time": fmt_time(r[1]), "user": r[2], "ip": r[3], "result": "success" if r[4] else "failure",
                "reason": r[5]}
         out.append({"org": r[7] or "", **row} if all_orgs else row)
     return out
@@ -41,10 +41,10 @@ def signin_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
 
 def sign_ins(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None = None, direction: str = "next",
              limit: int = 50) -> LogPage:
-    org_id = _scope(db, actor)
-    limit = _page_size(limit)
+    org_id = log_scope(db, actor)
+    limit = page_size(limit)
     s = SignInEvent
-    q = _keyset(signin_query(org_id, flt), [s.created_at, s.id], cursor, direction, limit)
-    rows, nxt, prv = _finish(db.exec(q).all(), direction, cursor, limit, lambda r: _encode(r[1], r[0]))
+    q = keyset_query(signin_query(org_id, flt), [s.created_at, s.id], cursor, direction, limit)
+    rows, nxt, prv = finish_page(db.exec(q).all(), direction, cursor, limit, lambda r: encode_cursor(r[1], r[0]))
     return LogPage(signin_rows(db, rows, org_id is None), nxt, prv,
                    (["org"] if org_id is None else []) + SIGNIN_COLUMNS)

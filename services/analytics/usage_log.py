@@ -8,8 +8,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from models import AIModel, Organization, UsageEvent, UsageMonthly, User, month_start
-from services.analytics.keyset import _check_cursor, _encode, _finish, _keyset, _merged_keys, _page_size
-from services.analytics.logs_filter import LogFilter, LogPage, _fmt, _scope
+from services.analytics.keyset import check_cursor, encode_cursor, finish_page, keyset_query, merged_keys, page_size
+from services.analytics.logs_filter import LogFilter, LogPage, fmt_time, log_scope
 from services.core.actor import Actor
 
 USAGE_COLUMNS = ["time", "user", "model", "prompt_tokens", "completion_tokens", "billed_tokens", "kind", "ip"]
@@ -44,7 +44,7 @@ def usage_query(org_id: int | None, f: LogFilter, *, keys_only: bool = False):
 def usage_rows(db: Session, rows, all_orgs: bool) -> list[dict]:
     out = []
     for r in rows:
-        row = {"time": _fmt(r[1]), "user": r[10] or f"#{r[2]}", "model": r[11] or f"#{r[3]}",
+        row = {"time": fmt_time(r[1]), "user": r[10] or f"#{r[2]}", "model": r[11] or f"#{r[3]}",
                "prompt_tokens": int(r[4]), "completion_tokens": int(r[5]), "billed_tokens": int(r[6]),
                "kind": r[7], "ip": r[8]}
         out.append({"org": r[12] or "", **row} if all_orgs else row)
@@ -77,21 +77,21 @@ def usage_branches(db: Session, org_id: int | None, f: LogFilter) -> list[tuple[
 
 def usage_log(db: Session, *, actor: Actor, flt: LogFilter, cursor: str | None = None, direction: str = "next",
               limit: int = 50) -> LogPage:
-    org_id = _scope(db, actor)
-    limit = _page_size(limit)
+    org_id = log_scope(db, actor)
+    limit = page_size(limit)
     e = UsageEvent
     branches = usage_branches(db, org_id, flt)
     if branches is None:
-        found = db.exec(_keyset(usage_query(org_id, flt), [e.occurred_at, e.id], cursor, direction, limit)).all()
+        found = db.exec(keyset_query(usage_query(org_id, flt), [e.occurred_at, e.id], cursor, direction, limit)).all()
     elif branches:
-        keys = _merged_keys(db, [usage_query(org_id, replace(flt, kind=k, model_id=mid), keys_only=True)
-                                 for k, mid in branches], [e.occurred_at, e.id], cursor, direction, limit)
+        keys = merged_keys(db, [usage_query(org_id, replace(flt, kind=k, model_id=mid), keys_only=True)
+                                for k, mid in branches], [e.occurred_at, e.id], cursor, direction, limit)
         found = db.exec(usage_query(org_id, flt).join(keys, keys.c.id == e.id).order_by(
             *[c.asc() if cursor is not None and direction == "prev" else c.desc()
               for c in (keys.c.occurred_at, keys.c.id)])).all()
     else:  # nothing of that model or kind in the range
-        _check_cursor(cursor, direction, with_time=True)
+        check_cursor(cursor, direction, with_time=True)
         found = []
-    rows, nxt, prv = _finish(found, direction, cursor, limit, lambda r: _encode(r[1], r[0]))
+    rows, nxt, prv = finish_page(found, direction, cursor, limit, lambda r: encode_cursor(r[1], r[0]))
     cols = (["org"] if org_id is None else []) + USAGE_COLUMNS
     return LogPage(usage_rows(db, rows, org_id is None), nxt, prv, cols)
