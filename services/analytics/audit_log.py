@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import String, and_, cast, func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from models import AuditEvent, Organization
 from services.analytics.keyset import (
@@ -51,22 +54,26 @@ def readable_diff(before: dict | None, after: dict | None) -> str:
     return "\n".join(lines)
 
 
-def audit_query(org_id: int | None, f: LogFilter, dialect: str, arm: str | None = None, *, keys_only: bool = False):
+def audit_query(org_id: int | None, f: LogFilter, dialect: str, arm: str | None = None, *,
+                keys_only: bool = False) -> Select[*tuple[Any, ...]] | SelectOfScalar[int]:
     """The audit rows of the filter. A user filter matches the user as actor or as target; `arm` ("actor" or
     "target", the latter without the user's own actions) reads one side, each through its own index."""
     a = AuditEvent
-    q = select(a.seq) if keys_only else (
-        select(a.id, a.seq, a.created_at, a.actor_email, a.action, a.target_type, a.target_id, a.before, a.after,
-               a.ip, a.org_id, Organization.name).outerjoin(Organization, Organization.id == a.org_id))
+    # Select(): what select() builds for more columns than the four sqlmodel's select() is typed for
+    q: Select[*tuple[Any, ...]] | SelectOfScalar[int] = select(a.seq) if keys_only else (
+        Select(col(a.id), col(a.seq), col(a.created_at), col(a.actor_email), col(a.action), col(a.target_type),
+               col(a.target_id), col(a.before), col(a.after), col(a.ip), col(a.org_id), col(Organization.name))
+        .outerjoin(Organization, col(Organization.id) == a.org_id))
     if org_id is not None:
         q = q.where(a.org_id == org_id)
-    target = and_(a.target_type == "user", a.target_id == str(f.user_id))
+    actor_id = col(a.actor_id)
+    target = and_(col(a.target_type) == "user", col(a.target_id) == str(f.user_id))
     if f.user_id is not None and arm == "actor":
-        q = q.where(a.actor_id == f.user_id)
+        q = q.where(actor_id == f.user_id)
     elif f.user_id is not None and arm == "target":
-        q = q.where(target, or_(a.actor_id.is_(None), a.actor_id != f.user_id))
+        q = q.where(target, or_(actor_id.is_(None), actor_id != f.user_id))
     elif f.user_id is not None:
-        q = q.where(or_(a.actor_id == f.user_id, target))
+        q = q.where(or_(actor_id == f.user_id, target))
     if f.action:
         q = q.where(a.action == f.action)
     lo, hi = f.time_bounds()
@@ -137,22 +144,23 @@ def _audit_text_page(db: Session, org_id, flt: LogFilter, cursor, direction, lim
     if cursor is not None:
         at = decode_cursor(cursor, False)[1]
         base = base.where(a.seq < at if back else a.seq > at)
-    window = base.order_by(a.seq.desc() if back else a.seq.asc()).limit(TEXT_WINDOW).subquery()
+    seq = col(a.seq)
+    window = base.order_by(seq.desc() if back else seq.asc()).limit(TEXT_WINDOW).subquery()
     edge, n, when = db.exec(select(func.min(window.c.seq) if back else func.max(window.c.seq), func.count(),
                                    func.min(window.c.created_at) if back else func.max(window.c.created_at))).one()
-    found = []
+    found: Sequence[Any] = []
     if n:
         inside = (a.seq >= edge) if back else (a.seq <= edge)
         q = audit_query(org_id, flt, dialect).where(inside)
         if at is not None:
             q = q.where(a.seq < at if back else a.seq > at)
-        found = db.exec(q.order_by(a.seq.desc() if back else a.seq.asc()).limit(limit + 1)).all()
+        found = db.exec(q.order_by(seq.desc() if back else seq.asc()).limit(limit + 1)).all()
     more, full = len(found) > limit, n == TEXT_WINDOW
     rows = list(found[:limit])
     if not back:
         rows.reverse()
     key = lambda r: encode_cursor(None, r[1])  # noqa: E731
-    if back:
+    if back or at is None:  # at is None: no cursor, so the first page, read backwards
         nxt = key(rows[-1]) if more else (encode_cursor(None, edge) if full else None)
         prv = None if at is None else (key(rows[0]) if rows else encode_cursor(None, at - 1))
     else:

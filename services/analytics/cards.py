@@ -48,7 +48,8 @@ def _card_rows(db: Session, ids: list[int], now: datetime) -> list[dict]:
     queries whatever the number of orgs: purchases and caps, then usage from the org × kind × day rollup."""
     if not ids:
         return []
-    pools, caps = {}, {}
+    pools: dict[int, tuple[int, int, datetime | None]] = {}
+    caps: dict[int, tuple[int, int, datetime | None]] = {}
     for what, o, a, b, start in q.pools_and_caps(db, ids, now):
         (pools if what == "p" else caps)[o] = (int(a), int(b), start)
     today, month = now.date(), month_start(now)

@@ -76,7 +76,7 @@ def _chart(scope: Scope, columns: list[str], rows: list[tuple], note: str = "") 
 
 def _orgs(scope: Scope, seen) -> list[int]:
     """The orgs a chart shows: the one in scope, or (all orgs) those with usage, by name."""
-    if not scope.all_orgs:
+    if scope.org_ids is not None:  # not all orgs
         return list(scope.org_ids)
     return sorted(set(seen), key=lambda o: (scope.names.get(o, "?"), o))
 
@@ -116,6 +116,8 @@ def usage_over_time(db: Session, *, actor: Actor, flt: StatsFilter, granularity:
     if granularity not in GRANULARITIES:
         raise Invalid("Granularity must be hour, day, week or month.", field="granularity")
     note = ""
+    lo: date  # hours: a datetime
+    hi: date
     if granularity == "hour":
         if flt.days > MAX_HOUR_DAYS:
             raise Invalid(f"Hourly granularity covers at most {MAX_HOUR_DAYS} days; choose day, week or month, "
@@ -209,11 +211,11 @@ def _per_user_totals(db: Session, scope: Scope, flt: StatsFilter, limit: int | N
     orgs, kind = scope.ids, flt.kind
     ps = pieces(flt.start, end, Costs(_today()), edges=limit is not None and flt.user_id is None)
     open_days = sum((p.hi - p.lo).days for p in ps if p.edge)
-    if open_days > flt.days - sum((p.part[1] - p.part[0]).days for p in ps if p.edge):
+    if open_days > flt.days - sum((p.part[1] - p.part[0]).days for p in ps if p.edge and p.part is not None):
         # The open months would outweigh what the range adds up exactly: bounds that loose keep most users
         # as candidates, so read the partial months' days for everyone instead.
         ps = pieces(flt.start, end, Costs(_today()))
-    if not any(p.edge for p in ps):
+    if limit is None or not any(p.edge for p in ps):  # open edges come with a top N only
         return q.user_totals(db, orgs, ps, kind, flt.user_id, None, limit)
     cands = q.user_candidates(db, orgs, ps, kind, limit)
     if len(cands) > MAX_CANDIDATES:

@@ -22,7 +22,7 @@ def encode_cursor(t: datetime | None, i: int) -> str:
     return f"{t.astimezone(UTC).isoformat(timespec='microseconds') if t else ''}|{i}"
 
 
-def decode_cursor(cursor, with_time: bool):
+def decode_cursor(cursor, with_time: bool) -> tuple[datetime | None, int]:
     if not isinstance(cursor, str) or len(cursor) > 80 or "|" not in cursor:
         raise Invalid("That page is no longer available; start from the first page.")
     t, _, i = cursor.partition("|")
@@ -31,7 +31,7 @@ def decode_cursor(cursor, with_time: bool):
         when = datetime.fromisoformat(t) if with_time else None
     except ValueError:
         raise Invalid("That page is no longer available; start from the first page.") from None
-    if with_time and when.tzinfo is None:
+    if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when, ident
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, tuple_
-from sqlmodel import Session, select
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from models import AuditEvent, SignInEvent, UsageDaily, UsageEvent, UsageUserDaily
 from services.analytics.audit_log import AUDIT_COLUMNS, audit_query, audit_rows
@@ -37,11 +40,11 @@ def _count_usage(db: Session, org_id: int | None, flt: LogFilter) -> int:
             q = q.where(t.model_id == flt.model_id)
         return int(db.exec(q).one())
     if flt.start and flt.end and flt.model_id is None:
-        t = UsageUserDaily
-        q = select(func.coalesce(func.sum(t.events), 0)).where(t.day >= flt.start, t.day <= flt.end,
-                                                                t.user_id == flt.user_id)
+        u = UsageUserDaily
+        q = select(func.coalesce(func.sum(u.events), 0)).where(u.day >= flt.start, u.day <= flt.end,
+                                                                u.user_id == flt.user_id)
         if flt.kind:
-            q = q.where(t.kind == flt.kind)
+            q = q.where(u.kind == flt.kind)
         return int(db.exec(q).one())
     sub = usage_query(org_id, flt).subquery()
     return int(db.exec(select(func.count()).select_from(sub)).one())
@@ -92,17 +95,19 @@ def log_chunks(session_factory, *, actor: Actor, tab: str, flt: LogFilter,
         org_id = _org_for(db, actor, tab)
     cursor = None
     e, s, a = UsageEvent, SignInEvent, AuditEvent
+    q: Select[*tuple[Any, ...]] | SelectOfScalar[int]
+    keys: list[Mapped[Any]]
     while True:
         with session_factory() as db:
             if tab == "usage":
                 q = usage_query(org_id, flt)
-                keys, rows_of, key = [e.occurred_at, e.id], usage_rows, (lambda r: (r[1], r[0]))
+                keys, rows_of, key = [col(e.occurred_at), col(e.id)], usage_rows, (lambda r: (r[1], r[0]))
             elif tab == "signins":
                 q = signin_query(org_id, flt)
-                keys, rows_of, key = [s.created_at, s.id], signin_rows, (lambda r: (r[1], r[0]))
+                keys, rows_of, key = [col(s.created_at), col(s.id)], signin_rows, (lambda r: (r[1], r[0]))
             else:
                 q = audit_query(org_id, flt, "")
-                keys, rows_of, key = [a.seq], audit_rows, (lambda r: (None, r[1]))
+                keys, rows_of, key = [col(a.seq)], audit_rows, (lambda r: (None, r[1]))
             if cursor is not None:
                 q = q.where(tuple_(*keys) < tuple_(*cursor) if len(keys) == 2 else keys[0] < cursor[1])
             rows = db.exec(q.order_by(*[k.desc() for k in keys]).limit(chunk)).all()

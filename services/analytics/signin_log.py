@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from typing import Any
+
+from sqlmodel import Session, col
+from sqlmodel.sql.expression import Select
 
 from models import Organization, SignInEvent
 from services.analytics.keyset import encode_cursor, finish_page, keyset_query, page_size
@@ -12,10 +15,12 @@ from services.core.actor import Actor
 SIGNIN_COLUMNS = ["time", "user", "ip", "result", "reason"]
 
 
-def signin_query(org_id: int | None, f: LogFilter):
+def signin_query(org_id: int | None, f: LogFilter) -> Select[*tuple[Any, ...]]:
     s = SignInEvent
-    q = (select(s.id, s.created_at, s.email, s.ip, s.success, s.reason, s.org_id, Organization.name)
-         .outerjoin(Organization, Organization.id == s.org_id))
+    # Select(): what select() builds for more columns than the four sqlmodel's select() is typed for
+    q: Select[*tuple[Any, ...]] = (
+        Select(col(s.id), col(s.created_at), col(s.email), col(s.ip), col(s.success), col(s.reason), col(s.org_id),
+               col(Organization.name)).outerjoin(Organization, col(Organization.id) == s.org_id))
     if org_id is not None:
         q = q.where(s.org_id == org_id)
     if f.user_id is not None:

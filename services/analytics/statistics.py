@@ -20,7 +20,8 @@ from services.core.permissions import READ_STATS, require_role, user_in_scope
 
 
 def model_options(db: Session) -> list[tuple[int, str]]:
-    return [(i, n) for i, n in db.exec(select(AIModel.id, AIModel.name).order_by(AIModel.name)).all()]
+    rows = db.exec(select(AIModel.id, AIModel.name).order_by(AIModel.name)).all()
+    return [(i, n) for i, n in rows if i is not None]
 
 
 def find_user(db: Session, *, actor: Actor, email) -> int | None:

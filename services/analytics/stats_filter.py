@@ -42,7 +42,7 @@ def resolve_scope(db: Session, actor: Actor, what: str = "see token statistics",
     if scope is not None:
         return scope
     if actor.is_super and actor.org_id is None:
-        names = dict(db.exec(select(Organization.id, Organization.name)).all())
+        names = {i: n for i, n in db.exec(select(Organization.id, Organization.name)).all() if i is not None}
         return Scope(None, names)
     org_id = scoped_org_id(db, actor)
     return Scope((org_id,), {})

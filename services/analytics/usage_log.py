@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from models import AIModel, Organization, UsageEvent, UsageMonthly, User, month_start
 from services.analytics.keyset import check_cursor, encode_cursor, finish_page, keyset_query, merged_keys, page_size
@@ -15,16 +17,18 @@ from services.core.actor import Actor
 USAGE_COLUMNS = ["time", "user", "model", "prompt_tokens", "completion_tokens", "billed_tokens", "kind", "ip"]
 
 
-def usage_query(org_id: int | None, f: LogFilter, *, keys_only: bool = False):
+def usage_query(org_id: int | None, f: LogFilter, *, keys_only: bool = False) -> Select[*tuple[Any, ...]]:
     """The usage rows of the filter with the names (one round trip); `keys_only`: just (occurred_at, id)."""
     e = UsageEvent
+    q: Select[*tuple[Any, ...]]
     if keys_only:
         q = select(e.occurred_at, e.id)
-    else:
-        q = (select(e.id, e.occurred_at, e.user_id, e.model_id, e.prompt_tokens, e.completion_tokens,
-                    e.billed_tokens, e.kind, e.ip, e.org_id, User.email, AIModel.name, Organization.name)
-             .outerjoin(User, User.id == e.user_id).outerjoin(AIModel, AIModel.id == e.model_id)
-             .outerjoin(Organization, Organization.id == e.org_id))
+    else:  # Select(): what select() builds for more columns than the four sqlmodel's select() is typed for
+        q = (Select(col(e.id), col(e.occurred_at), col(e.user_id), col(e.model_id), col(e.prompt_tokens),
+                    col(e.completion_tokens), col(e.billed_tokens), col(e.kind), col(e.ip), col(e.org_id),
+                    col(User.email), col(AIModel.name), col(Organization.name))
+             .outerjoin(User, col(User.id) == e.user_id).outerjoin(AIModel, col(AIModel.id) == e.model_id)
+             .outerjoin(Organization, col(Organization.id) == e.org_id))
     if org_id is not None:
         q = q.where(e.org_id == org_id)
     if f.user_id is not None:
@@ -67,7 +71,7 @@ def usage_branches(db: Session, org_id: int | None, f: LogFilter) -> list[tuple[
         q = q.where(m.month >= month_start(f.start))
     if f.end:
         q = q.where(m.month <= month_start(f.end))
-    counts = {(k, mid): int(n) for k, mid, n in db.exec(q.group_by(m.kind, m.model_id)).all()}
+    counts = {(k, mid): int(n) for k, mid, n in db.exec(q.group_by(col(m.kind), col(m.model_id))).all()}
     match = {key: n for key, n in counts.items()
              if n and (not f.kind or key[0] == f.kind) and (f.model_id is None or key[1] == f.model_id)}
     if match and sum(match.values()) * SPARSE_SHARE >= sum(counts.values()):
