@@ -30,8 +30,9 @@ from sqlalchemy.engine import make_url
 
 from admin_panel.ui import charts
 from models import utcnow
-from services.analytics import activity_logs
+from services.analytics import audit_log, keyset, logs_filter, signin_log, usage_log
 from services.analytics import statistics as st
+from services.analytics.stats_filter import MAX_RANGE_DAYS
 from services.core.actor import Actor
 from services.core.audit import verify_chain
 from services.core.db import make_engine, read_scope
@@ -167,7 +168,7 @@ def log_cases(deep: int, model_id: int, unused_model: int | None, rare_model: in
               member: str | None) -> list:
     """(what, tab, filter, the same filter in SQL, page number) of every Activity Logs page timed: first and
     deep pages, each filter, and filters that match nothing or almost nothing."""
-    lf = activity_logs.LogFilter
+    lf = logs_filter.LogFilter
     cases = [
         ("Usage log, page 1", "usage", lf(), "", 1),
         (f"Usage log, page {deep:,}", "usage", lf(), "", deep),
@@ -202,8 +203,8 @@ def log_page(engine, tab: str, flt, where: str, page: int) -> tuple:
     as its baseline (page 1 and free text: none). page -1: the filter's last full page."""
     table, order = _LOGS[tab]
     cond = "org_id = 1" + (f" AND {where}" if where else "")
-    fetch = {"usage": activity_logs.usage_log, "signins": activity_logs.sign_ins,
-             "audit": activity_logs.audit_trail}[tab]
+    fetch = {"usage": usage_log.usage_log, "signins": signin_log.sign_ins,
+             "audit": audit_log.audit_trail}[tab]
     with read_scope(engine) as db:
         if page == -1:
             n = db.execute(text(f"SELECT count(*) FROM {table} WHERE {cond}")).scalar()
@@ -214,7 +215,7 @@ def log_page(engine, tab: str, flt, where: str, page: int) -> tuple:
             row = db.execute(text(f"SELECT {key} FROM {table} WHERE {cond} ORDER BY {order} "
                                   f"LIMIT 1 OFFSET {(page - 1) * 50 - 1}")).one()
             when = row[0] if not isinstance(row[0], str) else datetime.fromisoformat(row[0]).replace(tzinfo=UTC)
-            cursor = activity_logs._encode(when, row[1])
+            cursor = keyset.encode_cursor(when, row[1])
 
     def fn(db):
         fetch(db, actor=ADMIN, flt=flt, cursor=cursor, limit=50)
@@ -290,7 +291,7 @@ def main(argv=None) -> int:
             "raw GROUP BY over the ledger (same figures)", _sql_runner(sqls))
     for what, args, kw in (
             ("last 7 days by hour", (today - timedelta(days=6), today, "hour"), {}),
-            ("3 years (longest range) by week", (today - timedelta(days=st.MAX_RANGE_DAYS - 1), today, "week"), {}),
+            ("3 years (longest range) by week", (today - timedelta(days=MAX_RANGE_DAYS - 1), today, "week"), {}),
             ("200 days ending 40 days ago by week, training only",
              (today - timedelta(days=239), today - timedelta(days=40), "week"), {"kind": "training"}),
             ("last 12 months by month, one model", (today - timedelta(days=364), today, "month"), {"model": model_id}),

@@ -20,7 +20,7 @@ from admin_panel.api import bodies
 from admin_panel.api.downloads import download
 from admin_panel.api.openapi import openapi_document
 from models import utcnow
-from services.analytics import exports
+from services.analytics import export_jobs
 from services.core import settings
 from services.core.db import get_engine, read_scope
 from services.core.errors import Conflict, DomainError, RateLimited
@@ -222,7 +222,7 @@ def create_api(engine: Engine | None = None) -> Starlette:
         Route("/openapi.json", api.openapi, methods=["GET"]),
     ], exception_handlers={HTTPException: _http_error, Exception: _server_error})
     return Starlette(routes=[Mount(PREFIX, app=v1),
-                             Route(exports.DOWNLOAD_PREFIX + "/{job_id}", download, methods=["GET"])],
+                             Route(export_jobs.DOWNLOAD_PREFIX + "/{job_id}", download, methods=["GET"])],
                      exception_handlers={HTTPException: _outer_http_error})
 
 

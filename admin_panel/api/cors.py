@@ -10,7 +10,7 @@ preflight of these paths itself and replaces whatever Access-Control-* headers t
 from starlette.datastructures import Headers
 
 from admin_panel.api.app import PREFIX
-from services.analytics.exports import DOWNLOAD_PREFIX
+from services.analytics.export_jobs import DOWNLOAD_PREFIX
 
 PATHS = (PREFIX, DOWNLOAD_PREFIX)
 ALLOW_METHODS = b"GET, POST"

@@ -1,13 +1,13 @@
 """Running a large CSV export from a Reflex background event: the job writes in a worker thread, the event
 polls its progress into the state, a normal handler can cancel it, and the file goes to the browser of the
-user who started it over plain HTTP (a single-use link made for that user; see services/analytics/exports.py), so a
-file of millions of rows never passes through the websocket."""
+user who started it over plain HTTP (a single-use link made for that user; see services/analytics/export_jobs.py),
+so a file of millions of rows never passes through the websocket."""
 
 import asyncio
 
 import reflex as rx
 
-from services.analytics import exports
+from services.analytics import export_jobs, log_exports
 from services.core.db import read_scope
 from services.core.errors import DomainError
 
@@ -16,18 +16,18 @@ POLL_SECONDS = 0.3
 
 async def run_export(state, *, owner_id: int, plan, actor, tab: str, flt):
     """Drive one export job; `state` has export_* vars and `_export_job`. Returns the download event or None."""
-    job_id = exports.new_job_id()
+    job_id = export_jobs.new_job_id()
     async with state:
         state._export_job = job_id
         state.export_progress = 0
         state.export_message = f"Exporting {plan.total:,} rows…"
     task = asyncio.create_task(asyncio.to_thread(
-        exports.run_job, owner_id=owner_id, filename=plan.filename, header=plan.header, total=plan.total,
-        chunks=exports.log_chunks(read_scope, actor=actor, tab=tab, flt=flt), job_id=job_id))
+        export_jobs.run_job, owner_id=owner_id, filename=plan.filename, header=plan.header, total=plan.total,
+        chunks=log_exports.log_chunks(read_scope, actor=actor, tab=tab, flt=flt), job_id=job_id))
     while not task.done():
         await asyncio.sleep(POLL_SECONDS)
         try:
-            job = exports.get_job(job_id, owner_id=owner_id)
+            job = export_jobs.get_job(job_id, owner_id=owner_id)
         except DomainError:
             continue
         async with state:
@@ -46,5 +46,5 @@ async def run_export(state, *, owner_id: int, plan, actor, tab: str, flt):
 
 def download_event(job_id: str, owner_id: int):
     """The browser follows a fresh single-use link to the finished file (a new one each time: "Download again")."""
-    name, url = exports.download_link(job_id, owner_id=owner_id)
+    name, url = export_jobs.download_link(job_id, owner_id=owner_id)
     return rx.download(url=url, filename=name)

@@ -1,5 +1,5 @@
 """Plotly figures for the Token Statistics page, as plain JSON-ready dicts ({"data": [...], "layout": {...}}) built
-from the few hundred rows of services.analytics.statistics.Chart — rx.plotly draws such a dict as it draws a
+from the few hundred rows of services.analytics.charts.Chart — rx.plotly draws such a dict as it draws a
 plotly.graph_objects.Figure, without the milliseconds of validation and serialization a Figure costs.
 
 Colours and fonts come from rx.plotly's light/dark template (it follows the colour mode); the figures only set
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.analytics.statistics import Chart
+from services.analytics.charts import Chart
 
 KIND_LABEL = {"tokens": "Inference", "training": "Training"}
 TOKENS_AXIS = "Billed tokens"

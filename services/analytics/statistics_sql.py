@@ -2,17 +2,18 @@
 
 Each statement is built once per *shape* (which rollup, which filters, how many range pieces of which level)
 with bound parameters and then reused: building a SQLAlchemy statement costs more than running one of these
-small ones. Rules (who may read what, which rollup answers which question) live in services/analytics/statistics.py;
-range pieces come from services/usage/rollup_ranges.py. `orgs` is the tuple of org ids read (all orgs: every id, so
-that the rollups' org-first indexes always serve).
+small ones. The rules live in charts.py and cards.py (which rollup answers which question) and stats_filter.py
+(who may read what); range pieces come from services/usage/rollup_ranges.py. `orgs` is the tuple of org ids read
+(all orgs: every id, so that the rollups' org-first indexes always serve).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import cast
 
 from sqlalchemy import BigInteger, Integer, bindparam, case, func, literal, null, select, union_all
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import (
     KINDS,
@@ -57,26 +58,27 @@ def _params(orgs, **kw) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- over time
-_OVER_TIME = {"hour": (UsageHourly, "hour"), "user": (UsageUserDaily, "day"), "model": (UsageDaily, "day"),
-              "org": (UsageOrgDaily, "day")}
+_OVER_TIME: dict[str, tuple[type[UsageHourly | UsageUserDaily | UsageDaily | UsageOrgDaily], str]] = {
+    "hour": (UsageHourly, "hour"), "user": (UsageUserDaily, "day"), "model": (UsageDaily, "day"),
+    "org": (UsageOrgDaily, "day")}
 
 
 def over_time(db: Session, orgs, source: str, lo, hi, kind: str | None, ident: int | None) -> list[tuple]:
     """(org, day or hour, kind, billed, events) in [lo, hi] (hours: [lo, hi)); one row per key of the source:
     `user` (per-user daily, ident = user id), `model` (per-model daily, ident = model id), `org`, `hour`."""
-    t, col = _OVER_TIME[source]
+    t, at = _OVER_TIME[source]
 
     def build():
-        when = getattr(t, col)
+        when = getattr(t, at)
         upper = when < bindparam("hi") if source == "hour" else when <= bindparam("hi")
-        q = select(t.org_id, when, t.kind, t.billed_tokens, t.events).where(
+        q = select(col(t.org_id), when, col(t.kind), col(t.billed_tokens), col(t.events)).where(
             _scope(t.org_id, orgs), when >= bindparam("lo"), upper)
         if kind:
-            q = q.where(t.kind == bindparam("kind"))
-        if source == "user":
-            q = q.where(t.user_id == bindparam("ident"))
-        elif source == "model":
-            q = q.where(t.model_id == bindparam("ident"))
+            q = q.where(col(t.kind) == bindparam("kind"))
+        if issubclass(t, UsageUserDaily):  # source "user"
+            q = q.where(col(t.user_id) == bindparam("ident"))
+        elif issubclass(t, UsageDaily):  # source "model"
+            q = q.where(col(t.model_id) == bindparam("ident"))
         return q
 
     stmt = _stmt(("over_time", source, bool(kind)), build)
@@ -88,15 +90,15 @@ def monthly(db: Session, orgs, first: date, user_id: int | None, model_id: int |
 
     def build():
         if user_id is not None:
-            t = UsageUserMonthly
-            return select(t.org_id, t.month, t.kind, t.billed_tokens).where(
-                _scope(t.org_id, orgs), t.user_id == bindparam("uid"), t.month >= bindparam("first"))
+            u = UsageUserMonthly
+            return select(col(u.org_id), col(u.month), col(u.kind), col(u.billed_tokens)).where(
+                _scope(u.org_id, orgs), col(u.user_id) == bindparam("uid"), col(u.month) >= bindparam("first"))
         t = UsageMonthly
-        q = select(t.org_id, t.month, t.kind, func.sum(t.billed_tokens)).where(
-            _scope(t.org_id, orgs), t.month >= bindparam("first"))
+        q = select(col(t.org_id), col(t.month), col(t.kind), func.sum(t.billed_tokens)).where(
+            _scope(t.org_id, orgs), col(t.month) >= bindparam("first"))
         if model_id is not None:
-            q = q.where(t.model_id == bindparam("mid"))
-        return q.group_by(t.org_id, t.month, t.kind)
+            q = q.where(col(t.model_id) == bindparam("mid"))
+        return q.group_by(col(t.org_id), col(t.month), col(t.kind))
 
     stmt = _stmt(("monthly", user_id is not None, model_id is not None), build)
     return _run(db, stmt, _params(orgs, first=first, uid=user_id, mid=model_id))
@@ -134,13 +136,13 @@ def by_model(db: Session, orgs, ps: list[Piece], kind: str | None, model_id: int
         for i, p in enumerate(ps):
             t, when = (UsageDaily, UsageDaily.day) if p.level == "days" else (UsageMonthly, UsageMonthly.month)
             cols = (t.prompt_tokens, t.completion_tokens, t.billed_tokens, t.events)
-            q = select(t.org_id, t.model_id,
+            q = select(col(t.org_id), col(t.model_id),
                        *[_signed(c, p.sign).label(n) for c, n in zip(cols, "pcbe", strict=True)]).where(
                 _scope(t.org_id, orgs), *_range(when, p, i))
             if kind:
-                q = q.where(t.kind == bindparam("kind"))
+                q = q.where(col(t.kind) == bindparam("kind"))
             if model_id is not None:
-                q = q.where(t.model_id == bindparam("mid"))
+                q = q.where(col(t.model_id) == bindparam("mid"))
             parts.append(q)
         u = _union(parts)
         events = func.sum(u.c.e)
@@ -155,8 +157,8 @@ def by_model(db: Session, orgs, ps: list[Piece], kind: str | None, model_id: int
 
 
 # --------------------------------------------------------------------------------------------- per user
-_USER_ROLLUP = {"year": (UsageUserYearTotal, "year"), "month": (UsageUserMonthTotal, "month"),
-                "days": (UsageUserDaily, "day")}
+_USER_ROLLUP: dict[str, tuple[type[UsageUserYearTotal | UsageUserMonthTotal | UsageUserDaily], str]] = {
+    "year": (UsageUserYearTotal, "year"), "month": (UsageUserMonthTotal, "month"), "days": (UsageUserDaily, "day")}
 
 
 def _user_amounts(t, kind: str | None):
@@ -172,25 +174,25 @@ def _user_piece(p: Piece, i: int, orgs, kind, user_id, *, bounds: bool, users: b
     """One piece for every user (or the `users` parameter): exact (b, e), or with `bounds` the (lo, hi) it
     puts on each user's total — an open edge adds between 0 and its whole month. Months and years come from
     the side-by-side totals (one row per user), days from the per-kind daily rollup."""
-    t, col = _USER_ROLLUP[p.level]
-    when = getattr(t, col)
+    t, at = _USER_ROLLUP[p.level]
+    when = getattr(t, at)
     (b, e), zero = _user_amounts(t, kind), literal(0, BigInteger)
-    q = select(t.org_id.label("org_id"), t.user_id.label("user_id"))
     if bounds and p.edge:
-        q = q.add_columns((-b if p.sign < 0 else zero).label("lo"), (b if p.sign > 0 else zero).label("hi"))
+        amounts = (-b if p.sign < 0 else zero).label("lo"), (b if p.sign > 0 else zero).label("hi")
     elif bounds:
-        q = q.add_columns(_signed(b, p.sign).label("lo"), _signed(b, p.sign).label("hi"))
+        amounts = _signed(b, p.sign).label("lo"), _signed(b, p.sign).label("hi")
     else:
-        q = q.add_columns(_signed(b, p.sign).label("b"), _signed(e, p.sign).label("e"))
-    q = q.where(_scope(t.org_id, orgs), *_range(when, p, i))
-    if kind and t is UsageUserDaily:
-        q = q.where(t.kind == bindparam("kind"))
+        amounts = _signed(b, p.sign).label("b"), _signed(e, p.sign).label("e")
+    q = select(col(t.org_id).label("org_id"), col(t.user_id).label("user_id"), *amounts).where(
+        _scope(t.org_id, orgs), *_range(when, p, i))
+    if kind and issubclass(t, UsageUserDaily):
+        q = q.where(col(t.kind) == bindparam("kind"))
     if user_id is not None:
-        q = q.where(t.user_id == bindparam("uid"))
+        q = q.where(col(t.user_id) == bindparam("uid"))
     if users:
-        q = q.where(t.user_id.in_(bindparam("users", expanding=True)))
-    if (users or user_id is not None) and not kind and t is UsageUserDaily:
-        q = q.where(t.kind.in_(KINDS))  # seek each user's (kind, day) range in the primary key
+        q = q.where(col(t.user_id).in_(bindparam("users", expanding=True)))
+    if (users or user_id is not None) and not kind and issubclass(t, UsageUserDaily):
+        q = q.where(col(t.kind).in_(KINDS))  # seek each user's (kind, day) range in the primary key
     return q
 
 
@@ -217,15 +219,15 @@ def user_totals(db: Session, orgs, ps: list[Piece], kind: str | None, user_id: i
                 users: list[int] | None, limit: int | None) -> list[tuple]:
     """(org, user, billed, events, email, name), exact, largest first, users with usage only; open edges are
     read as their days. `users`: only these; `limit`: the first rows only."""
-    ps = [Piece(p.sign, "days", *p.part) if p.edge else p for p in ps]
+    ps = [Piece(p.sign, "days", *p.part) if p.edge and p.part is not None else p for p in ps]
 
     def build():
         u = _union([_user_piece(p, i, orgs, kind, user_id, bounds=False, users=users is not None)
                     for i, p in enumerate(ps)])
         g = (select(u.c.org_id, u.c.user_id, func.sum(u.c.b).label("b"), func.sum(u.c.e).label("e"))
              .group_by(u.c.org_id, u.c.user_id).subquery())
-        q = (select(g.c.org_id, g.c.user_id, g.c.b, g.c.e, User.email, User.name)
-             .outerjoin(User, User.id == g.c.user_id).where(g.c.b > 0).order_by(g.c.b.desc(), g.c.user_id))
+        q = (select(g.c.org_id, g.c.user_id, g.c.b, g.c.e, col(User.email), col(User.name))
+             .outerjoin(User, col(User.id) == g.c.user_id).where(g.c.b > 0).order_by(g.c.b.desc(), g.c.user_id))
         return q.limit(bindparam("lim", type_=Integer)) if limit is not None else q
 
     shape = tuple((p.level, p.sign) for p in ps)
@@ -241,13 +243,13 @@ def assigned(db: Session, orgs, kind: str, month: date, limit: int | None) -> li
 
     def build():
         m = UsageUserMonthly
-        used = select(m.user_id, m.billed_tokens.label("used")).where(
-            _scope(m.org_id, orgs), m.month == bindparam("month"), m.kind == bindparam("kind")).subquery()
-        cap = User.max_tokens if kind == "tokens" else User.max_training_tokens
+        used = select(col(m.user_id), col(m.billed_tokens).label("used")).where(
+            _scope(m.org_id, orgs), col(m.month) == bindparam("month"), col(m.kind) == bindparam("kind")).subquery()
+        cap = col(User.max_tokens) if kind == "tokens" else col(User.max_training_tokens)
         u = func.coalesce(used.c.used, 0)
-        q = (select(User.org_id, User.id, User.email, cap, u).outerjoin(used, used.c.user_id == User.id)
-             .where(_scope(User.org_id, orgs), User.org_id.is_not(None), User.role != "super_admin")
-             .order_by(u.desc(), cap.desc(), User.id))
+        q = (select(col(User.org_id), col(User.id), col(User.email), cap, u).outerjoin(used, used.c.user_id == User.id)
+             .where(_scope(User.org_id, orgs), col(User.org_id).is_not(None), col(User.role) != "super_admin")
+             .order_by(u.desc(), cap.desc(), col(User.id)))
         return q.limit(bindparam("lim", type_=Integer)) if limit is not None else q
 
     stmt = _stmt(("assigned", kind, limit is not None), build)
@@ -260,13 +262,13 @@ def pools_and_caps(db: Session, ids: list[int], now: datetime) -> list[tuple]:
     assigned training, None) over the users' caps, per org — the rules of services.tokens.pool."""
 
     def build():
-        p = Purchase
-        pools = (select(literal("p"), p.org_id, func.sum(p.tokens), func.sum(p.training_tokens),
+        p, org = Purchase, col(User.org_id)
+        now = cast(datetime, bindparam("now"))  # unexpired() is annotated for a datetime; a bound one compares alike
+        pools = (select(literal("p"), col(p.org_id), func.sum(p.tokens), func.sum(p.training_tokens),
                         func.min(p.purchased_at))
-                 .where(p.org_id.in_(bindparam("ids", expanding=True)), unexpired(bindparam("now")))
-                 .group_by(p.org_id))
-        caps = (select(literal("u"), User.org_id, func.sum(User.max_tokens), func.sum(User.max_training_tokens),
-                       null()).where(User.org_id.in_(bindparam("ids", expanding=True))).group_by(User.org_id))
+                 .where(col(p.org_id).in_(bindparam("ids", expanding=True)), unexpired(now)).group_by(col(p.org_id)))
+        caps = (select(literal("u"), org, func.sum(User.max_tokens), func.sum(User.max_training_tokens), null())
+                .where(org.in_(bindparam("ids", expanding=True))).group_by(org))
         return union_all(pools, caps)
 
     return _run(db, _stmt(("pools",), build), {"ids": ids, "now": now})
@@ -277,21 +279,22 @@ def org_usage(db: Session, ids: list[int], month: date, since: date, today: date
     """(org, kind, used since `month`, used since the org's pool start, used in [since, today]) from the
     org × kind × day rollup."""
     t = UsageOrgDaily
+    org, kind, day, billed = col(t.org_id), col(t.kind), col(t.day), col(t.billed_tokens)
     lowest = min([month, since, *pool_from.values()])
     if len(ids) == 1:
         def build():
-            return (select(t.org_id, t.kind, func.sum(case((t.day >= bindparam("month"), t.billed_tokens), else_=0)),
-                           func.sum(case((t.day >= bindparam("pool"), t.billed_tokens), else_=0)),
-                           func.sum(case(((t.day >= bindparam("since")) & (t.day <= bindparam("today")),
-                                          t.billed_tokens), else_=0)))
-                    .where(t.org_id == bindparam("org"), t.day >= bindparam("lowest")).group_by(t.org_id, t.kind))
+            return (select(org, kind, func.sum(case((day >= bindparam("month"), billed), else_=0)),
+                           func.sum(case((day >= bindparam("pool"), billed), else_=0)),
+                           func.sum(case(((day >= bindparam("since")) & (day <= bindparam("today")), billed),
+                                         else_=0)))
+                    .where(org == bindparam("org"), day >= bindparam("lowest")).group_by(org, kind))
 
         params = {"org": ids[0], "month": month, "pool": pool_from.get(ids[0]), "since": since, "today": today,
                   "lowest": lowest}
         return _run(db, _stmt(("org_usage",), build), params)
     pool = case(pool_from, value=t.org_id) if pool_from else null()  # several orgs: built per call
-    stmt = (select(t.org_id, t.kind, func.sum(case((t.day >= month, t.billed_tokens), else_=0)),
-                   func.sum(case((t.day >= pool, t.billed_tokens), else_=0)),
-                   func.sum(case(((t.day >= since) & (t.day <= today), t.billed_tokens), else_=0)))
-            .where(t.org_id.in_(ids), t.day >= lowest).group_by(t.org_id, t.kind))
+    stmt = (select(org, kind, func.sum(case((day >= month, billed), else_=0)),
+                   func.sum(case((day >= pool, billed), else_=0)),
+                   func.sum(case(((day >= since) & (day <= today), billed), else_=0)))
+            .where(org.in_(ids), day >= lowest).group_by(org, kind))
     return _run(db, stmt, {})

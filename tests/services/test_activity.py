@@ -7,7 +7,11 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, SignInEvent, UsageEvent
-from services.analytics import activity_logs as act
+from services.analytics.activity_logs import log_page
+from services.analytics.audit_log import audit_trail, readable_diff, verify_audit_chain
+from services.analytics.logs_filter import LogFilter, make_filter
+from services.analytics.signin_log import sign_ins
+from services.analytics.usage_log import usage_branches, usage_log
 from services.core import audit
 from services.core.actor import Actor
 from services.core.errors import Forbidden, Invalid, NotFound
@@ -67,7 +71,7 @@ def walk(fn, session, actor, flt, limit=25):
 
 def test_usage_log_keyset_is_stable_with_equal_timestamps(session, world, logs):
     admin = world.actor(world.admin)
-    pages, back = walk(act.usage_log, session, admin, act.make_filter(session, admin))
+    pages, back = walk(usage_log, session, admin, make_filter(session, admin))
     rows = [r for p in pages for r in p.rows]
     assert [len(p.rows) for p in pages] == [25, 25, 7]
     assert len({r["ip"] for r in rows}) == 57  # every event once: no skip, no repeat
@@ -80,25 +84,25 @@ def test_usage_log_keyset_is_stable_with_equal_timestamps(session, world, logs):
 
 def test_usage_log_filters(session, world, logs):
     admin = world.actor(world.admin)
-    f = act.make_filter(session, admin, user_id=str(world.bob.id), kind="tokens")
-    page = act.usage_log(session, actor=admin, flt=f, limit=100)
+    f = make_filter(session, admin, user_id=str(world.bob.id), kind="tokens")
+    page = usage_log(session, actor=admin, flt=f, limit=100)
     expected = [i for i in range(57) if i % 3 == 0 and i % 7 != 0]
     assert [r["prompt_tokens"] for r in page.rows] == sorted(expected, reverse=True)
-    f = act.make_filter(session, admin, model_id=logs_model_id(session, "gpt-4o"), start="2026-03-01",
-                        end="2026-03-01")
-    page = act.usage_log(session, actor=admin, flt=f, limit=100)
+    f = make_filter(session, admin, model_id=logs_model_id(session, "gpt-4o"), start="2026-03-01",
+                    end="2026-03-01")
+    page = usage_log(session, actor=admin, flt=f, limit=100)
     assert sorted(r["prompt_tokens"] for r in page.rows) == [i for i in range(57) if i % 2]
-    none = act.usage_log(session, actor=admin, flt=act.make_filter(session, admin, start="2026-03-02"), limit=25)
+    none = usage_log(session, actor=admin, flt=make_filter(session, admin, start="2026-03-02"), limit=25)
     assert none.rows == [] and none.next_cursor is None and none.prev_cursor is None
     for bad in ({"kind": "x"}, {"start": "soon"}, {"text": "x" * 500}, {"user_id": [1]}, {"color": "red"},
                 {"start": "2026-03-02", "end": "2026-03-01"}):
         with pytest.raises(Invalid):
-            act.make_filter(session, admin, **bad)
+            make_filter(session, admin, **bad)
     for bad_cursor in ("garbage", "x|y", 42, "2026-01-01|" + "9" * 100):
         with pytest.raises(Invalid):
-            act.usage_log(session, actor=admin, flt=act.LogFilter(), cursor=bad_cursor)
+            usage_log(session, actor=admin, flt=LogFilter(), cursor=bad_cursor)
     with pytest.raises(Invalid):
-        act.usage_log(session, actor=admin, flt=act.LogFilter(), limit=10_000)
+        usage_log(session, actor=admin, flt=LogFilter(), limit=10_000)
 
 
 @pytest.mark.parametrize("filters", [
@@ -112,19 +116,19 @@ def test_usage_log_by_model_and_kind_pages_like_the_ledger(session, world, logs,
     """A sparse model or kind filter reads one keyset branch per (kind, model) and merges them, a common one scans
     the org's events: either way every page, forwards and back, holds exactly the ledger's matching rows in order
     (time, then id, newest first)."""
-    monkeypatch.setattr(act, "SPARSE_SHARE", 0 if read == "branches" else 10**9)
+    monkeypatch.setattr("services.analytics.usage_log.SPARSE_SHARE", 0 if read == "branches" else 10**9)
     admin = world.actor(world.admin)
     mid = logs_model_id(session, filters["model"]) if "model" in filters else None
-    f = act.make_filter(session, admin, model_id=mid, kind=filters.get("kind"), start=filters.get("start"),
-                        end=filters.get("end"))
-    branches = act.usage_branches(session, world.org.id, f)
+    f = make_filter(session, admin, model_id=mid, kind=filters.get("kind"), start=filters.get("start"),
+                    end=filters.get("end"))
+    branches = usage_branches(session, world.org.id, f)
     assert (branches is not None) == (read == "branches") or branches == []  # nothing matches: nothing to read
     want = sorted((e for e in session.exec(select(UsageEvent).where(UsageEvent.org_id == world.org.id)).all()
                    if (mid is None or e.model_id == mid) and (f.kind is None or e.kind == f.kind)
                    and (f.start is None or e.occurred_at.date() >= f.start)
                    and (f.end is None or e.occurred_at.date() <= f.end)),
                   key=lambda e: (e.occurred_at, e.id), reverse=True)
-    pages, back = walk(act.usage_log, session, admin, f, limit=4)
+    pages, back = walk(usage_log, session, admin, f, limit=4)
     assert [r["ip"] for p in pages for r in p.rows] == [e.ip for e in want]
     assert [[r["ip"] for r in p.rows] for p in reversed(back)] == [[r["ip"] for r in p.rows] for p in pages]
     if not want:
@@ -139,32 +143,32 @@ def logs_model_id(session, name):
 
 def test_sign_ins_paging_and_outcome(session, world, logs):
     admin = world.actor(world.admin)
-    pages, back = walk(act.sign_ins, session, admin, act.make_filter(session, admin))
+    pages, back = walk(sign_ins, session, admin, make_filter(session, admin))
     assert [len(p.rows) for p in pages] == [25, 5]
     assert len(back) == 2 and back[-1].rows == pages[0].rows
-    fails = act.sign_ins(session, actor=admin, flt=act.make_filter(session, admin, outcome="failure"), limit=25)
+    fails = sign_ins(session, actor=admin, flt=make_filter(session, admin, outcome="failure"), limit=25)
     assert len(fails.rows) == 6 and {r["reason"] for r in fails.rows} == {"bad_password"}
     assert "carol@b.test" not in {r["user"] for p in pages for r in p.rows}
 
 
 def test_audit_trail_diff_text_and_action(session, world, logs):
     admin = world.actor(world.admin)
-    page = act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin), limit=25)
+    page = audit_trail(session, actor=admin, flt=make_filter(session, admin), limit=25)
     acts = [r for r in page.rows if r["action"] == "allocation.set"]
     assert len(acts) == 12 and acts[0]["changes"] == "max_tokens: 11,000 → 12,000"
     assert acts[0]["target"] == f"user {world.alice.id}" and acts[0]["actor"] == "admin@a.test"
     assert all(r["action"] != "user.ban" for r in page.rows)  # org B's entry is not org A's business
-    hit = act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin, text="11000 MAX_tokens"))
+    hit = audit_trail(session, actor=admin, flt=make_filter(session, admin, text="11000 MAX_tokens"))
     assert [r["changes"] for r in hit.rows] == ["max_tokens: 10,000 → 11,000", "max_tokens: 11,000 → 12,000"][::-1]
-    assert act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin, text="100%")).rows == []
-    by_action = act.audit_trail(session, actor=admin, flt=act.make_filter(session, admin, action="user.create"))
+    assert audit_trail(session, actor=admin, flt=make_filter(session, admin, text="100%")).rows == []
+    by_action = audit_trail(session, actor=admin, flt=make_filter(session, admin, action="user.create"))
     assert by_action.rows and {r["action"] for r in by_action.rows} == {"user.create"}
-    pages, back = walk(act.audit_trail, session, admin, act.make_filter(session, admin, action="allocation.set"),
+    pages, back = walk(audit_trail, session, admin, make_filter(session, admin, action="allocation.set"),
                        limit=5)
     assert [len(p.rows) for p in pages] == [5, 5, 2] and len(back) == 3 and back[-1].rows == pages[0].rows
-    assert act.readable_diff({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": "x"}) == "b: 2 → 3\nc: x (new)"
-    assert act.readable_diff({"max_tokens": 500_000}, {"max_tokens": 1_250_000}) == "max_tokens: 500,000 → 1,250,000"
-    assert act.readable_diff(None, {"x": 1}) == "x: 1 (new)"
+    assert readable_diff({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": "x"}) == "b: 2 → 3\nc: x (new)"
+    assert readable_diff({"max_tokens": 500_000}, {"max_tokens": 1_250_000}) == "max_tokens: 500,000 → 1,250,000"
+    assert readable_diff(None, {"x": 1}) == "x: 1 (new)"
 
 
 def test_audit_trail_by_user_as_actor_or_target_pages_like_the_table(session, world, logs):
@@ -179,13 +183,13 @@ def test_audit_trail_by_user_as_actor_or_target_pages_like_the_table(session, wo
     session.commit()
     admin = world.actor(world.admin)
     uid = world.alice.id
-    want = [(e.action, act.readable_diff(e.before, e.after))
+    want = [(e.action, readable_diff(e.before, e.after))
             for e in sorted(session.exec(select(AuditEvent).where(AuditEvent.org_id == world.org.id)).all(),
                             key=lambda e: e.seq, reverse=True)
             if e.actor_id == uid or (e.target_type == "user" and e.target_id == str(uid))]
     assert len(want) == 1 + 12 + 4 + 1  # her creation, the allocations, her requests, her own update
-    f = act.make_filter(session, admin, user_id=uid)
-    pages, back = walk(act.audit_trail, session, admin, f, limit=5)
+    f = make_filter(session, admin, user_id=uid)
+    pages, back = walk(audit_trail, session, admin, f, limit=5)
     got = [(r["action"], r["changes"]) for p in pages for r in p.rows]
     assert got == want and [len(p.rows) for p in pages] == [5, 5, 5, 3]
     assert [p.rows for p in reversed(back)] == [p.rows for p in pages]
@@ -197,12 +201,12 @@ def test_audit_free_text_reads_a_bounded_window_per_page(session, world, logs, w
     """Free text reads at most TEXT_WINDOW entries a page: walking the windows finds every match once, in order,
     forwards and back, with the search's reach in the page's note — common, rare and absent words alike."""
     admin = world.actor(world.admin)
-    f = act.make_filter(session, admin, text=words)
-    monkeypatch.setattr(act, "TEXT_WINDOW", 10**6)
-    everything = act.audit_trail(session, actor=admin, flt=f, limit=100)
+    f = make_filter(session, admin, text=words)
+    monkeypatch.setattr("services.analytics.audit_log.TEXT_WINDOW", 10**6)
+    everything = audit_trail(session, actor=admin, flt=f, limit=100)
     assert everything.next_cursor is None and len(everything.rows) < 100
-    monkeypatch.setattr(act, "TEXT_WINDOW", 4)
-    pages, back = walk(act.audit_trail, session, admin, f, limit=3)
+    monkeypatch.setattr("services.analytics.audit_log.TEXT_WINDOW", 4)
+    pages, back = walk(audit_trail, session, admin, f, limit=3)
     assert [r for p in pages for r in p.rows] == everything.rows
     assert len(pages) >= sum(1 for _ in session.exec(select(AuditEvent.id).where(
         AuditEvent.org_id == world.org.id))) // 4  # one window of 4 entries a page (at least)
@@ -217,34 +221,34 @@ def test_audit_free_text_reads_a_bounded_window_per_page(session, world, logs, w
 
 def test_scope_admin_of_b_sees_nothing_of_a(session, world, logs):
     b = world.actor(world.other_admin)
-    usage = act.usage_log(session, actor=b, flt=act.LogFilter(), limit=100)
+    usage = usage_log(session, actor=b, flt=LogFilter(), limit=100)
     assert [r["ip"] for r in usage.rows] == ["192.168.1.1"]
-    assert [r["user"] for r in act.sign_ins(session, actor=b, flt=act.LogFilter()).rows] == ["carol@b.test"]
-    trail = act.audit_trail(session, actor=b, flt=act.LogFilter(), limit=100).rows
+    assert [r["user"] for r in sign_ins(session, actor=b, flt=LogFilter()).rows] == ["carol@b.test"]
+    trail = audit_trail(session, actor=b, flt=LogFilter(), limit=100).rows
     assert trail and all("alice" not in str(r) and r["action"] != "allocation.set" for r in trail)
     with pytest.raises(NotFound):
-        act.make_filter(session, b, user_id=world.alice.id)
+        make_filter(session, b, user_id=world.alice.id)
 
 
 def test_roles_finance_and_member_refused_super_sees_all(session, world, logs):
     for user in (world.finance, world.alice):
         with pytest.raises(Forbidden):
-            act.usage_log(session, actor=world.actor(user), flt=act.LogFilter())
+            usage_log(session, actor=world.actor(user), flt=LogFilter())
         with pytest.raises(Forbidden):
-            act.verify_audit_chain(session, actor=world.actor(user))
+            verify_audit_chain(session, actor=world.actor(user))
     with pytest.raises(Forbidden):
-        act.verify_audit_chain(session, actor=world.actor(world.admin))
+        verify_audit_chain(session, actor=world.actor(world.admin))
     root_all = Actor(world.super_user.id, "super_admin", None)
-    page = act.usage_log(session, actor=root_all, flt=act.LogFilter(), limit=100)
+    page = usage_log(session, actor=root_all, flt=LogFilter(), limit=100)
     assert len(page.rows) == 58 and {r["org"] for r in page.rows} == {"Org A", "Org B"}
-    assert act.log_page(session, actor=root_all, tab="signins", flt=act.LogFilter()).columns[0] == "org"
+    assert log_page(session, actor=root_all, tab="signins", flt=LogFilter()).columns[0] == "org"
     with pytest.raises(Invalid):
-        act.log_page(session, actor=root_all, tab="secrets", flt=act.LogFilter())
+        log_page(session, actor=root_all, tab="secrets", flt=LogFilter())
 
 
 def test_verify_chain_reports_intact_then_the_first_broken_entry(session, world, logs):
     root = Actor(world.super_user.id, "super_admin", None)
-    report = act.verify_audit_chain(session, actor=root)
+    report = verify_audit_chain(session, actor=root)
     n = session.exec(select(AuditEvent)).all()
     assert report.intact and str(report) == f"intact ({len(n)} entries)"
     victim = session.exec(select(AuditEvent).where(AuditEvent.action == "allocation.set")
@@ -252,5 +256,5 @@ def test_verify_chain_reports_intact_then_the_first_broken_entry(session, world,
     victim.after = {"max_tokens": 999_999_999}
     session.add(victim)
     session.commit()
-    report = act.verify_audit_chain(session, actor=root)
+    report = verify_audit_chain(session, actor=root)
     assert not report.intact and report.broken_seq == victim.seq and f"#{victim.seq}" in str(report)

@@ -6,6 +6,7 @@ import pytest
 from sqlmodel import select
 
 from models import AIModel, UsageEvent, month_start, utcnow
+from services.analytics import cards, charts, stats_filter
 from services.analytics import statistics as st
 from services.core.actor import Actor
 from services.core.errors import Forbidden, Invalid, NotFound
@@ -44,7 +45,7 @@ def data(session, world):
 
 
 def flt(session, actor, start, end, **kw):
-    return st.make_filter(session, actor, start=start, end=end, **kw)
+    return stats_filter.make_filter(session, actor, start=start, end=end, **kw)
 
 
 def series(chart, kind="tokens"):
@@ -56,13 +57,13 @@ def series(chart, kind="tokens"):
 def test_usage_over_time_by_day_week_month(session, world, data):
     admin = world.actor(world.admin)
     f = flt(session, admin, "2026-02-27", "2026-03-03")
-    day = st.usage_over_time(session, actor=admin, flt=f, granularity="day")
+    day = charts.usage_over_time(session, actor=admin, flt=f, granularity="day")
     assert series(day) == {"2026-02-27": 0, "2026-02-28": 100, "2026-03-01": 200, "2026-03-02": 50, "2026-03-03": 0}
     assert series(day, "training") == {"2026-02-27": 0, "2026-02-28": 0, "2026-03-01": 0, "2026-03-02": 30,
                                        "2026-03-03": 0}
-    week = st.usage_over_time(session, actor=admin, flt=f, granularity="week")  # weeks start on Monday
+    week = charts.usage_over_time(session, actor=admin, flt=f, granularity="week")  # weeks start on Monday
     assert series(week) == {"2026-02-23": 300, "2026-03-02": 50}
-    month = st.usage_over_time(session, actor=admin, flt=f, granularity="month")
+    month = charts.usage_over_time(session, actor=admin, flt=f, granularity="month")
     assert series(month) == {"2026-02-01": 100, "2026-03-01": 250}
     assert series(month, "training") == {"2026-02-01": 0, "2026-03-01": 30}
     assert "org" not in day.frame.columns  # one org: no org column
@@ -71,52 +72,53 @@ def test_usage_over_time_by_day_week_month(session, world, data):
 def test_hour_granularity_and_its_limits(session, world, data):
     admin = world.actor(world.admin)
     f = flt(session, admin, "2026-02-28", "2026-03-01")
-    hour = st.usage_over_time(session, actor=admin, flt=f, granularity="hour")
+    hour = charts.usage_over_time(session, actor=admin, flt=f, granularity="hour")
     s = series(hour)
     assert len(s) == 48 and s["2026-02-28 23:00"] == 100 and sum(s.values()) == 300
-    assert st.usage_over_time(session, actor=admin, flt=f, granularity="day").frame["billed_tokens"].sum() == 300
+    assert charts.usage_over_time(session, actor=admin, flt=f, granularity="day").frame["billed_tokens"].sum() == 300
     with pytest.raises(Invalid, match="at most 7 days"):
-        st.usage_over_time(session, actor=admin, flt=flt(session, admin, "2026-02-01", "2026-02-08"),
+        charts.usage_over_time(session, actor=admin, flt=flt(session, admin, "2026-02-01", "2026-02-08"),
+                               granularity="hour")
+    charts.usage_over_time(session, actor=admin, flt=flt(session, admin, "2026-02-01", "2026-02-07"),
                            granularity="hour")
-    st.usage_over_time(session, actor=admin, flt=flt(session, admin, "2026-02-01", "2026-02-07"), granularity="hour")
     with pytest.raises(Invalid, match="per organization and kind"):
-        st.usage_over_time(session, actor=admin, flt=flt(session, admin, "2026-02-28", "2026-03-01",
+        charts.usage_over_time(session, actor=admin, flt=flt(session, admin, "2026-02-28", "2026-03-01",
                                                           user_id=world.alice.id), granularity="hour")
     with pytest.raises(Invalid):
-        st.usage_over_time(session, actor=admin, flt=f, granularity="minute")
+        charts.usage_over_time(session, actor=admin, flt=f, granularity="minute")
 
 
 def test_filters_user_model_kind(session, world, data):
     admin = world.actor(world.admin)
     f = flt(session, admin, "2026-01-01", "2026-03-31", user_id=world.alice.id)
-    by_user = st.usage_over_time(session, actor=admin, flt=f, granularity="month")
+    by_user = charts.usage_over_time(session, actor=admin, flt=f, granularity="month")
     assert series(by_user) == {"2026-01-01": 1000, "2026-02-01": 100, "2026-03-01": 200}
     f = flt(session, admin, "2026-01-01", "2026-03-31", model_id=str(data["llama"].id))
-    by_model = st.usage_over_time(session, actor=admin, flt=f, granularity="month")
+    by_model = charts.usage_over_time(session, actor=admin, flt=f, granularity="month")
     assert series(by_model) == {"2026-01-01": 1000, "2026-02-01": 0, "2026-03-01": 50}
     f = flt(session, admin, "2026-01-01", "2026-03-31", kind="training")
-    assert set(st.usage_over_time(session, actor=admin, flt=f, granularity="month").frame["kind"]) == {"training"}
+    assert set(charts.usage_over_time(session, actor=admin, flt=f, granularity="month").frame["kind"]) == {"training"}
     both = flt(session, admin, "2026-01-01", "2026-03-31", user_id=world.alice.id, model_id=data["gpt"].id)
-    assert "model filter is not applied" in st.usage_over_time(session, actor=admin, flt=both,
-                                                               granularity="day").note
+    assert "model filter is not applied" in charts.usage_over_time(session, actor=admin, flt=both,
+                                                                   granularity="day").note
     for bad in ({"start": "yesterday", "end": "2026-01-01"}, {"start": "2026-02-01", "end": "2026-01-01"},
                 {"start": "2020-01-01", "end": "2026-01-01"}, {"start": "2026-01-01", "end": "2026-01-02",
                                                                "kind": "gold"},
                 {"start": "2026-01-01", "end": "2026-01-02", "model_id": {"x": 1}}):
         with pytest.raises(Invalid):
-            st.make_filter(session, admin, **bad)
+            stats_filter.make_filter(session, admin, **bad)
 
 
 def test_monthly_inference_vs_training_last_12_months(session, world, data):
     admin = world.actor(world.admin)
-    chart = st.monthly_by_kind(session, actor=admin, now=NOW)
+    chart = charts.monthly_by_kind(session, actor=admin, now=NOW)
     f = chart.frame
     assert len(f) == 12 and f["month"].iloc[0] == datetime(2025, 4, 1) and f["month"].iloc[-1] == datetime(2026, 3, 1)
     got = {m.strftime("%Y-%m"): (int(t), int(tr))
            for m, t, tr in zip(f["month"], f["tokens"], f["training"], strict=True)}
     assert got["2026-01"] == (1000, 0) and got["2026-02"] == (100, 0) and got["2026-03"] == (250, 30)
     assert sum(t for t, _ in got.values()) == 1350
-    alice = st.monthly_by_kind(session, actor=admin, user_id=world.alice.id, now=NOW).frame
+    alice = charts.monthly_by_kind(session, actor=admin, user_id=world.alice.id, now=NOW).frame
     assert int(alice["tokens"].sum()) == 1300 and int(alice["training"].sum()) == 0
 
 
@@ -129,7 +131,7 @@ def test_monthly_inference_vs_training_last_12_months(session, world, data):
 ])
 def test_per_user_matches_the_ledger_across_month_edges(session, world, data, start, end, expected):
     admin = world.actor(world.admin)
-    chart = st.per_user(session, actor=admin, flt=flt(session, admin, start, end), limit=10)
+    chart = charts.per_user(session, actor=admin, flt=flt(session, admin, start, end), limit=10)
     got = {e.split("@")[0]: int(v) for e, v in zip(chart.frame["email"], chart.frame["billed_tokens"], strict=True)}
     assert got == expected
     assert list(chart.frame["billed_tokens"]) == sorted(chart.frame["billed_tokens"], reverse=True)
@@ -138,19 +140,19 @@ def test_per_user_matches_the_ledger_across_month_edges(session, world, data, st
 def test_top_n_and_by_model_and_assigned(session, world, data):
     admin = world.actor(world.admin)
     f = flt(session, admin, "2026-01-01", "2026-03-31")
-    top1 = st.per_user(session, actor=admin, flt=f, limit=1).frame
+    top1 = charts.per_user(session, actor=admin, flt=f, limit=1).frame
     assert list(top1["email"]) == ["alice@a.test"]
     with pytest.raises(Invalid):
-        st.per_user(session, actor=admin, flt=f, limit=10_000)
-    models = st.by_model(session, actor=admin, flt=f).frame
+        charts.per_user(session, actor=admin, flt=f, limit=10_000)
+    models = charts.by_model(session, actor=admin, flt=f).frame
     assert dict(zip(models["model"], models["billed_tokens"], strict=True)) == {
         "llama-3-70b": 1050, "gpt-4o": 300, "text-embedding-3-large": 30}
     assert list(models["model"])[0] == "llama-3-70b"
-    av = st.assigned_vs_used(session, actor=admin, now=NOW).frame
+    av = charts.assigned_vs_used(session, actor=admin, now=NOW).frame
     rows = {e: (int(a), int(u)) for e, a, u in zip(av["email"], av["assigned"], av["used"], strict=True)}
     assert rows["alice@a.test"] == (500_000, 200) and rows["bob@a.test"] == (300_000, 50)
     assert "carol@b.test" not in rows and "root@steward.test" not in rows
-    tr = st.assigned_vs_used(session, actor=admin, kind="training", now=NOW).frame
+    tr = charts.assigned_vs_used(session, actor=admin, kind="training", now=NOW).frame
     assert dict(zip(tr["email"], tr["used"], strict=True))["bob@a.test"] == 30
 
 
@@ -162,7 +164,7 @@ def test_cards_projection_and_days_left(session, world, data):
     bulk_load(session, [ev(world, world.alice, models["gpt-4o"], "tokens", now - timedelta(hours=1), 1000),
                         ev(world, world.bob, models["gpt-4o"], "tokens", now - timedelta(days=3), 2000)])
     session.commit()
-    c = st.cards(session, actor=world.actor(world.finance), now=now)
+    c = cards.cards(session, actor=world.actor(world.finance), now=now)
     assert c.purchased == 4_000_000 and c.assigned == 500_000 + 300_000 + 2 * 200_000 or c.assigned > 0
     assert c.used_this_month == 3000
     first = datetime.combine(month_start(now), datetime.min.time(), tzinfo=UTC)
@@ -170,51 +172,52 @@ def test_cards_projection_and_days_left(session, world, data):
     assert c.projected_month_end == 3000 * int((nxt - first).total_seconds()) // int((now - first).total_seconds())
     assert c.burn_per_day == int(3000 / 7.5)  # 7 full days + half of today
     assert c.pool_remaining == 4_000_000 - 3000 and c.days_left == (4_000_000 - 3000) // int(3000 / 7.5)
-    empty = st.cards(session, actor=world.actor(world.other_admin), now=now)
+    empty = cards.cards(session, actor=world.actor(world.other_admin), now=now)
     assert empty.days_left is None and empty.burn_per_day == 0
 
 
 def test_scope_org_b_sees_nothing_of_org_a(session, world, data):
     b = world.actor(world.other_admin)
     f = flt(session, b, "2026-01-01", "2026-03-31")
-    assert int(st.usage_over_time(session, actor=b, flt=f, granularity="month").frame["billed_tokens"].sum()) == 7777
-    assert list(st.per_user(session, actor=b, flt=f, limit=10).frame["email"]) == ["carol@b.test"]
-    assert dict(zip(*[st.by_model(session, actor=b, flt=f).frame[c] for c in ("model", "billed_tokens")],
+    over_time = charts.usage_over_time(session, actor=b, flt=f, granularity="month")
+    assert int(over_time.frame["billed_tokens"].sum()) == 7777
+    assert list(charts.per_user(session, actor=b, flt=f, limit=10).frame["email"]) == ["carol@b.test"]
+    assert dict(zip(*[charts.by_model(session, actor=b, flt=f).frame[c] for c in ("model", "billed_tokens")],
                     strict=True)) == {"gpt-4o": 7777}
-    assert "alice@a.test" not in set(st.assigned_vs_used(session, actor=b, now=NOW).frame["email"])
+    assert "alice@a.test" not in set(charts.assigned_vs_used(session, actor=b, now=NOW).frame["email"])
     with pytest.raises(NotFound):  # org A's user answers like a missing one
         flt(session, b, "2026-01-01", "2026-03-31", user_id=world.alice.id)
     with pytest.raises(NotFound):
         st.find_user(session, actor=b, email="alice@a.test")
     with pytest.raises(NotFound):
-        st.monthly_by_kind(session, actor=b, user_id=world.alice.id, now=NOW)
+        charts.monthly_by_kind(session, actor=b, user_id=world.alice.id, now=NOW)
 
 
 def test_roles_member_refused_finance_reads(session, world, data):
     member = world.actor(world.alice)
     with pytest.raises(Forbidden):
-        st.cards(session, actor=member)
+        cards.cards(session, actor=member)
     with pytest.raises(Forbidden):
-        st.by_model(session, actor=member, flt=st.StatsFilter(date(2026, 1, 1), date(2026, 3, 31)))
+        charts.by_model(session, actor=member, flt=stats_filter.StatsFilter(date(2026, 1, 1), date(2026, 3, 31)))
     fin = world.actor(world.finance)
     f = flt(session, fin, "2026-01-01", "2026-03-31")
-    assert int(st.by_model(session, actor=fin, flt=f).frame["billed_tokens"].sum()) == 1380
+    assert int(charts.by_model(session, actor=fin, flt=f).frame["billed_tokens"].sum()) == 1380
 
 
 def test_super_admin_all_orgs_side_by_side(session, world, data):
     root_all = Actor(world.super_user.id, "super_admin", None)
     f = flt(session, root_all, "2026-03-01", "2026-03-01")
-    day = st.usage_over_time(session, actor=root_all, flt=f, granularity="day").frame
+    day = charts.usage_over_time(session, actor=root_all, flt=f, granularity="day").frame
     tok = day[day["kind"] == "tokens"]
     assert dict(zip(tok["org"], tok["billed_tokens"], strict=True)) == {"Org A": 200, "Org B": 7777}
-    users = st.per_user(session, actor=root_all, flt=f, limit=5).frame
+    users = charts.per_user(session, actor=root_all, flt=f, limit=5).frame
     assert list(zip(users["org"], users["email"], strict=True)) == [("Org B", "carol@b.test"),
                                                                      ("Org A", "alice@a.test")]
-    c = st.cards(session, actor=root_all, now=NOW)
+    c = cards.cards(session, actor=root_all, now=NOW)
     assert {r["org"] for r in c.per_org} == {"Org A", "Org B"}
     one = Actor(world.super_user.id, "super_admin", world.other_org.id)
-    assert "org" not in st.by_model(session, actor=one, flt=f).frame.columns
-    assert int(st.by_model(session, actor=one, flt=f).frame["billed_tokens"].sum()) == 7777
+    assert "org" not in charts.by_model(session, actor=one, flt=f).frame.columns
+    assert int(charts.by_model(session, actor=one, flt=f).frame["billed_tokens"].sum()) == 7777
 
 
 def test_statistics_page_bundle(session, world, data):
@@ -304,10 +307,10 @@ def test_top_users_from_bounds_equal_the_plain_ranking(session, world, top, monk
                 want[e.user_id] = want.get(e.user_id, 0) + e.billed_tokens
         ranked = sorted(((v, u) for u, v in want.items() if v > 0), key=lambda t: (-t[0], t[1]))[:top]
         f = flt(session, admin, a.isoformat(), b.isoformat(), kind=kind)
-        got = st.per_user(session, actor=admin, flt=f, limit=top)
+        got = charts.per_user(session, actor=admin, flt=f, limit=top)
         assert list(zip(got.column("billed_tokens"), got.column("user_id"), strict=True)) == ranked, (a, b, kind)
-        monkeypatch.setattr(st, "MAX_CANDIDATES", 0)
-        assert st.per_user(session, actor=admin, flt=f, limit=top).rows == got.rows
+        monkeypatch.setattr(charts, "MAX_CANDIDATES", 0)
+        assert charts.per_user(session, actor=admin, flt=f, limit=top).rows == got.rows
         monkeypatch.undo()
 
 
@@ -333,18 +336,18 @@ def test_random_usage_rollups_equal_the_ledger(session, world):
         want = {}
         for e in inside:
             want[e.user_id] = want.get(e.user_id, 0) + e.billed_tokens
-        got = st.per_user(session, actor=admin, flt=f, limit=None).frame
+        got = charts.per_user(session, actor=admin, flt=f, limit=None).frame
         assert dict(zip(got["user_id"], got["billed_tokens"], strict=True)) == want
         for gran in ("day", "week", "month"):
-            frame = st.usage_over_time(session, actor=admin, flt=f, granularity=gran).frame
+            frame = charts.usage_over_time(session, actor=admin, flt=f, granularity=gran).frame
             assert int(frame["billed_tokens"].sum()) == sum(e.billed_tokens for e in inside)
-        week = st.usage_over_time(session, actor=admin, flt=f, granularity="week").frame
+        week = charts.usage_over_time(session, actor=admin, flt=f, granularity="week").frame
         for (p, k), v in week.groupby(["period", "kind"])["billed_tokens"].sum().items():
             mon = p.date()
             assert v == sum(e.billed_tokens for e in inside if e.kind == k and
                             mon <= e.occurred_at.date() < mon + timedelta(days=7))
-        assert int(st.by_model(session, actor=admin, flt=f).frame["billed_tokens"].sum()) == sum(
+        assert int(charts.by_model(session, actor=admin, flt=f).frame["billed_tokens"].sum()) == sum(
             e.billed_tokens for e in inside)
     ledger = session.exec(select(func.sum(UsageEvent.billed_tokens)).where(UsageEvent.org_id == world.org.id)).one()
-    monthly = st.monthly_by_kind(session, actor=admin, now=datetime(2026, 4, 30, tzinfo=UTC)).frame
+    monthly = charts.monthly_by_kind(session, actor=admin, now=datetime(2026, 4, 30, tzinfo=UTC)).frame
     assert int(monthly["billed_tokens"].sum()) == ledger

@@ -170,17 +170,17 @@ class FakeState:
 
 def test_background_export_streams_to_the_owner_only(people, usage, tmp_path, monkeypatch):
     from admin_panel.runtime.export_job import run_export
-    from services.analytics import activity_logs, exports
+    from services.analytics import export_jobs, log_exports, logs_filter
 
     monkeypatch.setenv("STEWARD_EXPORT_DIR", str(tmp_path / "exports"))
     actor = Actor(people.admin.id, "admin", people.org_id, email=people.admin.email)
     with Session(get_engine()) as s:
-        flt = activity_logs.LogFilter()
-        plan = exports.plan_log_export(s, actor=actor, tab="usage", flt=flt)
+        flt = logs_filter.LogFilter()
+        plan = log_exports.plan_log_export(s, actor=actor, tab="usage", flt=flt)
     state = FakeState()
     ret = run(run_export(state, owner_id=people.admin.id, plan=plan, actor=actor, tab="usage", flt=flt))
     name, text = download_of(ret)
     assert name == "usage-events_start_now.csv" and text.count("\n") == 121 and "'=1+1" in text
     assert state.export_progress == 100 and state.export_ready and not state.export_running
     with pytest.raises(NotFound):  # another user's export looks missing
-        exports.read_file(state._export_job, owner_id=people.finance.id)
+        export_jobs.read_file(state._export_job, owner_id=people.finance.id)

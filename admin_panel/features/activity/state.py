@@ -11,7 +11,7 @@ from admin_panel.runtime.db import in_db
 from admin_panel.runtime.export_job import download_event, run_export
 from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
 from admin_panel.ui import formatting as fmt
-from services.analytics import activity_logs, exports
+from services.analytics import activity_logs, audit_log, export_jobs, log_exports, logs_filter
 from services.analytics import statistics as st
 from services.core.db import read_scope
 from services.core.errors import DomainError
@@ -20,13 +20,13 @@ from services.core.permissions import MANAGE
 TAB_LABELS = {"usage": "Usage", "signins": "Sign-ins", "audit": "Audit trail"}
 THROTTLED_TAB = "throttled"  # super admins: Throttled sign-ins (state/throttled.py)
 FILTER_KEYS = ("user", "action", "model", "kind", "start", "end", "text", "outcome")
-PAGE_SIZES = tuple(str(n) for n in activity_logs.PAGE_SIZES)
+PAGE_SIZES = tuple(str(n) for n in logs_filter.PAGE_SIZES)
 
 
-def log_filter(db, actor, f: dict) -> activity_logs.LogFilter:
+def log_filter(db, actor, f: dict) -> logs_filter.LogFilter:
     """The service filter from the page's filter strings (validated by the services)."""
     uid = st.find_user(db, actor=actor, email=f.get("user", "")) if f.get("user") else None
-    return activity_logs.make_filter(
+    return logs_filter.make_filter(
         db, actor, user_id=uid, action=f.get("action") or None, model_id=f.get("model") or None,
         kind=f.get("kind") or None, start=f.get("start") or None, end=f.get("end") or None,
         text=f.get("text", ""), outcome=f.get("outcome") or None)
@@ -75,7 +75,7 @@ class ActivityState(AdminArea, rx.State):
         actor = info.actor()
         try:
             actions, models = await in_db(
-                lambda db: (activity_logs.audit_actions(db, actor=actor), st.model_options(db)), read=True)
+                lambda db: (audit_log.audit_actions(db, actor=actor), st.model_options(db)), read=True)
         except DomainError as e:
             self.error = e.message
             return None
@@ -202,7 +202,7 @@ class ActivityState(AdminArea, rx.State):
 
         def run():
             with read_scope() as db:
-                return activity_logs.verify_audit_chain(db, actor=actor)
+                return audit_log.verify_audit_chain(db, actor=actor)
 
         try:
             report = await asyncio.to_thread(run)
@@ -228,7 +228,7 @@ class ActivityState(AdminArea, rx.State):
 
         def plan(db):
             flt = log_filter(db, actor, filters)
-            return flt, exports.plan_log_export(db, actor=actor, tab=tab, flt=flt)
+            return flt, log_exports.plan_log_export(db, actor=actor, tab=tab, flt=flt)
 
         try:
             flt, p = await in_db(plan, read=True)
@@ -244,7 +244,7 @@ class ActivityState(AdminArea, rx.State):
         if info is None or not self._export_job:
             return None
         try:
-            exports.cancel(self._export_job, owner_id=info.user_id)
+            export_jobs.cancel(self._export_job, owner_id=info.user_id)
         except DomainError as e:
             self.error = e.message
         return None

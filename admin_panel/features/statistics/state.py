@@ -11,8 +11,9 @@ from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
 from admin_panel.ui import charts
 from admin_panel.ui import formatting as fmt
 from models import utcnow
-from services.analytics import activity_logs, exports
+from services.analytics import csv_files, export_jobs, log_exports, logs_filter, stats_filter
 from services.analytics import statistics as st
+from services.analytics.charts import GRANULARITIES
 from services.core.errors import DomainError
 from services.core.permissions import READ_STATS
 
@@ -123,7 +124,7 @@ class StatsState(AdminArea, rx.State):
             if not isinstance(form, dict):
                 raise ValueError("form")
             values = {k: _s(form, k) for k in ("start", "end", "granularity", "kind", "model", "user", "top")}
-            if values["granularity"] not in st.GRANULARITIES or values["kind"] not in ("all", "tokens", "training") \
+            if values["granularity"] not in GRANULARITIES or values["kind"] not in ("all", "tokens", "training") \
                     or values["top"] not in TOP_CHOICES:
                 raise ValueError("choice")
             if values["model"] != "all" and not values["model"].isdigit():
@@ -141,7 +142,7 @@ class StatsState(AdminArea, rx.State):
         info = await current_session(self)
         if info is None:
             return rx.redirect(LOGIN_ROUTE)
-        if value not in st.GRANULARITIES:
+        if value not in GRANULARITIES:
             self.error = "Granularity must be hour, day, week or month."
             return None
         self.granularity = value
@@ -152,7 +153,8 @@ class StatsState(AdminArea, rx.State):
         """A function of db building the service filter from a snapshot of the page's filters."""
         values = dict(start=self.start, end=self.end, kind=self.kind, model_id=self.model)
         email = self.user_email
-        return lambda db: st.make_filter(db, actor, user_id=st.find_user(db, actor=actor, email=email), **values)
+        return lambda db: stats_filter.make_filter(db, actor, user_id=st.find_user(db, actor=actor, email=email),
+                                                   **values)
 
     @rx.event
     async def export_chart(self, chart: str):
@@ -160,14 +162,14 @@ class StatsState(AdminArea, rx.State):
         info = await current_session(self)
         if info is None:
             return rx.redirect(LOGIN_ROUTE)
-        if chart not in exports.CHARTS:
+        if chart not in csv_files.CHARTS:
             self.error = "Unknown chart."
             return None
         actor, gran, top = info.actor(), self.granularity, int(self.top)
         flt_of = self._flt_reader(actor)
         try:
-            data = await in_db(lambda db: exports.chart_csv(db, actor=actor, chart=chart, flt=flt_of(db),
-                                                            granularity=gran, top=top), read=True)
+            data = await in_db(lambda db: csv_files.chart_csv(db, actor=actor, chart=chart, flt=flt_of(db),
+                                                              granularity=gran, top=top), read=True)
         except DomainError as e:
             self.error = e.message
             return None
@@ -189,8 +191,8 @@ class StatsState(AdminArea, rx.State):
 
         def plan(db):
             f = flt_of(db)
-            flt = activity_logs.LogFilter(user_id=f.user_id, model_id=f.model_id, kind=f.kind, start=f.start, end=f.end)
-            return flt, exports.plan_log_export(db, actor=actor, tab="usage", flt=flt)
+            flt = logs_filter.LogFilter(user_id=f.user_id, model_id=f.model_id, kind=f.kind, start=f.start, end=f.end)
+            return flt, log_exports.plan_log_export(db, actor=actor, tab="usage", flt=flt)
 
         try:
             flt, p = await in_db(plan, read=True)
@@ -206,7 +208,7 @@ class StatsState(AdminArea, rx.State):
         if info is None or not self._export_job:
             return None
         try:
-            exports.cancel(self._export_job, owner_id=info.user_id)
+            export_jobs.cancel(self._export_job, owner_id=info.user_id)
         except DomainError as e:
             self.error = e.message
         return None

@@ -8,7 +8,7 @@ import reflex as rx
 from admin_panel.runtime.db import in_db
 from admin_panel.runtime.export_job import download_event
 from admin_panel.runtime.guard import AdminArea, current_session
-from services.analytics import exports
+from services.analytics import export_jobs
 from services.core.errors import DomainError
 from services.core.permissions import MANAGE
 from services.users import user_export
@@ -18,8 +18,8 @@ KINDS = ("basic", "full")
 
 class ExportUsersState(AdminArea, rx.State):
     """The CSV is built on the server in a read-only transaction (users read in pages), the export is
-    audited, and the file goes to this user only, over HTTP through a single-use link (services/analytics/exports.py),
-    so a large organization's file does not pass through the websocket."""
+    audited, and the file goes to this user only, over HTTP through a single-use link
+    (services/analytics/export_jobs.py), so a large organization's file does not pass through the websocket."""
 
     required_roles: ClassVar[tuple[str, ...]] = MANAGE
 
@@ -48,7 +48,7 @@ class ExportUsersState(AdminArea, rx.State):
                 self.exporting, self.error = False, e.message
             return None
         name = user_export.filename(f"org-{actor.org_id}", full)
-        job = await asyncio.to_thread(exports.store, owner_id=info.user_id, filename=name, text=text)
+        job = await asyncio.to_thread(export_jobs.store, owner_id=info.user_id, filename=name, text=text)
         async with self:
             self.exporting = False
         return download_event(job.id, info.user_id)
