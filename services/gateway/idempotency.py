@@ -37,7 +37,7 @@ def differences(p, row: tuple) -> list[str]:
 
 
 def conflict(p, fields: list[str]) -> tuple:
-    """The per-event error (index, field, message, class) of `usage.event_errors` for a reused key."""
+    """The per-event error (index, field, message, class) of `event_checks.event_errors` for a reused key."""
     what = ", ".join(fields) + (" differs" if len(fields) == 1 else " differ")
     return (p.index, "idempotency_key",
             f"idempotency_key {p.idempotency_key!r} was already used for a different event ({what}); "
