@@ -51,7 +51,7 @@ class Decision:
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None}
 
 
-def _require_gateway(actor: Actor, action: str = "do this") -> int:
+def require_gateway(actor: Actor, action: str = "do this") -> int:
     if actor.role not in (GATEWAY, "super_admin"):
         raise Forbidden(f"Only the gateway can {action}.")
     return actor.org_id
@@ -167,7 +167,7 @@ def authorize(session: Session, *, actor: Actor, user, model, tokens, kind="toke
               ttl_seconds=None, api_key_id: int | None = None, now: datetime | None = None) -> Decision:
     """May `user` spend `tokens` billed tokens of `kind` on `model` now? With `reserve`, the amount is held
     (reservation id + expiry) and counted against every budget until a usage report settles it."""
-    org_id = scoped_org_id(session, actor, _require_gateway(actor))
+    org_id = scoped_org_id(session, actor, require_gateway(actor))
     ask = check_ask(org_id, user=user, model=model, tokens=tokens, kind=kind, reserve=reserve,
                     ttl_seconds=ttl_seconds, api_key_id=api_key_id)
     answer = decide(session, [ask], now or utcnow())[0]

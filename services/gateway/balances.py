@@ -10,7 +10,7 @@ from services.core import validation
 from services.core.actor import Actor
 from services.core.errors import NotFound
 from services.core.permissions import scoped_org_id
-from services.gateway.authorization import _require_gateway
+from services.gateway.authorization import require_gateway
 from services.tokens.budget import Budgets, Remaining, ban_active
 from services.tokens.pool import compute_summary
 
@@ -21,7 +21,7 @@ def remaining_for(session: Session, user: User, kind: str, now: datetime) -> Rem
 
 # ------------------------------------------------------------------------------------------ reads
 def balance(session: Session, *, actor: Actor, user_id, kind: str = "tokens", now: datetime | None = None) -> dict:
-    org_id = scoped_org_id(session, actor, _require_gateway(actor))
+    org_id = scoped_org_id(session, actor, require_gateway(actor))
     kind = validation.kind(kind)
     now = now or utcnow()
     if not isinstance(user_id, int) or isinstance(user_id, bool):
@@ -37,7 +37,7 @@ def balance(session: Session, *, actor: Actor, user_id, kind: str = "tokens", no
 
 
 def org_summary(session: Session, *, actor: Actor, now: datetime | None = None) -> dict:
-    org_id = scoped_org_id(session, actor, _require_gateway(actor))
+    org_id = scoped_org_id(session, actor, require_gateway(actor))
     now = now or utcnow()
     s = compute_summary(session, org_id, now)
     org = session.get(Organization, org_id)

@@ -17,7 +17,7 @@ from services.core.actor import Actor
 from services.core.errors import Conflict, DomainError, NotFound
 from services.core.permissions import scoped_org_id
 from services.gateway import idempotency
-from services.gateway.authorization import _require_gateway, lock_orgs
+from services.gateway.authorization import lock_orgs, require_gateway
 from services.tokens import notices
 from services.usage import event_checks, ledger
 
@@ -168,7 +168,7 @@ def report_many(session: Session, reports: list[UsageReport], now: datetime) -> 
 
 def report_usage(session: Session, *, actor: Actor, events: list, now: datetime | None = None) -> list:
     """Record usage (one transaction: ledger, rollups, settled reservations, threshold notices)."""
-    org_id = scoped_org_id(session, actor, _require_gateway(actor, "report usage"))
+    org_id = scoped_org_id(session, actor, require_gateway(actor, "report usage"))
     now = now or utcnow()
     try:
         pending = event_checks.check_events(events, now)

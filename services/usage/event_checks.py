@@ -81,7 +81,7 @@ def _when(value, now: datetime, errors: list, i: int) -> datetime:
     return value
 
 
-def _user_ref(ref, errors: list, i: int):
+def user_ref(ref, errors: list, i: int):
     ref = validation.json_int(ref)
     if isinstance(ref, bool):
         ref = None
@@ -105,7 +105,7 @@ def check_event(i: int, raw, now: datetime, errors: list) -> Pending | None:
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
         errors.append((i, "idempotency_key", f"idempotency_key is required (1–{MAX_KEY} characters).", Invalid))
         key = ""
-    user = _user_ref(raw.get("user"), errors, i)
+    user = user_ref(raw.get("user"), errors, i)
     model = raw.get("model")
     if not isinstance(model, str) or not model.strip():
         errors.append((i, "model", "Model is required.", Invalid))

@@ -20,7 +20,7 @@ from models.catalog import RATE_SCALE
 from services.core.actor import Actor
 from services.core.errors import DomainError, Invalid, NotFound
 from services.usage import rollups
-from services.usage.event_checks import Pending, _user_ref, event_errors
+from services.usage.event_checks import Pending, event_errors, user_ref
 
 GATEWAY = "gateway"
 _UTC = UTC
@@ -199,7 +199,7 @@ def with_lookups(session: Session, org_id: int, events: list, exc: DomainError) 
     refs = {}
     for i, raw in raws:
         scratch: list = []
-        ref = _user_ref(raw.get("user"), scratch, i)
+        ref = user_ref(raw.get("user"), scratch, i)
         refs[i] = None if scratch or (isinstance(ref, str) and "\x00" in ref) else ref
     users = users_by_ref(session, {r for r in refs.values() if r is not None})
     names = {raw["model"].strip() for _, raw in raws
