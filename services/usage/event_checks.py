@@ -14,6 +14,8 @@ FUTURE_SKEW = timedelta(minutes=5)  # occurred_at may be at most this far ahead 
 MAX_AGE = timedelta(days=400)  # … and at most this far behind it
 _UTC = UTC
 
+EventError = tuple[int, str | None, str, type[DomainError]]  # event index, field or None, message, class
+
 
 @dataclass(slots=True)
 class Pending:
@@ -38,14 +40,14 @@ class Pending:
     ip_given: bool = True
 
 
-def event_errors(errors: list[tuple[int, str | None, str, type]]) -> DomainError:
+def event_errors(errors: list[EventError]) -> DomainError:
     """One domain error carrying every (event index, field or None, message, error class) as `event_errors`;
     it is of the first malformed field's class, message and field (Invalid), or if none is malformed of the
     first one's (NotFound for an unknown user, model or reservation; Conflict), so callers that look at one
     error see the usual domain error."""
     i, field, message, cls = next((e for e in errors if issubclass(e[3], Invalid)), errors[0])
     exc = cls(message, field=field)
-    exc.event_errors = list(errors)
+    setattr(exc, "event_errors", list(errors))  # noqa: B010 (DomainError, services/core, declares no such field)
     return exc
 
 
@@ -141,7 +143,7 @@ def check_events(events, now: datetime) -> list[Pending]:
         raise Invalid("Send at least one usage event.")
     if len(events) > MAX_BATCH:
         raise Invalid(f"A batch holds at most {MAX_BATCH:,} events.")
-    errors: list = []
+    errors: list[EventError] = []
     out = [check_event(i, raw, now, errors) for i, raw in enumerate(events)]
     seen: dict[str, int] = {}
     rids: set[str] = set()
@@ -159,4 +161,4 @@ def check_events(events, now: datetime) -> list[Pending]:
     if errors:
         errors.sort(key=lambda e: e[0])
         raise event_errors(errors)
-    return out
+    return [p for p in out if p is not None]  # none is None: check_event reported it

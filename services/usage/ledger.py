@@ -11,16 +11,17 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
-from sqlmodel import Session
+from sqlalchemy import BindParameter, Table, bindparam, func, select
+from sqlmodel import Session, col
 
 from models import INT64_MAX, AIModel, UsageEvent, User
 from models.catalog import RATE_SCALE
 from services.core.actor import Actor
 from services.core.errors import DomainError, Invalid, NotFound
 from services.usage import rollups
-from services.usage.event_checks import Pending, event_errors, user_ref
+from services.usage.event_checks import EventError, Pending, event_errors, user_ref
 
 GATEWAY = "gateway"
 _UTC = UTC
@@ -46,16 +47,16 @@ class Recorded:
 
 
 # ------------------------------------------------------------------------------------------ set-based lookups
-_LIST = bindparam("values", expanding=True)
+_LIST: BindParameter[list[Any]] = bindparam("values", expanding=True)
 _USER_QUERIES: dict[tuple, tuple] = {}
 
 
 def _user_queries(cols: tuple) -> tuple:
     """(by id, by email as stored, by lower(email)) selects of (id, org_id, email, *cols), built once."""
     if cols not in _USER_QUERIES:
-        q = select(User.id, User.org_id, User.email, *cols)
-        _USER_QUERIES[cols] = (q.where(User.id.in_(_LIST)), q.where(User.email.in_(_LIST)),
-                               q.where(func.lower(User.email).in_(_LIST)))
+        q = select(col(User.id), col(User.org_id), col(User.email), *cols)
+        _USER_QUERIES[cols] = (q.where(col(User.id).in_(_LIST)), q.where(col(User.email).in_(_LIST)),
+                               q.where(func.lower(col(User.email)).in_(_LIST)))
     return _USER_QUERIES[cols]
 
 
@@ -80,8 +81,8 @@ def users_by_ref(session: Session, refs, *cols) -> dict:
     return out
 
 
-_MODELS = select(AIModel.name, AIModel.id, AIModel.prompt_rate_milli, AIModel.completion_rate_milli,
-                 AIModel.enabled).where(AIModel.name.in_(_LIST))
+_MODELS = select(col(AIModel.name), col(AIModel.id), col(AIModel.prompt_rate_milli),
+                 col(AIModel.completion_rate_milli), col(AIModel.enabled)).where(col(AIModel.name).in_(_LIST))
 
 
 def models_by_name(session: Session, names) -> dict[str, tuple]:
@@ -92,10 +93,10 @@ def models_by_name(session: Session, names) -> dict[str, tuple]:
     return {name: (mid, p, c, bool(en)) for name, mid, p, c, en in rows}
 
 
-def resolve(session: Session, org_id: int, pending: list[Pending], users: dict, models: dict) -> list:
+def resolve(session: Session, org_id: int, pending: list[Pending], users: dict, models: dict) -> list[EventError]:
     """Fill in user, model and billed tokens from the looked-up rows; returns the errors (index, field, message,
     class) of events naming an unknown (or another org's) user or model, or billing beyond 64 bits."""
-    errors = []
+    errors: list[EventError] = []
     for p in pending:
         u = users.get(p.user_ref)
         if u is None or u[1] != org_id:
@@ -113,7 +114,7 @@ def resolve(session: Session, org_id: int, pending: list[Pending], users: dict, 
     return errors
 
 
-_T = UsageEvent.__table__
+_T: Table = UsageEvent.__table__  # type: ignore[attr-defined]  # sqlmodel's stubs omit the declarative __table__
 _EXISTING = select(_T.c.idempotency_key, _T.c.id, _T.c.billed_tokens, _T.c.user_id, _T.c.kind, _T.c.org_id,
                    _T.c.model_id, _T.c.prompt_tokens, _T.c.completion_tokens, _T.c.occurred_at, _T.c.ip).where(
     _T.c.idempotency_key.in_(_LIST))
@@ -249,8 +250,7 @@ def bulk_load(session: Session, events: list[UsageEvent]) -> int:
     """Insert many trusted events at once (demo seed, benchmarks) and add them to the rollups."""
     if not events:
         return 0
-    table = UsageEvent.__table__
-    cols = [c.name for c in table.columns if c.name != "id"]
-    session.execute(table.insert(), [{c: getattr(e, c) for c in cols} for e in events])
+    cols = [c.name for c in _T.columns if c.name != "id"]
+    session.execute(_T.insert(), [{c: getattr(e, c) for c in cols} for e in events])
     rollups.apply(session, events)
     return len(events)
