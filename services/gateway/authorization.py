@@ -14,9 +14,10 @@ without a reservation only ever adds to what is used, so it needs no lock.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select
-from sqlmodel import Session
+from sqlalchemy import BindParameter, Table, bindparam, insert, select
+from sqlmodel import Session, col
 
 from models import INT64_MAX, OrgAllowedModel, Organization, Reservation, User, utcnow
 from services.core import settings, validation
@@ -51,7 +52,7 @@ class Decision:
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None}
 
 
-def require_gateway(actor: Actor, action: str = "do this") -> int:
+def require_gateway(actor: Actor, action: str = "do this") -> int | None:
     if actor.role not in (GATEWAY, "super_admin"):
         raise Forbidden(f"Only the gateway can {action}.")
     return actor.org_id
@@ -107,10 +108,13 @@ def check_ask(org_id: int, *, user, model, tokens, kind="tokens", reserve=False,
     return Ask(org_id, user, model.strip(), amount, kind, reserve, ttl, api_key_id)
 
 
-_LIST = bindparam("values", expanding=True)
-_LISTED = select(OrgAllowedModel.org_id, OrgAllowedModel.model_id).where(OrgAllowedModel.org_id.in_(_LIST))
-_INSERT_RES = insert(Reservation.__table__)
-_LOCK_ORGS = select(Organization.id).where(Organization.id.in_(_LIST)).order_by(Organization.id).with_for_update()
+_LIST: BindParameter[list[Any]] = bindparam("values", expanding=True)
+_LISTED = select(col(OrgAllowedModel.org_id), col(OrgAllowedModel.model_id)).where(
+    col(OrgAllowedModel.org_id).in_(_LIST))
+_RES: Table = Reservation.__table__  # type: ignore[attr-defined]  # sqlmodel's stubs omit the declarative __table__
+_INSERT_RES = insert(_RES)
+_LOCK_ORGS = select(col(Organization.id)).where(col(Organization.id).in_(_LIST)).order_by(
+    col(Organization.id)).with_for_update()
 
 
 def _allowed_models(session: Session, org_ids) -> dict[int, set[int]]:
@@ -121,7 +125,7 @@ def _allowed_models(session: Session, org_ids) -> dict[int, set[int]]:
     return out
 
 
-def decide(session: Session, asks: list[Ask], now: datetime) -> list:
+def decide(session: Session, asks: list[Ask], now: datetime) -> list[Decision | DomainError]:
     """Answer checked authorizations in order (a Decision each, or the DomainError of an unknown model),
     reading every figure once and holding reserved amounts as it goes; reservations are inserted together."""
     if not asks:
@@ -132,7 +136,8 @@ def decide(session: Session, asks: list[Ask], now: datetime) -> list:
     budgets = Budgets(session, org_ids, {u.id for u in users.values()}, now,
                       lock=any(a.reserve for a in asks))
     listed = _allowed_models(session, org_ids)
-    out, new_rows = [], []
+    out: list[Decision | DomainError] = []
+    new_rows: list[dict[str, object]] = []
     for a in asks:
         m = models.get(a.model)
         if m is None:
@@ -143,11 +148,11 @@ def decide(session: Session, asks: list[Ask], now: datetime) -> list:
             out.append(Decision(False, "unknown_user"))
             continue
         left = budgets.left(a.org_id, target, a.kind)
-        base = dict(remaining=left.remaining, user_remaining=left.user_remaining, org_remaining=left.org_remaining)
         model_ok = m[3] and (not listed[a.org_id] or m[0] in listed[a.org_id])
         reason = spend_refusal(target, left, now, amount=a.amount, model_ok=model_ok)
         if reason != "ok" or not a.reserve:
-            out.append(Decision(reason == "ok", reason, **base))
+            out.append(Decision(reason == "ok", reason, remaining=left.remaining, user_remaining=left.user_remaining,
+                                org_remaining=left.org_remaining))
             continue
         expires = now + timedelta(seconds=a.ttl)
         public_id = "rsv_" + new_token(18)

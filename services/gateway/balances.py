@@ -17,6 +17,8 @@ from services.tokens.pool import compute_summary
 
 def remaining_for(session: Session, user: User, kind: str, now: datetime) -> Remaining:
     """What the user may still spend this month, net of open reservations (user cap, org pool, org cap)."""
+    if user.org_id is None or user.id is None:  # the gateway knows only users of an org
+        raise NotFound("User not found.")
     return Budgets(session, [user.org_id], [user.id], now).left(user.org_id, user, kind)
 
 # ------------------------------------------------------------------------------------------ reads
@@ -41,6 +43,8 @@ def org_summary(session: Session, *, actor: Actor, now: datetime | None = None) 
     now = now or utcnow()
     s = compute_summary(session, org_id, now)
     org = session.get(Organization, org_id)
+    if org is None:  # scoped_org_id found it; deleted since
+        raise NotFound("Organization not found.")
     budgets = Budgets(session, [org_id], [], now)
     out = {"org_id": org_id, "name": org.name, "users": s.users,
            "closest_expiry": s.closest_expiry.isoformat() if s.closest_expiry else None}

@@ -4,7 +4,7 @@ process (`start_worker`)."""
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Organization, Reservation, utcnow
 from services.core import settings
@@ -16,8 +16,8 @@ def expire_reservations(session: Session, *, now: datetime | None = None) -> int
     """Mark held reservations past their expiry as expired (they already stopped counting at expiry)."""
     now = now or utcnow()
     result = session.exec(update(Reservation).where(  # org by org: ix_reservation_held finds them
-        Reservation.org_id.in_(select(Organization.id)), Reservation.status == "held", Reservation.expires_at <= now)
-        .values(status="expired"))
+        col(Reservation.org_id).in_(select(col(Organization.id))), col(Reservation.status) == "held",
+        col(Reservation.expires_at) <= now).values(status="expired"))
     return result.rowcount or 0
 
 

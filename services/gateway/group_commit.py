@@ -94,7 +94,8 @@ class Writer:
                     left = deadline - time.monotonic()
                     if left <= 0 or not self._cv.wait(left):
                         break
-            group, events = [], 0
+            group: list[tuple[object, Future]] = []
+            events = 0
             while self._queue and (not group or events + _size(self._queue[0][0]) <= settings.GATEWAY_GROUP_MAX_EVENTS):
                 item, fut = self._queue.popleft()
                 group.append((item, fut))

@@ -8,9 +8,10 @@ grants one (services/gateway/authorization.py); usage without a reservation only
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlmodel import Session
+from sqlalchemy import BindParameter, Table, bindparam, select, update
+from sqlmodel import Session, col
 
 from models import Reservation, utcnow
 from services.core.actor import Actor
@@ -20,8 +21,10 @@ from services.gateway import idempotency
 from services.gateway.authorization import lock_orgs, require_gateway
 from services.tokens import notices
 from services.usage import event_checks, ledger
+from services.usage.event_checks import EventError, Pending
+from services.usage.ledger import Recorded
 
-_LIST = bindparam("values", expanding=True)
+_LIST: BindParameter[list[Any]] = bindparam("values", expanding=True)
 
 
 @dataclass
@@ -29,9 +32,9 @@ class UsageReport:
     """One checked usage report (`event_checks.check_events`) of one org; `outcome` is set by `report_many`."""
 
     org_id: int
-    pending: list
-    outcome: object = None
-    settle: list = field(default_factory=list)
+    pending: list[Pending]
+    outcome: list[Recorded] | DomainError | None = None
+    settle: list[tuple[Any, str]] = field(default_factory=list)  # (reservation row, settling key)
 
 
 def _reservations(session: Session, reports: list[UsageReport], now: datetime) -> dict[str, tuple]:
@@ -43,19 +46,20 @@ def _reservations(session: Session, reports: list[UsageReport], now: datetime) -
     return {r.public_id: r for r in session.connection().execute(_HELD, {"values": sorted(wanted)})}
 
 
-_HELD = select(Reservation.public_id, Reservation.id, Reservation.org_id, Reservation.user_id, Reservation.kind,
-               Reservation.status, Reservation.expires_at, Reservation.settled_key).where(
-    Reservation.public_id.in_(_LIST)).order_by(Reservation.id).with_for_update()
-_RES = Reservation.__table__
+_HELD = select(col(Reservation.public_id), col(Reservation.id), col(Reservation.org_id), col(Reservation.user_id),
+               col(Reservation.kind), col(Reservation.status), col(Reservation.expires_at),
+               col(Reservation.settled_key)).where(col(Reservation.public_id).in_(_LIST)).order_by(
+    col(Reservation.id)).with_for_update()
+_RES: Table = Reservation.__table__  # type: ignore[attr-defined]  # sqlmodel's stubs omit the declarative __table__
 _SETTLE = update(_RES).where(_RES.c.id == bindparam("rid"), _RES.c.status == "held").values(
     status="settled", settled_at=bindparam("at"), settled_key=bindparam("key"))
 
 
 def _check_settlements(report: UsageReport, held: dict, prior: dict, claimed: dict, settled: dict,
-                       now: datetime) -> list:
+                       now: datetime) -> list[EventError]:
     """Reservation checks of one report against the rows and what earlier reports of the group did: the
     per-event errors; the settlements it would make go to `report.settle`."""
-    errors = []
+    errors: list[EventError] = []
     for p in report.pending:
         rid = p.reservation_id
         if rid is None:
@@ -84,7 +88,7 @@ def _check_settlements(report: UsageReport, held: dict, prior: dict, claimed: di
     return errors
 
 
-def _reused_keys(report: UsageReport, prior: dict, claimed: dict) -> list:
+def _reused_keys(report: UsageReport, prior: dict, claimed: dict) -> list[EventError]:
     """Errors of the report's events whose key the ledger (`prior`) or an earlier report of the group
     (`claimed`) holds with a different event."""
     errors = idempotency.conflicts(report.pending, prior)
@@ -166,7 +170,7 @@ def report_many(session: Session, reports: list[UsageReport], now: datetime) -> 
     return reports
 
 
-def report_usage(session: Session, *, actor: Actor, events: list, now: datetime | None = None) -> list:
+def report_usage(session: Session, *, actor: Actor, events: list, now: datetime | None = None) -> list[Recorded]:
     """Record usage (one transaction: ledger, rollups, settled reservations, threshold notices)."""
     org_id = scoped_org_id(session, actor, require_gateway(actor, "report usage"))
     now = now or utcnow()
@@ -177,4 +181,6 @@ def report_usage(session: Session, *, actor: Actor, events: list, now: datetime 
     report = report_many(session, [UsageReport(org_id, pending)], now)[0]
     if isinstance(report.outcome, DomainError):
         raise report.outcome
+    if report.outcome is None:  # report_many answers every report it is given
+        raise RuntimeError("report_many left a usage report unanswered")
     return report.outcome
