@@ -24,8 +24,8 @@ from services.analytics import export_jobs
 from services.core import settings
 from services.core.db import get_engine, read_scope
 from services.core.errors import Conflict, DomainError, RateLimited
-from services.gateway import api_keys, group_commit, operations, ratelimit
-from services.usage import ledger
+from services.gateway import api_keys, authorization, balances, group_commit, ratelimit, reports
+from services.usage import event_checks, ledger
 
 PREFIX = "/api/v1"
 CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
@@ -134,10 +134,10 @@ class Api:
         async def work(key, body):
             events, _batch = bodies.usage_events(body)
             try:
-                pending = ledger.check_events(events, utcnow())
+                pending = event_checks.check_events(events, utcnow())
             except DomainError as exc:
                 raise await self._read(lambda db, e=exc: ledger.with_lookups(db, key.org_id, events, e)) from None
-            report = operations.UsageReport(key.org_id, pending)
+            report = reports.UsageReport(key.org_id, pending)
             results = await self._write(report)
             new = sum(1 for r in results if not r.duplicate)
             return JSONResponse({"recorded": new, "duplicates": len(results) - new, "results": [
@@ -150,9 +150,9 @@ class Api:
     async def authorize(self, request: Request) -> JSONResponse:
         async def work(key, body):
             b = bodies.authorize_body(body)
-            ask = operations.check_ask(key.org_id, user=b["user"], model=b["model"], tokens=b["tokens"],
-                                    kind=b.get("kind", "tokens"), reserve=b.get("reserve", False),
-                                    ttl_seconds=b.get("ttl_seconds"), api_key_id=key.id)
+            ask = authorization.check_ask(key.org_id, user=b["user"], model=b["model"], tokens=b["tokens"],
+                                       kind=b.get("kind", "tokens"), reserve=b.get("reserve", False),
+                                       ttl_seconds=b.get("ttl_seconds"), api_key_id=key.id)
             return JSONResponse((await self._write(ask)).as_dict())
 
         return await self._handle(request, work, with_body=True)
@@ -169,8 +169,8 @@ class Api:
         user_id = int(raw_id) if raw_id.isdigit() and len(raw_id) <= 18 else -1
 
         async def work(key, _body):
-            out = await self._read(lambda db: operations.balance(db, actor=ledger.gateway_actor(key.org_id),
-                                                              user_id=user_id, kind=kind))
+            out = await self._read(lambda db: balances.balance(db, actor=ledger.gateway_actor(key.org_id),
+                                                            user_id=user_id, kind=kind))
             return JSONResponse({k: _iso(v) for k, v in out.items()})
 
         return await self._handle(request, work, with_body=False)
@@ -178,7 +178,7 @@ class Api:
     async def summary(self, request: Request) -> JSONResponse:
         async def work(key, _body):
             return JSONResponse(await self._read(
-                lambda db: operations.org_summary(db, actor=ledger.gateway_actor(key.org_id))))
+                lambda db: balances.org_summary(db, actor=ledger.gateway_actor(key.org_id))))
 
         return await self._handle(request, work, with_body=False)
 

@@ -3,7 +3,7 @@
 import json
 
 from services.core.errors import Invalid
-from services.usage.ledger import MAX_BATCH
+from services.usage.event_checks import MAX_BATCH
 
 USAGE_FIELDS = {"idempotency_key", "user", "model", "prompt_tokens", "completion_tokens", "kind", "occurred_at",
                 "ip", "reservation_id"}

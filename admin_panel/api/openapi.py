@@ -4,8 +4,8 @@ from functools import lru_cache
 
 from models import INT64_MAX
 from services.core import settings
-from services.gateway.operations import REASONS
-from services.usage.ledger import FUTURE_SKEW, MAX_AGE, MAX_BATCH
+from services.gateway.authorization import REASONS
+from services.usage.event_checks import FUTURE_SKEW, MAX_AGE, MAX_BATCH
 
 TOKENS = {"type": "integer", "minimum": 0, "maximum": INT64_MAX}
 # What the API checks of names and keys, as patterns: no NUL (PostgreSQL refuses it in text), and for the

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import event
-from sqlmodel import Session, select, update
+from sqlmodel import Session, col, select, update
 
 from models import ApiKey, User, utcnow
 from services.core import audit, settings, validation
@@ -47,6 +47,8 @@ class NewKey:
 
 
 def _view(key: ApiKey, creator: str) -> KeyView:
+    if key.id is None:  # not flushed yet: no key to show
+        raise NotFound("API key not found.")
     return KeyView(key.id, key.name, key.prefix, creator, key.created_at, key.last_used_at, key.revoked_at)
 
 
@@ -97,8 +99,8 @@ def list_keys(session: Session, *, actor: Actor, org_id: int | None = None) -> l
     require_role(actor, MANAGE, "see API keys")
     org_id = scoped_org_id(session, actor, org_id)
     rows = session.exec(
-        select(ApiKey, User.email).join(User, User.id == ApiKey.created_by, isouter=True)
-        .where(ApiKey.org_id == org_id).order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc())
+        select(ApiKey, User.email).join(User, col(User.id) == col(ApiKey.created_by), isouter=True)
+        .where(col(ApiKey.org_id) == org_id).order_by(col(ApiKey.revoked_at).is_not(None), col(ApiKey.id).desc())
         .limit(MAX_KEYS_LISTED)).all()
     return [_view(k, email or "") for k, email in rows]
 
@@ -111,15 +113,16 @@ def _hash_of(secret) -> str:
 
 def _touch(session: Session, key_id: int, last_used_at: datetime | None, now: datetime) -> None:
     if last_used_at is None or now - last_used_at >= TOUCH_EVERY:
-        session.exec(update(ApiKey).where(ApiKey.id == key_id).where(
-            (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - TOUCH_EVERY)).values(last_used_at=now))
+        session.exec(update(ApiKey).where(col(ApiKey.id) == key_id).where(
+            (col(ApiKey.last_used_at).is_(None)) | (col(ApiKey.last_used_at) < now - TOUCH_EVERY))
+            .values(last_used_at=now))
 
 
 def authenticate(session: Session, secret, *, now: datetime | None = None) -> ApiKey:
     """The key behind a presented secret. Unknown → Unauthorized (401); revoked → Forbidden (403).
     `last_used_at` is refreshed at most once a minute (a conditional UPDATE, not a write per request)."""
     key = session.exec(select(ApiKey).where(ApiKey.key_hash == _hash_of(secret))).first()
-    if key is None:
+    if key is None or key.id is None:
         raise Unauthorized("Missing or invalid API key.")
     if key.revoked_at is not None:
         raise Forbidden("This API key has been revoked.")
@@ -159,7 +162,7 @@ class KeyCache:
         with read_scope(engine) as db:
             row = db.exec(select(ApiKey.id, ApiKey.org_id, ApiKey.revoked_at, ApiKey.last_used_at)
                           .where(ApiKey.key_hash == h)).first()
-        if row is None:
+        if row is None or row[0] is None:
             raise Unauthorized("Missing or invalid API key.")
         info = KeyInfo(row[0], row[1], row[2] is not None)
         if self.ttl > 0:

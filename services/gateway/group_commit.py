@@ -1,6 +1,6 @@
 """Group commit for the gateway: one writer thread per process and database takes every usage report and
-authorization waiting for it and handles them together in ONE transaction (services/gateway/operations.py
-`report_many` and `decide`), then answers each after the commit.
+authorization waiting for it and handles them together in ONE transaction (services/gateway/reports.py
+`report_many`, services/gateway/authorization.py `decide`), then answers each after the commit.
 
 - Durability is unchanged: a request is answered only after the transaction holding its rows committed.
 - Each request still gets its own answer (recorded / duplicate and billed tokens, or its decision).
@@ -27,7 +27,8 @@ from sqlalchemy.engine import Engine
 from models import utcnow
 from services.core import settings
 from services.core.db import read_scope, session_scope
-from services.gateway.operations import Ask, UsageReport, decide, lock_orgs, report_many
+from services.gateway.authorization import Ask, decide, lock_orgs
+from services.gateway.reports import UsageReport, report_many
 
 log = logging.getLogger(__name__)
 IDLE_SECONDS = 5.0
@@ -93,7 +94,8 @@ class Writer:
                     left = deadline - time.monotonic()
                     if left <= 0 or not self._cv.wait(left):
                         break
-            group, events = [], 0
+            group: list[tuple[object, Future]] = []
+            events = 0
             while self._queue and (not group or events + _size(self._queue[0][0]) <= settings.GATEWAY_GROUP_MAX_EVENTS):
                 item, fut = self._queue.popleft()
                 group.append((item, fut))

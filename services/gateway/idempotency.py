@@ -9,6 +9,7 @@ event is a Conflict (409) naming the key and what differs; the request it came i
 from datetime import UTC, datetime
 
 from services.core.errors import Conflict
+from services.usage.event_checks import EventError
 
 # The ledger row of a key as `usage.existing` reads it: (event id, billed tokens, user id, kind, org id,
 # model id, prompt tokens, completion tokens, occurred_at, ip).
@@ -36,15 +37,15 @@ def differences(p, row: tuple) -> list[str]:
     return out
 
 
-def conflict(p, fields: list[str]) -> tuple:
-    """The per-event error (index, field, message, class) of `usage.event_errors` for a reused key."""
+def conflict(p, fields: list[str]) -> EventError:
+    """The per-event error (index, field, message, class) of `event_checks.event_errors` for a reused key."""
     what = ", ".join(fields) + (" differs" if len(fields) == 1 else " differ")
     return (p.index, "idempotency_key",
             f"idempotency_key {p.idempotency_key!r} was already used for a different event ({what}); "
             "send a new key for a new event.", Conflict)
 
 
-def conflicts(pending, recorded: dict[str, tuple]) -> list[tuple]:
+def conflicts(pending, recorded: dict[str, tuple]) -> list[EventError]:
     """The errors of the events whose key `recorded` ({key: ledger row}) holds with a different event."""
     out = []
     for p in pending:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import redis
-from sqlmodel import Session, delete
+from sqlmodel import Session, col, delete
 
 from models import RateWindow, utcnow
 from services.core import settings
@@ -60,10 +60,10 @@ def add_hits(session: Session, key_id: int, start: datetime, seconds: int, n: in
     stmt = insert_for(session, RateWindow).values(key_id=key_id, window_start=start, hits=n)
     stmt = stmt.on_conflict_do_update(index_elements=["key_id", "window_start"],
                                       set_={"hits": RateWindow.hits + n}).returning(RateWindow.hits)
-    hits = int(session.execute(stmt).scalar())
+    hits = int(session.execute(stmt).scalar_one())  # the upsert returns its one row
     if hits == n:  # first write of a window: drop this key's old windows
-        session.exec(delete(RateWindow).where(RateWindow.key_id == key_id,
-                                              RateWindow.window_start < start - timedelta(seconds=seconds)))
+        session.exec(delete(RateWindow).where(col(RateWindow.key_id) == key_id,
+                                              col(RateWindow.window_start) < start - timedelta(seconds=seconds)))
     return hits
 
 

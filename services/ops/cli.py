@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import make_url
 
-from models import Role
+from models import Role, User
 from services.core import settings
 from services.core.actor import system_actor
 from services.core.audit import verify_chain
@@ -52,6 +52,8 @@ def _create_superadmin(args) -> int:
         with session_scope() as s:
             user = create_user(s, actor=system_actor(), email=args.email, name=args.name, role=Role.super_admin.value,
                                paid=True, verified=True, password=args.password).value
+            if not isinstance(user, User):  # Result.value is untyped
+                raise TypeError(f"create_user returned {user!r}, not a user.")
     except DomainError as e:
         print(f"Error: {e.message}", file=sys.stderr)
         return 1

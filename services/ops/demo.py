@@ -146,6 +146,8 @@ def seed_demo(session: Session, *, seed: int = 42, now: datetime | None = None, 
         org = organizations.create_org(session, actor=system, name=spec.name, email_domain=spec.domain,
                                        country=spec.country, billing_address=f"1 {spec.name} Way, {spec.country}",
                                        contact_name="Org Admin", email=f"admin@{spec.domain}", phone="+1 555 0100")
+        if org.id is None:  # create_org flushes: the org has its id
+            raise RuntimeError(f"Organization {spec.name} was not stored.")
         org.created_at = start - timedelta(days=30)
         actor = system_actor(org.id)
         total = _round_2m(n_users * spec.tokens_per_user)
@@ -165,6 +167,8 @@ def seed_demo(session: Session, *, seed: int = 42, now: datetime | None = None, 
             u = accounts.create_user(session, actor=actor, email=email, name=name, role=role, paid=True, verified=True,
                                   max_tokens=cap, max_training_tokens=rng.choice((0, 100_000, 500_000)),
                                   password_hash=pw).value
+            if not isinstance(u, User):  # Result.value is untyped
+                raise TypeError(f"create_user returned {u!r}, not a user.")
             u.created_at = start - timedelta(days=rng.randint(1, 30))
             u.last_login_at = now - timedelta(hours=rng.randint(1, 24 * 20))
             people.append(u)
@@ -192,6 +196,8 @@ def _requests(session: Session, rng: random.Random, org, people: list[User], now
     members = [p for p in people if p.role == Role.member.value and p.paid and not p.banned]
     made = 0
     for i, who in enumerate(members[:6]):
+        if who.id is None:  # only stored users ask for tokens
+            continue
         status = ("pending", "pending", "approved", "denied", "approved", "pending")[i]
         amount = rng.choice((250_000, 500_000, 1_000_000))
         created = now - timedelta(days=rng.randint(1, 20), hours=rng.randint(0, 12))

@@ -32,10 +32,12 @@ def seed_requests(session: Session, *, pw: str, now: datetime) -> int:
         people = {e: _person(session, e, pw, now - timedelta(days=days_ago + 5)) for e in emails}
         who = people[requester]
         actor = Actor(who.id, who.role, None, email=who.email, ip="10.0.0.2")
-        r: EnterpriseRequest = enterprise.submit(session, actor=actor, data={
+        r = enterprise.submit(session, actor=actor, data={
             "org_name": name, "billing_address": f"1 {name} Plaza", "user_emails": "\n".join(emails),
             "admin_emails": requester, "tokens": str(tokens), "training_tokens": "0",
             "notes": "Requested through the demo data."}).value
+        if not isinstance(r, EnterpriseRequest):  # Result.value is untyped
+            raise TypeError(f"enterprise.submit returned {r!r}, not a request.")
         r.created_at = r.updated_at = now - timedelta(days=days_ago)
         if name == ACTIVATED[0]:
             system = system_actor()

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import String, cast, exists, literal, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import DistributionPolicy, JobMark, RequestStatus, TokenRequest, UsageUserMonthly, User, month_start, utcnow
 from services.core import audit
 from services.core.actor import system_actor
 from services.core.dialect import insert_for
-from services.core.errors import Conflict
+from services.core.errors import Conflict, NotFound
 from services.tokens import requests
 from services.tokens.allocation import CAP_FIELD, bounds_for
 from services.tokens.budget import ban_active
@@ -54,8 +54,9 @@ def claim_period(session: Session, job: str, scope: str, period: str, now: datet
         if not first_day:
             return False
         _ensure_mark(session, job, scope)
-    got = session.execute(update(JobMark).where(JobMark.job == job, JobMark.scope == scope, JobMark.period != period)
-                          .values(period=period, last_run_at=now)).rowcount
+    got = session.exec(update(JobMark).where(col(JobMark.job) == job, col(JobMark.scope) == scope,
+                                             col(JobMark.period) != period)
+                       .values(period=period, last_run_at=now)).rowcount
     session.expire_all()
     return got == 1
 
@@ -64,9 +65,9 @@ def claim_cooldown(session: Session, job: str, scope: str, now: datetime, minute
     """True if the scope last acted at least `minutes` ago (or never), and marks it as acting now."""
     _ensure_mark(session, job, scope)
     since = now - timedelta(minutes=minutes)
-    got = session.execute(update(JobMark).where(
-        JobMark.job == job, JobMark.scope == scope,
-        (JobMark.last_run_at.is_(None)) | (JobMark.last_run_at <= since)).values(last_run_at=now)).rowcount
+    got = session.exec(update(JobMark).where(
+        col(JobMark.job) == job, col(JobMark.scope) == scope,
+        (col(JobMark.last_run_at).is_(None)) | (col(JobMark.last_run_at) <= since)).values(last_run_at=now)).rowcount
     return got == 1
 
 
@@ -80,8 +81,8 @@ def week_key(now: datetime) -> str:
 
 
 def _participants(session: Session, org_id: int, now: datetime) -> list[User]:
-    people = session.exec(select(User).where(User.org_id == org_id, User.pinned.is_(False),
-                                             User.excluded_from_automation.is_(False)).order_by(User.id)).all()
+    people = session.exec(select(User).where(col(User.org_id) == org_id, col(User.pinned).is_(False),
+                                             col(User.excluded_from_automation).is_(False)).order_by(col(User.id))).all()
     return [u for u in people if u.paid and not ban_active(u, now)]
 
 
@@ -113,21 +114,22 @@ def _locked(session: Session, org_id: int, now: datetime) -> bool:
 
 
 def _policies(session: Session, *conds) -> list[DistributionPolicy]:
-    return session.exec(select(DistributionPolicy).where(*conds).order_by(DistributionPolicy.org_id,
-                                                                           DistributionPolicy.kind)).all()
+    return list(session.exec(select(DistributionPolicy).where(*conds).order_by(col(DistributionPolicy.org_id),
+                                                                                col(DistributionPolicy.kind))).all())
 
 
 # ----------------------------------------------------------------------------------------------- jobs
 def expire_bans(session: Session, now: datetime) -> int:
     """Timed bans whose end passed are lifted (conditional UPDATE: concurrent schedulers lift each once)."""
-    due = session.exec(select(User).where(User.banned.is_(True), User.banned_until.is_not(None),
-                                          User.banned_until <= now)).all()
+    due = session.exec(select(User).where(col(User.banned).is_(True), col(User.banned_until).is_not(None),
+                                          col(User.banned_until) <= now)).all()
     n = 0
     for u in due:
         before = {"banned": True, "ban_reason": u.ban_reason, "banned_until": u.banned_until}
-        got = session.execute(update(User).where(User.id == u.id, User.banned.is_(True), User.banned_until <= now)
-                              .values(banned=False, ban_reason="", banned_until=None)
-                              .execution_options(synchronize_session=False)).rowcount
+        got = session.exec(update(User).where(col(User.id) == u.id, col(User.banned).is_(True),
+                                              col(User.banned_until) <= now)
+                           .values(banned=False, ban_reason="", banned_until=None)
+                           .execution_options(synchronize_session=False)).rowcount
         if got != 1:
             continue
         audit.record(session, system_actor(u.org_id), "user.ban_expired", org_id=u.org_id, target_type="user",
@@ -138,11 +140,11 @@ def expire_bans(session: Session, now: datetime) -> int:
 
 
 def expire_grants(session: Session, now: datetime, report: JobReport) -> int:
-    handled = exists().where(JobMark.job == "grant_expiry",
-                             JobMark.scope == literal("request:", String) + cast(TokenRequest.id, String))
+    handled = exists().where(col(JobMark.job) == "grant_expiry",
+                             col(JobMark.scope) == literal("request:", String) + cast(col(TokenRequest.id), String))
     due = session.exec(select(TokenRequest).where(
-        TokenRequest.status == RequestStatus.approved.value, TokenRequest.grant_expires_at.is_not(None),
-        TokenRequest.grant_expires_at <= now, ~handled).order_by(TokenRequest.id)).all()
+        col(TokenRequest.status) == RequestStatus.approved.value, col(TokenRequest.grant_expires_at).is_not(None),
+        col(TokenRequest.grant_expires_at) <= now, ~handled).order_by(col(TokenRequest.id))).all()
     n = 0
     for r in due:
         if _locked(session, r.org_id, now):
@@ -151,6 +153,8 @@ def expire_grants(session: Session, now: datetime, report: JobReport) -> int:
         if not claim_period(session, "grant_expiry", f"request:{r.id}", "expired", now, first_day=True):
             continue
         user = session.get(User, r.user_id)
+        if user is None:  # token_request.user_id is a foreign key
+            raise NotFound(f"User {r.user_id} not found.")
         fld = CAP_FIELD[r.kind]
         before = getattr(user, fld)
         if user.pinned:
@@ -176,6 +180,8 @@ def reclaim(session: Session, p: DistributionPolicy, now: datetime) -> int:
     fld = CAP_FIELD[p.kind]
     changes = []
     for u in users:
+        if u.id is None:  # only stored users take part
+            continue
         basis = max(this.get(u.id, 0), prev.get(u.id, 0))
         keep = basis + basis * p.reclaim_buffer_pct // 100
         cap = getattr(u, fld)
@@ -216,6 +222,8 @@ def auto_increase(session: Session, p: DistributionPolicy, now: datetime) -> tup
     trigger = round(p.trigger_pct * 10)  # per mille
     changes, asked = [], 0
     for u in _participants(session, p.org_id, now):
+        if u.id is None:  # only stored users take part
+            continue
         cap, used = getattr(u, fld), used_map.get(u.id, 0)
         if cap <= 0 or used * 1000 < trigger * cap:
             continue
@@ -252,19 +260,19 @@ def run_due_jobs(session: Session, *, now: datetime | None = None) -> JobReport:
     rep = JobReport()
     rep.changed["ban_expiry"] = expire_bans(session, now)
     rep.changed["grant_expiry"] = expire_grants(session, now, rep)
-    for p in _policies(session, DistributionPolicy.reclamation.is_(True)):
+    for p in _policies(session, col(DistributionPolicy.reclamation).is_(True)):
         period, first = _first_day(p.reclaim_schedule, now)
         if _locked(session, p.org_id, now):
             rep.skipped_locked.append(f"reclamation org {p.org_id}")
         elif claim_period(session, "reclamation", f"org:{p.org_id}:{p.kind}", period, now, first_day=first):
             rep.changed["reclamation"] += reclaim(session, p, now)
-    for p in _policies(session, DistributionPolicy.monthly_reset.is_(True)):
+    for p in _policies(session, col(DistributionPolicy.monthly_reset).is_(True)):
         if _locked(session, p.org_id, now):
             rep.skipped_locked.append(f"monthly reset org {p.org_id}")
         elif claim_period(session, "monthly_reset", f"org:{p.org_id}:{p.kind}", month_key(now), now,
                           first_day=now.day == 1):
             rep.changed["monthly_reset"] += monthly_reset(session, p, now)
-    for p in _policies(session, DistributionPolicy.schedule != "off"):
+    for p in _policies(session, col(DistributionPolicy.schedule) != "off"):
         period, first = _first_day(p.schedule, now)
         if _locked(session, p.org_id, now):
             rep.skipped_locked.append(f"scheduled distribution org {p.org_id}")
@@ -273,7 +281,7 @@ def run_due_jobs(session: Session, *, now: datetime | None = None) -> JobReport:
             run = runs._execute(session, system_actor(p.org_id), p.org_id, p.kind, p.scheduled_strategy, None, None,
                                 now)
             rep.changed["scheduled_distribution"] += len(run.changes)
-    for p in _policies(session, DistributionPolicy.auto_increase.is_(True)):
+    for p in _policies(session, col(DistributionPolicy.auto_increase).is_(True)):
         if _locked(session, p.org_id, now):
             rep.skipped_locked.append(f"auto-increase org {p.org_id}")
             continue

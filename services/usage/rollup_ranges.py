@@ -14,6 +14,7 @@ that can still reach the top N are summed exactly from the daily rollup (statist
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -52,7 +53,7 @@ class Costs:
             return self.day * (min(p.hi, self.today + timedelta(days=1)) - p.lo).days
         return 1.0
 
-    def total(self, pieces: list[Piece]) -> float:
+    def total(self, pieces: Iterable[Piece]) -> float:
         return sum(self.of(p) for p in pieces)
 
 

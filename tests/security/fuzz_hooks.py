@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import schemathesis
 
-from services.usage.ledger import FUTURE_SKEW, MAX_AGE
+from services.usage.event_checks import FUTURE_SKEW, MAX_AGE
 
 
 def _inside(value, now: datetime):

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from bench.gateway_server import free_port
 from models import Reservation, UsageEvent
-from services.gateway import operations
+from services.gateway import authorization, reports
 from services.orgs import catalog
 from services.usage.ledger import gateway_actor
 
@@ -32,14 +32,14 @@ def event(user, tokens: int, **kw) -> dict:
 
 def report(engine, org_id, events, **kw):
     with Session(engine, expire_on_commit=False) as s:
-        out = operations.report_usage(s, actor=gateway_actor(org_id), events=events, **kw)
+        out = reports.report_usage(s, actor=gateway_actor(org_id), events=events, **kw)
         s.commit()
         return out
 
 
 def authorize(engine, org_id, **kw):
     with Session(engine, expire_on_commit=False) as s:
-        out = operations.authorize(s, actor=gateway_actor(org_id), **kw)
+        out = authorization.authorize(s, actor=gateway_actor(org_id), **kw)
         s.commit()
         return out
 

@@ -14,7 +14,7 @@ from models import Purchase, User
 from models.dto import Budget
 from services.core.actor import system_actor
 from services.core.errors import Forbidden, Invalid, NotFound
-from services.gateway.operations import report_usage
+from services.gateway.reports import report_usage
 from services.orgs import catalog, organizations
 from services.tokens.budget import remaining_budget
 from services.usage.ledger import gateway_actor
@@ -277,7 +277,7 @@ def test_kind_is_validated(w, ask):
 def test_the_member_page_and_the_gateway_read_one_rule_open_reservations_included(w, session, use, engine):
     """What is left for a user is what the gateway decides with: an open reservation is taken out of it (and
     shown as held), for the member page (remaining_budget, member_overview) and GET /balance alike."""
-    from services.gateway import operations
+    from services.gateway import balances
     from services.tokens import member_overview
     from tests.services.gateway_helpers import authorize
 
@@ -288,7 +288,7 @@ def test_the_member_page_and_the_gateway_read_one_rule_open_reservations_include
     mine = remaining_budget(session, actor=w.actor(w.alice), user_id=w.alice.id, now=now)
     assert (mine.held, mine.user_remaining) == (120_000, ALICE_CAP - 30_000 - 120_000)
     assert mine.left == mine.remaining == ALICE_CAP - 150_000 and mine.reason == "ok"
-    api = operations.balance(session, actor=gateway_actor(w.org.id), user_id=w.alice.id, now=now)
+    api = balances.balance(session, actor=gateway_actor(w.org.id), user_id=w.alice.id, now=now)
     assert (api["remaining"], api["reserved"]) == (mine.remaining, mine.held)
     page = member_overview.overview(session, actor=w.actor(w.alice), now=now)["tokens"]
     assert (page.remaining, page.held) == (mine.left, 120_000)

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from models import AuditEvent, AuditHead, UsageDaily, UsageEvent, UsageHourly, UsageUserDaily, UsageUserMonthly
 from services.core import audit
 from services.core.actor import system_actor
-from services.gateway.operations import report_usage
+from services.gateway.reports import report_usage
 from services.orgs import catalog
 from services.usage.ledger import gateway_actor
 from tests.services.rollup_helpers import actual_statistics_rollups, expected_statistics_rollups

@@ -1,5 +1,5 @@
-"""services.gateway.operations: authorize (reasons, remaining, reservations), usage reports that settle reservations,
-expiry, balance and summary — on SQLite and PostgreSQL."""
+"""services.gateway authorization, reports, expiry and balances: authorize (reasons, remaining, reservations),
+usage reports that settle reservations, expiry, balance and summary — on SQLite and PostgreSQL."""
 
 from datetime import timedelta
 
@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from models import AIModel, OrgAllowedModel, Organization, Purchase, UsageEvent, User, utcnow
 from services.core.errors import Conflict, Forbidden, Invalid, NotFound
-from services.gateway import operations
+from services.gateway import authorization, balances, expiry
 from services.usage.ledger import gateway_actor
 from tests.conftest import snapshot
 from tests.services.gateway_helpers import authorize, event, ledger_total, report, reservation, setup
@@ -93,7 +93,7 @@ def test_authorize_rejects_bad_arguments_and_writes_nothing(engine, w, kw, field
 
 def test_only_the_gateway_may_authorize(engine, w, session):
     with pytest.raises(Forbidden):
-        operations.authorize(session, actor=w.actor(w.admin), user=w.alice.id, model="gpt-4o", tokens=1)
+        authorization.authorize(session, actor=w.actor(w.admin), user=w.alice.id, model="gpt-4o", tokens=1)
     session.rollback()
 
 
@@ -147,11 +147,11 @@ def test_expired_reservations_stop_counting_and_are_swept(engine, w, session):
     later = utcnow() + timedelta(seconds=31)
     assert authorize(engine, w.org.id, user=w.alice.id, model="gpt-4o", tokens=ALICE_CAP, now=later).allowed
     with Session(engine) as s:
-        assert operations.expire_reservations(s, now=later) == 1
+        assert expiry.expire_reservations(s, now=later) == 1
         s.commit()
     assert reservation(session, d.reservation_id).status == "expired"
     with Session(engine) as s:
-        assert operations.expire_reservations(s, now=later) == 0
+        assert expiry.expire_reservations(s, now=later) == 0
         s.commit()
 
 
@@ -192,15 +192,15 @@ def test_balance_and_summary_are_scoped_to_the_key_org(engine, w, session):
     authorize(engine, w.org.id, user=w.alice.id, model="gpt-4o", tokens=1000, reserve=True)
     report(engine, w.org.id, [event(w.alice.id, 500)])
     with Session(engine) as s:
-        b = operations.balance(s, actor=gateway_actor(w.org.id), user_id=w.alice.id)
+        b = balances.balance(s, actor=gateway_actor(w.org.id), user_id=w.alice.id)
         assert (b["cap"], b["used_this_month"], b["reserved"], b["user_remaining"]) == (
             ALICE_CAP, 500, 1000, ALICE_CAP - 1500)
         for bad in (w.carol.id, 10**9, "1", True):
             with pytest.raises(NotFound):
-                operations.balance(s, actor=gateway_actor(w.org.id), user_id=bad)
-        summ = operations.org_summary(s, actor=gateway_actor(w.org.id))
+                balances.balance(s, actor=gateway_actor(w.org.id), user_id=bad)
+        summ = balances.org_summary(s, actor=gateway_actor(w.org.id))
         assert (summ["org_id"], summ["tokens"]["purchased"], summ["tokens"]["reserved"]) == (w.org.id, 4_000_000, 1000)
         assert summ["tokens"]["used_this_month"] == 500
-        other = operations.org_summary(s, actor=gateway_actor(w.other_org.id))
+        other = balances.org_summary(s, actor=gateway_actor(w.other_org.id))
         assert other["tokens"]["used_this_month"] == 0
         s.rollback()

@@ -320,7 +320,7 @@ def test_name_patterns_are_what_the_api_checks():
     regexes (schemathesis generates with them) and Rust's (it validates with jsonschema_rs)."""
     jsonschema_rs = pytest.importorskip("jsonschema_rs")
     from admin_panel.api.openapi import NO_NUL, NOT_BLANK
-    from services.usage.ledger import check_event
+    from services.usage.event_checks import check_event
 
     not_blank = jsonschema_rs.validator_for({"type": "string", "pattern": NOT_BLANK})
     no_nul = jsonschema_rs.validator_for({"type": "string", "pattern": NO_NUL})
@@ -456,7 +456,7 @@ def authorize_body():
 @hsettings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=JSONISH | authorize_body())
 def test_fuzz_authorize_answers_422_with_fields_and_holds_nothing(env, body):
-    from services.gateway.operations import REASONS
+    from services.gateway.authorization import REASONS
 
     before = state(env.engine)
     r = env.client.post("/api/v1/authorize", headers=env.h, json=body)

@@ -9,8 +9,8 @@ from collections import Counter
 
 from sqlmodel import Session, select
 
-from models import Reservation, UsageEvent, User
-from services.gateway import operations
+from models import Reservation, UsageEvent, User, utcnow
+from services.gateway import authorization, balances, reports
 from services.usage.ledger import gateway_actor
 from tests.services.gateway_helpers import setup
 from tests.services.test_concurrency import run_together
@@ -36,7 +36,7 @@ def test_64_clients_never_overspend_the_last_100k_tokens(engine, world, session)
         with Session(engine, expire_on_commit=False) as s:
             while True:
                 try:
-                    d = operations.authorize(s, actor=actor, user=user_id, model="gpt-4o", tokens=want, reserve=True)
+                    d = authorization.authorize(s, actor=actor, user=user_id, model="gpt-4o", tokens=want, reserve=True)
                     s.commit()
                 except Exception as exc:  # reported below, never retried
                     s.rollback()
@@ -61,7 +61,7 @@ def test_64_clients_never_overspend_the_last_100k_tokens(engine, world, session)
                           "reservation_id": d.reservation_id}
                     for attempt in range(2 if rng.random() < 0.25 else 1):  # some reports are retried
                         try:
-                            res = operations.report_usage(s, actor=actor, events=[dict(ev)])
+                            res = reports.report_usage(s, actor=actor, events=[dict(ev)])
                             s.commit()
                             log["calls"] += 1
                         except Exception as exc:
@@ -94,7 +94,7 @@ def test_64_clients_never_overspend_the_last_100k_tokens(engine, world, session)
     held = sum(r.amount for r in session.exec(select(Reservation).where(Reservation.status == "held")).all())
     assert held == abandoned
     assert used + held == LEFT  # nothing left over, nothing spent twice
-    left = operations.remaining_for(session, session.get(User, user_id), "tokens", operations.utcnow())
+    left = balances.remaining_for(session, session.get(User, user_id), "tokens", utcnow())
     assert left.user_remaining == 0
     settled = session.exec(select(Reservation).where(Reservation.status == "settled")).all()
     assert len(settled) == len(reported)

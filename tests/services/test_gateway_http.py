@@ -15,7 +15,8 @@ from collections import Counter
 from sqlmodel import select
 
 from models import Reservation, UsageEvent, User
-from services.gateway import operations
+from services.gateway import balances
+from services.usage.ledger import gateway_actor
 from tests.services.gateway_helpers import client
 from tests.services.test_concurrency import run_together
 
@@ -107,7 +108,7 @@ def test_one_key_sent_by_many_clients_at_once_is_recorded_once(http, session):
         mine = [a for a in answers if a["idempotency_key"] == key]
         assert sum(not a["duplicate"] for a in mine) == 1, mine  # exactly one answer recorded it
         assert {(a["event_id"], a["billed_tokens"]) for a in mine} == {(stored[key].id, stored[key].billed_tokens)}
-    total = operations.balance(session, actor=operations.ledger.gateway_actor(http.org.id), user_id=http.alice.id)
+    total = balances.balance(session, actor=gateway_actor(http.org.id), user_id=http.alice.id)
     assert total["used_this_month"] == sum(r.billed_tokens for r in rows)  # rollups counted each once
     session.rollback()
 

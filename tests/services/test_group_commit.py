@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from models import Reservation, UsageEvent, utcnow
 from services.core.errors import Conflict, NotFound
-from services.gateway import group_commit, operations
-from services.usage import ledger
+from services.gateway import authorization, group_commit, reports
+from services.usage import event_checks, ledger
 from tests.services.gateway_helpers import event, setup
 
 
@@ -21,7 +21,7 @@ def w(world, session):
 
 def report(w, *events, org=None):
     now = utcnow()
-    return operations.UsageReport((org or w.org).id, ledger.check_events(list(events), now))
+    return reports.UsageReport((org or w.org).id, event_checks.check_events(list(events), now))
 
 
 def held_writer(engine, monkeypatch):
@@ -50,8 +50,8 @@ def test_queued_requests_share_one_transaction_and_keep_their_own_answers(engine
         writer.submit(report(w, event("ghost@a.test", 5, key="ghost"))),  # unknown user: fails alone
         writer.submit(report(w, event(w.alice.id, 10, key="a"))),  # same key and event as above, same group
         writer.submit(report(w, event(w.alice.id, 30, key="a"), event(w.bob.id, 1, key="c"))),  # a reused key
-        writer.submit(operations.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=100, reserve=True)),
-        writer.submit(operations.check_ask(w.org.id, user=w.alice.id, model="gpt-9", tokens=1)),  # unknown model
+        writer.submit(authorization.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=100, reserve=True)),
+        writer.submit(authorization.check_ask(w.org.id, user=w.alice.id, model="gpt-9", tokens=1)),  # unknown model
         writer.submit(report(w, event(w.carol.id, 7, key="carol"), org=w.other_org)),  # another org's report
     ]
     gate.set()
@@ -76,7 +76,8 @@ def test_decisions_in_one_group_count_the_holds_granted_before_them(engine, w, s
     writer, gate, started, calls = held_writer(engine, monkeypatch)
     writer.submit(report(w, event(w.bob.id, 1)))
     assert started.wait(30)
-    asks = [writer.submit(operations.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=200_000, reserve=True))
+    asks = [writer.submit(authorization.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=200_000,
+                                                  reserve=True))
             for _ in range(3)]  # alice's cap is 500,000
     gate.set()
     answers = [f.result(30) for f in asks]
@@ -111,8 +112,8 @@ def test_a_failing_group_is_retried_request_by_request(engine, w, session, monke
 
 
 def test_a_reservation_settled_twice_in_one_group(engine, w, session, monkeypatch):
-    d = operations.decide(session, [operations.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=500,
-                                                   reserve=True)], utcnow())[0]
+    d = authorization.decide(session, [authorization.check_ask(w.org.id, user=w.alice.id, model="gpt-4o", tokens=500,
+                                                         reserve=True)], utcnow())[0]
     session.commit()
     writer, gate, started, calls = held_writer(engine, monkeypatch)
     writer.submit(report(w, event(w.bob.id, 1)))

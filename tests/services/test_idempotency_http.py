@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from models import UsageEvent, utcnow
 from services.core.errors import Conflict
-from services.gateway.operations import report_usage
+from services.gateway.reports import report_usage
 from services.usage.ledger import gateway_actor
 from tests.conftest import snapshot
 from tests.services.gateway_helpers import client

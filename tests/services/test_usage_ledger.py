@@ -12,9 +12,10 @@ from sqlmodel import Session, delete, select
 
 from models import ROLLUP_TABLES, AIModel, UsageDaily, UsageEvent, UsageHourly, UsageUserDaily, UsageUserMonthly
 from services.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from services.gateway.operations import report_usage
+from services.gateway.reports import report_usage
 from services.orgs import catalog
-from services.usage.ledger import MAX_BATCH, billed_tokens, bulk_load, gateway_actor
+from services.usage.event_checks import MAX_BATCH
+from services.usage.ledger import billed_tokens, bulk_load, gateway_actor
 from tests.conftest import snapshot
 from tests.services.rollup_helpers import actual_statistics_rollups, expected_statistics_rollups
 

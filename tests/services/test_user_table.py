@@ -7,7 +7,7 @@ import pytest
 
 from models import month_start, utcnow
 from services.core.errors import Forbidden, Invalid, NotFound
-from services.gateway import operations
+from services.gateway import reports
 from services.orgs.catalog import ensure_default_models
 from services.usage import ledger
 from services.users import accounts
@@ -96,7 +96,7 @@ def test_usage_columns_come_from_the_monthly_rollup_and_sort(world, session):
                                                    ("k2", world.bob, last_month, 500, "tokens"),
                                                    ("k3", world.alice, this_month, 300, "tokens"),
                                                    ("k4", world.alice, this_month, 70, "training"))]
-    operations.report_usage(session, actor=gw, events=events, now=now)
+    reports.report_usage(session, actor=gw, events=events, now=now)
     session.flush()
     admin = world.actor(world.admin)
     rows = {r.email: r for r in list_users(session, actor=admin).rows}

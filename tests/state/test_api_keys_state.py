@@ -11,7 +11,7 @@ from sqlmodel import Session, select, update
 
 from models import ApiKey, AuthSession, OrgWebhook, utcnow
 from services.core.db import get_engine
-from services.gateway import api_keys, operations
+from services.gateway import api_keys, reports
 from services.orgs import catalog
 from services.usage.ledger import gateway_actor
 
@@ -161,7 +161,7 @@ def test_notice_bell_counts_and_marks_read(admin_tab, people):
     with Session(get_engine()) as s:
         catalog.ensure_default_models(s)
         s.commit()
-        operations.report_usage(s, actor=gateway_actor(people.org_id), events=[
+        reports.report_usage(s, actor=gateway_actor(people.org_id), events=[
             {"idempotency_key": "n1", "user": people.member.id, "model": "gpt-4o", "prompt_tokens": 190_000}])
         s.commit()
     bell = sub(admin_tab, NS)
