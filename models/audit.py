@@ -12,7 +12,7 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     __table_args__ = (
         Index("ix_audit_org_seq", "org_id", "seq"),
-        # The audit trail filtered by user: as actor, and as target (services/analytics/activity_logs.py reads
+        # The audit trail filtered by user: as actor, and as target (services/analytics/audit_log.py reads
         # both in order).
         Index("ix_audit_org_actor_seq", "org_id", "actor_id", "seq"),
         Index("ix_audit_org_target_seq", "org_id", "target_type", "target_id", "seq"),

@@ -18,7 +18,7 @@ class UsageEvent(SQLModel, table=True):
         Index("ix_usage_event_user_time", "user_id", "occurred_at", "id"),
         Index("ix_usage_event_time", "occurred_at", "id"),  # the all-orgs usage log (keyset)
         # The usage log filtered by model and/or kind (one keyset branch per kind × model:
-        # services/analytics/activity_logs.py).
+        # services/analytics/usage_log.py).
         Index("ix_usage_event_org_kind_model_time", "org_id", "kind", "model_id", "occurred_at", "id"),
     )
 

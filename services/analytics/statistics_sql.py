@@ -292,9 +292,9 @@ def org_usage(db: Session, ids: list[int], month: date, since: date, today: date
         params = {"org": ids[0], "month": month, "pool": pool_from.get(ids[0]), "since": since, "today": today,
                   "lowest": lowest}
         return _run(db, _stmt(("org_usage",), build), params)
-    pool = case(pool_from, value=t.org_id) if pool_from else null()  # several orgs: built per call
-    stmt = (select(org, kind, func.sum(case((day >= month, billed), else_=0)),
-                   func.sum(case((day >= pool, billed), else_=0)),
+    pool = case(pool_from, value=t.org_id)  # several orgs: built per call; no pool anywhere: nothing used of one
+    pool_used = func.sum(case((day >= pool, billed), else_=0)) if pool_from else literal(0)
+    stmt = (select(org, kind, func.sum(case((day >= month, billed), else_=0)), pool_used,
                    func.sum(case(((day >= since) & (day <= today), billed), else_=0)))
             .where(org.in_(ids), day >= lowest).group_by(org, kind))
     return _run(db, stmt, {})

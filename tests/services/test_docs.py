@@ -6,7 +6,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(ROOT.glob("*/README.md")),
         *sorted(ROOT.glob("*/*/README.md"))]
-PATH = re.compile(r"(?<![\w./-])((?:services|admin_panel|models|tests|bench|docs|alembic|assets|\.ci)/[\w./<>*-]*[\w/])")
+TOPS = r"(?:services|admin_panel|models|tests|bench|docs|alembic|assets|\.ci)"
+PATH = re.compile(r"(?<![\w./-])(" + TOPS + r"/[\w./<>*-]*[\w/])")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 

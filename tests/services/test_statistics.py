@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from models import AIModel, UsageEvent, month_start, utcnow
+from models import AIModel, Purchase, UsageEvent, month_start, utcnow
 from services.analytics import cards, charts, stats_filter
 from services.analytics import statistics as st
 from services.core.actor import Actor
@@ -351,3 +351,14 @@ def test_random_usage_rollups_equal_the_ledger(session, world):
     ledger = session.exec(select(func.sum(UsageEvent.billed_tokens)).where(UsageEvent.org_id == world.org.id)).one()
     monthly = charts.monthly_by_kind(session, actor=admin, now=datetime(2026, 4, 30, tzinfo=UTC)).frame
     assert int(monthly["billed_tokens"].sum()) == ledger
+
+
+def test_all_orgs_cards_when_no_org_has_an_unexpired_purchase(session, world, data):
+    """Every pool expired (or none bought): the all-orgs cards still load, each org with nothing left of a pool."""
+    for p in session.exec(select(Purchase)).all():
+        p.expires_at = NOW - timedelta(days=1)
+        session.add(p)
+    session.commit()
+    c = cards.cards(session, actor=Actor(world.super_user.id, "super_admin", None), now=NOW)
+    assert {r["org"] for r in c.per_org} == {"Org A", "Org B"}
+    assert c.purchased == 0 and c.pool_remaining == 0
