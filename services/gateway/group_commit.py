@@ -10,7 +10,7 @@ authorization waiting for it and handles them together in ONE transaction (servi
 - Groups form by themselves: requests that arrive while a group is being written make up the next one
   (GATEWAY_GROUP_WAIT_MS > 0 additionally waits that long for more). At most GATEWAY_GROUP_MAX_EVENTS usage
   events go into one group (a bigger single report still goes alone).
-- Decisions are exact: they run one after another over figures read under the org lock (see gateway.py).
+- Decisions are exact: they run one after another over figures read under the org lock (see authorization.decide).
 The thread stops after a few idle seconds and starts again with the next request.
 """
 
