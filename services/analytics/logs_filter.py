@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlmodel import Session
 
 from models import KINDS
+from services.core import validation
 from services.core.actor import Actor
 from services.core.errors import Invalid
 from services.core.permissions import MANAGE, require_role, scoped_org_id, user_in_scope
@@ -56,35 +57,12 @@ def log_scope(db: Session, actor: Actor) -> int | None:
     return scoped_org_id(db, actor)
 
 
-def _date(value, name):
-    if value in (None, ""):
-        return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and len(value) <= 40:
-        try:
-            return date.fromisoformat(value.strip()[:10])
-        except ValueError:
-            pass
-    raise Invalid(f"{name.capitalize()} date must look like 2026-01-31.", field=name)
-
-
-def _id(value, name):
-    if value in (None, "", "all"):
-        return None
-    if isinstance(value, str) and value.strip().isdigit() and len(value) <= 18:
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise Invalid(f"Unknown {name}.", field=name)
-    return value
-
-
 def make_filter(db: Session, actor: Actor, **raw) -> LogFilter:
     """Validate filters from the page (any JSON may arrive); a user outside the actor's scope is NotFound."""
     unknown = set(raw) - {"user_id", "action", "model_id", "kind", "start", "end", "text", "outcome"}
     if unknown:
         raise Invalid(f"Unknown filter: {sorted(unknown)[0]}.")
-    uid = _id(raw.get("user_id"), "user")
+    uid = validation.optional_id(raw.get("user_id"), "user")
     if uid is not None:
         user_in_scope(db, actor, uid)
     kind = raw.get("kind") or None
@@ -99,11 +77,11 @@ def make_filter(db: Session, actor: Actor, **raw) -> LogFilter:
     outcome = raw.get("outcome") or None
     if outcome not in (None, "success", "failure"):
         raise Invalid("Outcome must be success or failure.", field="outcome")
-    start, end = _date(raw.get("start"), "start"), _date(raw.get("end"), "end")
+    start, end = validation.optional_day(raw.get("start"), "start"), validation.optional_day(raw.get("end"), "end")
     if start and end and end < start:
         raise Invalid("The range ends before it starts.", field="end")
-    return LogFilter(uid, action.strip() if action else None, _id(raw.get("model_id"), "model"), kind,
-                     start, end, text.strip(), outcome)
+    model_id = validation.optional_id(raw.get("model_id"), "model")
+    return LogFilter(uid, action.strip() if action else None, model_id, kind, start, end, text.strip(), outcome)
 
 
 def fmt_time(t: datetime) -> str:

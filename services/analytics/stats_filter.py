@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import Session, select
 
 from models import KINDS, AIModel, Organization
+from services.core import validation
 from services.core.actor import Actor
 from services.core.errors import Invalid, NotFound
 from services.core.permissions import READ_STATS, require_role, scoped_org_id, user_in_scope
@@ -69,32 +70,9 @@ class StatsFilter:
         return self.start_dt + timedelta(days=self.days)
 
 
-def _as_date(value, field: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str) and len(value) <= 40:
-        try:
-            return date.fromisoformat(value.strip()[:10])
-        except ValueError:
-            pass
-    raise Invalid(f"{field.capitalize()} date must look like 2026-01-31.", field=field)
-
-
-def _opt_id(value, field: str) -> int | None:
-    if value in (None, "", "all"):
-        return None
-    if isinstance(value, str) and value.strip().isdigit() and len(value) <= 18:
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise Invalid(f"Unknown {field}.", field=field)
-    return value
-
-
 def make_filter(db: Session, actor: Actor, *, start, end, kind=None, model_id=None, user_id=None) -> StatsFilter:
     """Validate the page's filters (any JSON may arrive) and check the user and model exist in scope."""
-    s, e = _as_date(start, "start"), _as_date(end, "end")
+    s, e = validation.day(start, "start"), validation.day(end, "end")
     if e < s:
         raise Invalid("The range ends before it starts.", field="end")
     if (e - s).days + 1 > MAX_RANGE_DAYS:
@@ -103,7 +81,7 @@ def make_filter(db: Session, actor: Actor, *, start, end, kind=None, model_id=No
         kind = None
     if kind is not None and kind not in KINDS:
         raise Invalid("Kind must be 'tokens' or 'training'.", field="kind")
-    mid, uid = _opt_id(model_id, "model"), _opt_id(user_id, "user")
+    mid, uid = validation.optional_id(model_id, "model"), validation.optional_id(user_id, "user")
     if mid is not None and db.get(AIModel, mid) is None:
         raise NotFound("Unknown model.", field="model")
     if uid is not None:

@@ -1,6 +1,7 @@
 """Argument checks with readable messages. Services call these on every value they receive."""
 
 import re
+from datetime import date, datetime
 
 from models import INT64_MAX, KINDS
 from services.core.errors import Invalid
@@ -85,3 +86,33 @@ def flag(value, field: str) -> bool:
     if not isinstance(value, bool):
         raise Invalid(f"{field.replace('_', ' ').capitalize()} must be on or off.", field=field)
     return value
+
+
+def optional_id(value, field: str) -> int | None:
+    """An id from a filter or form: None for nothing or "all", else a positive int (digits in a string count)."""
+    if value in (None, "", "all"):
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value) <= 18:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise Invalid(f"Unknown {field}.", field=field)
+    return value
+
+
+def optional_day(value, field: str) -> date | None:
+    """Like `day`, with None for nothing."""
+    return None if value in (None, "") else day(value, field)
+
+
+def day(value, field: str) -> date:
+    """A calendar day: a date, a datetime (its date) or an ISO string (its first ten characters)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise Invalid(f"{field.capitalize()} date must look like 2026-01-31.", field=field)
