@@ -76,11 +76,7 @@ def audit_query(org_id: int | None, f: LogFilter, dialect: str, arm: str | None 
         q = q.where(or_(actor_id == f.user_id, target))
     if f.action:
         q = q.where(a.action == f.action)
-    lo, hi = f.time_bounds()
-    if lo:
-        q = q.where(a.created_at >= lo)
-    if hi:
-        q = q.where(a.created_at < hi)
+    q = f.in_range(q, a.created_at)
     for word in f.text.lower().split()[:5]:
         esc = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         like = f"%{esc}%"

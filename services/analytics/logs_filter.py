@@ -39,6 +39,15 @@ class LogFilter:
         hi = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC) if self.end else None
         return lo, hi
 
+    def in_range(self, q, column):
+        """`q` limited to the filter's days (UTC, both ends included) on `column`."""
+        lo, hi = self.time_bounds()
+        if lo:
+            q = q.where(column >= lo)
+        if hi:
+            q = q.where(column < hi)
+        return q
+
 
 @dataclass
 class LogPage:

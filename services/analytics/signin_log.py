@@ -27,11 +27,7 @@ def signin_query(org_id: int | None, f: LogFilter) -> Select[*tuple[Any, ...]]:
         q = q.where(s.user_id == f.user_id)
     if f.outcome:
         q = q.where(s.success == (f.outcome == "success"))
-    lo, hi = f.time_bounds()
-    if lo:
-        q = q.where(s.created_at >= lo)
-    if hi:
-        q = q.where(s.created_at < hi)
+    q = f.in_range(q, s.created_at)
     return q
 
 

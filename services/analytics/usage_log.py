@@ -37,11 +37,7 @@ def usage_query(org_id: int | None, f: LogFilter, *, keys_only: bool = False) ->
         q = q.where(e.model_id == f.model_id)
     if f.kind:
         q = q.where(e.kind == f.kind)
-    lo, hi = f.time_bounds()
-    if lo:
-        q = q.where(e.occurred_at >= lo)
-    if hi:
-        q = q.where(e.occurred_at < hi)
+    q = f.in_range(q, e.occurred_at)
     return q
 
 
