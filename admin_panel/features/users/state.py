@@ -10,76 +10,30 @@ from typing import ClassVar
 
 import reflex as rx
 
+from admin_panel.features.users.table import (
+    CAP_FIELDS,
+    display_row,
+    fmt,
+    parse_tokens,
+    run_action,
+    summary_cards,
+    user_id_of,
+)
 from admin_panel.runtime.db import in_db
 from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
 from admin_panel.shell.stepup import ask_step_up
 from admin_panel.ui import formatting as fmt_
-from services.auth import mfa, signin
 from services.core import settings
 from services.core.errors import DomainError, StepUpRequired
 from services.core.permissions import MANAGE
 from services.tokens import allocation, pool
-from services.users import invitations, user_admin, user_table
+from services.users import invitations, user_table
 from services.users.accounts import grantable_roles
 
-ROLE_LABELS = {"super_admin": "Super admin", "admin": "Admin", "finance": "Finance", "member": "Member"}
-CAP_FIELDS = ("max_tokens", "max_training_tokens")
 ACTIONS = ("paid_on", "paid_off", "ban", "unban", "disable", "verify", "role", "pin", "unpin", "invite",
            "reset_link", "reset_mfa")
 LINK_ACTIONS = ("invite", "reset_link")  # the dialog stays open and shows the link to copy
 MAX_EDITS = 10_000
-
-
-fmt, fmt_dt = fmt_.number, fmt_.moment  # the one formatter module (admin_panel/ui/formatting.py)
-
-
-def _user_id(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
-        return int(value)
-    return None
-
-
-def parse_tokens(text) -> int | None:
-    """A cap typed in the table: digits with optional separators; None if it is not a whole number."""
-    if not isinstance(text, str):
-        return None
-    raw = text.strip().replace(",", "").replace("_", "").replace(" ", "")
-    if not raw.isdigit() or len(raw) > 19:
-        return None
-    return int(raw)
-
-
-def _display(row: user_table.UserRow, edits: dict[str, dict[str, str]]) -> dict[str, str]:
-    e = edits.get(str(row.id), {})
-    return {
-        "id": str(row.id), "name": row.name or "—", "email": row.email, "role": row.role,
-        "role_label": ROLE_LABELS.get(row.role, row.role), "mfa": "yes" if row.mfa else "no",
-        "paid": "yes" if row.paid else "no", "banned": "yes" if row.banned else "no",
-        "ban_note": (row.ban_reason + (f" (until {row.banned_until:%Y-%m-%d})" if row.banned_until else ""))
-        if row.banned else "",
-        "verified": "yes" if row.verified else "no", "pinned": "yes" if row.pinned else "no",
-        "invited": "yes" if row.invited else "no",
-        "max_tokens": e.get("max_tokens", fmt(row.max_tokens)),
-        "max_training_tokens": e.get("max_training_tokens", fmt(row.max_training_tokens)),
-        "edited_tokens": "yes" if "max_tokens" in e else "no",
-        "edited_training": "yes" if "max_training_tokens" in e else "no",
-        "used_month": fmt(row.used_month), "used_prev": fmt(row.used_prev), "used_total": fmt(row.used_total),
-        "used_month_training": fmt(row.used_month_training), "used_prev_training": fmt(row.used_prev_training),
-        "used_total_training": fmt(row.used_total_training), "last_login": fmt_dt(row.last_login),
-    }
-
-
-def _summary_cards(s) -> list[dict[str, str]]:
-    cards = []
-    for ks, label in ((s.tokens, "Tokens"), (s.training, "Training tokens")):
-        cards.append({"kind": label, "purchased": fmt(ks.purchased), "assigned": fmt(ks.assigned),
-                      "used": fmt(ks.used_this_month), "unassigned": fmt(ks.unassigned),
-                      "over": fmt(ks.overbooked_by) if ks.overbooked_by else ""})
-    return cards
 
 
 class UsersState(AdminArea, rx.State):
@@ -157,13 +111,13 @@ class UsersState(AdminArea, rx.State):
         except DomainError as e:
             self.error = e.message
             return
-        self.rows = [_display(r, self.edits) for r in page.rows]
+        self.rows = [display_row(r, self.edits) for r in page.rows]
         self._orig = {f"{r.id}:{f}": fmt(getattr(r, f)) for r in page.rows for f in CAP_FIELDS}
         self.total, self.page, self.pages = page.total, page.page, page.pages
         self.grantable = list(grantable)
         if s is not None:
             self.user_count = fmt(s.users)
-            self.cards = _summary_cards(s)
+            self.cards = summary_cards(s)
             # No unexpired purchase: "" hides the line.
             self.closest_expiry = fmt_.day(s.closest_expiry) if s.closest_expiry else ""
             self.overbooking = s.warnings
@@ -225,7 +179,7 @@ class UsersState(AdminArea, rx.State):
     @rx.event
     def edit_cell(self, user_id: str, field: str, value: str):
         """A cap typed in the table (on blur). Kept until saved or discarded; only rows on this page change."""
-        if field not in CAP_FIELDS or _user_id(user_id) is None or not isinstance(value, str):
+        if field not in CAP_FIELDS or user_id_of(user_id) is None or not isinstance(value, str):
             return
         row = next((r for r in self.rows if r["id"] == str(user_id)), None)
         if row is None:
@@ -273,7 +227,7 @@ class UsersState(AdminArea, rx.State):
             return None
         changes = []
         for uid, cell in self.edits.items():
-            change = {"user_id": _user_id(uid)}
+            change = {"user_id": user_id_of(uid)}
             for f, text in cell.items():
                 change[f] = parse_tokens(text)
             changes.append(change)
@@ -329,7 +283,7 @@ class UsersState(AdminArea, rx.State):
         if info is None:
             return rx.redirect(LOGIN_ROUTE)
         p = dict(self._pending)
-        uid = _user_id(p.get("user_id"))
+        uid = user_id_of(p.get("user_id"))
         if not p or uid is None:
             return None
         actor = info.actor()
@@ -342,30 +296,8 @@ class UsersState(AdminArea, rx.State):
                 self.action_error = "The end date is not a valid date."
                 return None
 
-        def run(db):
-            if action in ("paid_on", "paid_off"):
-                return user_admin.set_paid(db, actor=actor, user_id=uid, paid=action == "paid_on").warnings
-            if action in ("ban", "unban"):
-                user_admin.set_ban(db, actor=actor, user_id=uid, banned=action == "ban",
-                                   reason=p.get("reason") if isinstance(p.get("reason"), str) else "", until=until)
-            elif action == "disable":
-                user_admin.disable(db, actor=actor, user_id=uid)
-            elif action == "verify":
-                user_admin.set_verified(db, actor=actor, user_id=uid)
-            elif action == "role":
-                user_admin.set_role(db, actor=actor, user_id=uid, role=p.get("role"))
-            elif action in ("pin", "unpin"):
-                allocation.set_pinned(db, actor=actor, user_id=uid, pinned=action == "pin")
-            elif action == "invite":
-                return invitations.reissue(db, actor=actor, user_id=uid)
-            elif action == "reset_link":
-                return signin.admin_reset_link(db, actor=actor, user_id=uid)
-            elif action == "reset_mfa":
-                mfa.reset_mfa(db, actor=actor, user_id=uid)
-            return []
-
         try:
-            out = await in_db(run)
+            out = await in_db(lambda db: run_action(db, actor, action, uid, p, until))
         except StepUpRequired:
             await ask_step_up(self, UsersState.apply_pending)
             return None
