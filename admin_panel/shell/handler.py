@@ -46,6 +46,11 @@ class Outcome(Generic[T]):
         return self.ok
 
 
+def signed_out(missing: str = LOGIN_ROUTE) -> Outcome:
+    """The outcome of a handler that found no session: the redirect it returns."""
+    return Outcome(False, reply=rx.redirect(missing))
+
+
 async def signed_in_actor(state: rx.State) -> Actor | None:
     """The actor of this tab's session, resolved on the server (None when signed out)."""
     info = await current_session(state)
@@ -58,7 +63,7 @@ async def as_actor(state: rx.State, call: Callable[[Session, Actor], T], *, erro
     """`call(db, actor)` in one transaction (`read=True`: read-only) as the signed-in user; see the module doc."""
     actor = await signed_in_actor(state)
     if actor is None:
-        return Outcome(False, reply=rx.redirect(missing))
+        return signed_out(missing)
     return await shown(state, lambda db: call(db, actor), error=error, retry=retry, read=read, passes=passes)
 
 

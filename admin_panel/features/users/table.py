@@ -1,8 +1,11 @@
 """User Management's table: one user row as the page shows it (pending cap edits over the saved values), the
 summary cards, the parsing of a typed cap, and the service call behind each action of the row's dialog."""
 
+from datetime import UTC, datetime, time
+
 from admin_panel.ui import formatting as fmt_
 from services.auth import mfa, signin
+from services.core import settings
 from services.tokens import allocation
 from services.users import invitations, user_admin, user_table
 
@@ -84,3 +87,20 @@ def run_action(db, actor, action: str, uid: int, p: dict, until):
     elif action == "reset_mfa":
         mfa.reset_mfa(db, actor=actor, user_id=uid)
     return []
+
+
+def ban_until(pending: dict) -> datetime | None:
+    """The end date typed in the ban dialog (None: no end); ValueError if it is not a date."""
+    if not pending.get("until"):
+        return None
+    return datetime.combine(datetime.strptime(str(pending["until"])[:10], "%Y-%m-%d").date(), time.min, UTC)
+
+
+def link_and_note(out: invitations.Invite | str, mailed: bool) -> tuple[str, str]:
+    """A new invitation or reset link and the line shown under it."""
+    if isinstance(out, invitations.Invite):
+        return out.link, ("E-mailed to the user; the earlier invitation links no longer work." if mailed
+                          else "Copy it and send it to the user; the earlier invitation links no "
+                               f"longer work. It expires in {invitations.INVITE_DAYS} days.")
+    return out, (f"Copy it and send it to the user: it works once and expires in "
+                 f"{settings.RESET_LINK_MINUTES} minutes.")
