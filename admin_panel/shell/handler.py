@@ -33,13 +33,13 @@ T = TypeVar("T")
 
 class Outcome(Generic[T]):
     """A service call's result (`value`, truthy), or what the handler returns instead (`reply`, falsy): a
-    redirect when signed out, None once the error is shown or the step-up dialog is open."""
+    redirect when signed out, None once the error is shown (`error`: its message) or the step-up dialog is open."""
 
-    __slots__ = ("ok", "reply", "value")
+    __slots__ = ("error", "ok", "reply", "value")
     value: T  # read only when ok
 
-    def __init__(self, ok: bool, value: Any = None, reply: Any = None):
-        self.ok, self.reply = ok, reply
+    def __init__(self, ok: bool, value: Any = None, reply: Any = None, error: str = ""):
+        self.ok, self.reply, self.error = ok, reply, error
         self.value = value
 
     def __bool__(self) -> bool:
@@ -77,6 +77,6 @@ async def shown(state: rx.State, call: Callable[[Session], T], *, error: str = "
             raise
         if retry is not None and isinstance(e, StepUpRequired):
             await ask_step_up(state, retry)
-        else:
-            setattr(state, error, e.message)
-        return Outcome(False)
+            return Outcome(False)
+        setattr(state, error, e.message)
+        return Outcome(False, error=e.message)
