@@ -1,4 +1,5 @@
-"""One path for a handler's service call: `as_actor(self, call)` runs `call(db, actor)` as the signed-in user.
+"""One path for a handler's service call: `as_actor(self, call)` runs `call(db, actor)` as the signed-in user
+(`as_session(self, call)`: `call(db, info)` with the whole session).
 
 - The actor comes from the session resolved on the server (`current_session`), never from the browser's
   arguments. Without a session the handler returns `outcome.reply`, a redirect (to the sign-in page unless
@@ -25,6 +26,7 @@ from sqlmodel import Session
 from admin_panel.runtime.db import in_db
 from admin_panel.runtime.guard import LOGIN_ROUTE, current_session
 from admin_panel.shell.stepup import ask_step_up
+from services.auth.sessions import SessionInfo
 from services.core.actor import Actor
 from services.core.errors import DomainError, StepUpRequired
 
@@ -61,10 +63,18 @@ async def as_actor(state: rx.State, call: Callable[[Session, Actor], T], *, erro
                    retry: Any = None, read: bool = False, missing: str = LOGIN_ROUTE,
                    passes: tuple[type[DomainError], ...] = ()) -> Outcome[T]:
     """`call(db, actor)` in one transaction (`read=True`: read-only) as the signed-in user; see the module doc."""
-    actor = await signed_in_actor(state)
-    if actor is None:
+    return await as_session(state, lambda db, info: call(db, info.actor()), error=error, retry=retry, read=read,
+                            missing=missing, passes=passes)
+
+
+async def as_session(state: rx.State, call: Callable[[Session, SessionInfo], T], *, error: str = "error",
+                     retry: Any = None, read: bool = False, missing: str = LOGIN_ROUTE,
+                     passes: tuple[type[DomainError], ...] = ()) -> Outcome[T]:
+    """`as_actor` for calls that need the session itself (its id, user id or device): `call(db, info)`."""
+    info = await current_session(state)
+    if info is None:
         return signed_out(missing)
-    return await shown(state, lambda db: call(db, actor), error=error, retry=retry, read=read, passes=passes)
+    return await shown(state, lambda db: call(db, info), error=error, retry=retry, read=read, passes=passes)
 
 
 async def shown(state: rx.State, call: Callable[[Session], T], *, error: str = "error", retry: Any = None,
