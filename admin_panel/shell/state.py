@@ -2,13 +2,12 @@
 
 import reflex as rx
 
-from admin_panel.runtime.db import in_db
 from admin_panel.runtime.guard import LOGIN_ROUTE, MEMBER_ROUTE, AdminArea, current_session
+from admin_panel.shell.handler import as_session, shown
 from admin_panel.shell.nav import BY_KEY, home_route, visible_items
 from admin_panel.shell.registry import available_keys
 from models import Organization
 from services.auth import sessions
-from services.core.errors import DomainError
 from services.orgs import organizations
 
 ROLE_LABELS = {"super_admin": "Super admin", "admin": "Org admin", "finance": "Finance", "member": "Member"}
@@ -54,11 +53,10 @@ class ShellState(AdminArea, rx.State):
             listing = organizations.list_orgs(db, actor=actor) if actor.is_super else []
             return (org.name if org else None), [{"id": str(o.id), "name": o.name} for o in listing]
 
-        try:
-            org_name, listing = await in_db(read, read=True)
-        except DomainError as e:
-            self.error = e.message
+        got = await shown(self, read, read=True)
+        if not got:
             return None
+        org_name, listing = got.value
         self.name, self.email = info.name or info.email, info.email
         self.role, self.role_label = info.role, ROLE_LABELS.get(info.role, info.role)
         self.is_super = actor.is_super
@@ -93,9 +91,6 @@ class ShellState(AdminArea, rx.State):
         """Super admins choose the working org (kept in the session); the page then loads again in that org: a
         navigation to itself (hydration and the page's on_load run again), not `rx.call_script`, whose string the
         browser would have to eval (the Content-Security-Policy allows no 'unsafe-eval')."""
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if org_id in ("", None, "all"):
             target = None
         else:
@@ -107,12 +102,10 @@ class ShellState(AdminArea, rx.State):
             if target is None:
                 self.error = "Organization not found."
                 return None
-        try:
-            await in_db(lambda db: sessions.set_active_org(db, actor=info.actor(), session_id=info.session_id,
-                                                           org_id=target))
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_session(self, lambda db, info: sessions.set_active_org(
+            db, actor=info.actor(), session_id=info.session_id, org_id=target))
+        if not got:
+            return got.reply
         self.org_query = ""
         url = self.router.url
         return rx.redirect((url.path or "/admin") + (f"?{url.query}" if url.query else ""), replace=True)

@@ -21,11 +21,11 @@ def verified_if(db, session_id: int, outcome):
     return outcome
 
 
-async def verify_session_code(info, code) -> bool:
-    """Check a code from the app (or a recovery code); when right, mark this session MFA-verified (one
+def session_code_ok(db, info, code) -> bool:
+    """Check a code from the app (or a recovery code); when right, mark this session MFA-verified (in the same
     transaction). Raises DomainError while guesses are throttled."""
-    return await in_db(lambda db: verified_if(db, info.session_id, mfa.verify(
-        db, user_id=info.user_id, code=code, device_id=info.device_id)))
+    return verified_if(db, info.session_id, mfa.verify(db, user_id=info.user_id, code=code,
+                                                       device_id=info.device_id))
 
 
 class StepUpState(AdminArea, rx.State):
@@ -51,7 +51,7 @@ class StepUpState(AdminArea, rx.State):
         code = code if isinstance(code, str) else ""
 
         try:
-            ok = await verify_session_code(info, code)
+            ok = await in_db(lambda db: session_code_ok(db, info, code))
         except DomainError as e:
             self.error = e.message
             return None

@@ -30,6 +30,13 @@ class Conflict(DomainError):
         self.retry_after = retry_after
 
 
+class AlreadyReviewed(Conflict):
+    """A token request someone else (or a double click) approved or denied first."""
+
+    def __init__(self, message: str = "This request was already reviewed."):
+        super().__init__(message)
+
+
 class StepUpRequired(Forbidden):
     """The action needs MFA verified within the last few minutes; the UI asks for a code and retries."""
 

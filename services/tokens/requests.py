@@ -14,7 +14,7 @@ from models import INT64_MAX, RequestStatus, TokenRequest, User, utcnow
 from models.dto import Result
 from services.core import audit, settings, validation
 from services.core.actor import Actor, system_actor
-from services.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.core.errors import AlreadyReviewed, Conflict, Forbidden, Invalid, NotFound
 from services.core.permissions import MANAGE, require_role, require_step_up, scoped_org_id
 from services.tokens.allocation import CAP_FIELD, bounds_for
 from services.tokens.budget import used_this_month
@@ -201,13 +201,13 @@ def approve(session: Session, *, actor: Actor, request_id, amount=None, expires_
     expires = _expiry(expires_on, now)
     note = validation.text(note, "note", max_len=500)
     if r.status != RequestStatus.pending.value:
-        raise Conflict("This request was already reviewed.")
+        raise AlreadyReviewed()
     ensure_unlocked(session, org_id, now)
     if amount > settings.STEP_UP_GRANT_TOKENS:
         require_step_up(actor, now)
     warnings = approval_warnings(session, r, amount, now)
     if not _grant(session, actor, r, amount, expires, note, now):
-        raise Conflict("This request was already reviewed.")
+        raise AlreadyReviewed()
     return Result(r, warnings)
 
 
@@ -221,7 +221,7 @@ def deny(session: Session, *, actor: Actor, request_id, note: str = "", now: dat
         .values(status=RequestStatus.denied.value, reviewer_id=actor.user_id, reviewed_at=now,
                 review_note=note)).rowcount
     if changed != 1:
-        raise Conflict("This request was already reviewed.")
+        raise AlreadyReviewed()
     session.refresh(r)
     audit.record(session, actor, "request.deny", org_id=org_id, target_type="token_request", target_id=r.id,
                  before={"status": "pending"}, after={**_snapshot(r), "note": note})

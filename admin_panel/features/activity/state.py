@@ -10,6 +10,7 @@ from admin_panel.features.activity.throttled_state import ThrottledState
 from admin_panel.runtime.db import in_db
 from admin_panel.runtime.export_job import download_event, run_export
 from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
+from admin_panel.shell.handler import as_actor, signed_in_actor
 from admin_panel.ui import formatting as fmt
 from services.analytics import activity_logs, audit_log, export_jobs, log_exports, logs_filter
 from services.analytics import statistics as st
@@ -69,37 +70,29 @@ class ActivityState(AdminArea, rx.State):
 
     @rx.event
     async def load(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
-        actor = info.actor()
-        try:
-            actions, models = await in_db(
-                lambda db: (audit_log.audit_actions(db, actor=actor), st.model_options(db)), read=True)
-        except DomainError as e:
-            self.error = e.message
-            return None
-        self.actions = actions
+        got = await as_actor(self, lambda db, actor: (audit_log.audit_actions(db, actor=actor),
+                                                      st.model_options(db), actor.is_super), read=True)
+        if not got:
+            return got.reply
+        self.actions, models, self.is_super = got.value
         self.model_options = [{"id": str(i), "name": n} for i, n in models]
-        self.is_super = actor.is_super
         if self.tab == THROTTLED_TAB:
             if self.is_super:
                 return ThrottledState.load
             self.tab = "usage"
-        return await self._fetch(info, None, "next", reset=True)
+        return await self._fetch(None, "next", reset=True)
 
-    async def _fetch(self, info, cursor, direction, *, reset=False):
-        actor, tab, limit, filters = info.actor(), self.tab, int(self.page_size), dict(self.filters)
+    async def _fetch(self, cursor, direction, *, reset=False):
+        tab, limit, filters = self.tab, int(self.page_size), dict(self.filters)
 
-        def read(db):
+        def read(db, actor):
             return activity_logs.log_page(db, actor=actor, tab=tab, flt=log_filter(db, actor, filters), cursor=cursor,
                                      direction=direction, limit=limit)
 
-        try:
-            page = await in_db(read, read=True)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, read, read=True)
+        if not got:
+            return got.reply
+        page = got.value
         self.error = ""
         self.columns = page.columns
         self.rows = [{k: _cell(v) for k, v in r.items()} for r in page.rows]
@@ -117,11 +110,11 @@ class ActivityState(AdminArea, rx.State):
 
     @rx.event
     async def set_tab(self, tab: str):
-        info = await current_session(self)
-        if info is None:
+        actor = await signed_in_actor(self)
+        if actor is None:
             return rx.redirect(LOGIN_ROUTE)
         if tab == THROTTLED_TAB:  # super admins only (the service checks too)
-            if not info.actor().is_super:
+            if not actor.is_super:
                 self.error = "Unknown log."
                 return None
             self.tab, self.error = tab, ""
@@ -132,13 +125,10 @@ class ActivityState(AdminArea, rx.State):
         self.tab = tab
         if not self.export_running:  # the last export's message belongs to the tab it came from
             self.export_message, self.export_ready = "", False
-        return await self._fetch(info, None, "next", reset=True)
+        return await self._fetch(None, "next", reset=True)
 
     @rx.event
     async def apply_filters(self, form: dict):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if not isinstance(form, dict) or any(not isinstance(form.get(k, ""), str) or len(form.get(k, "")) > 320
                                              for k in FILTER_KEYS + ("page_size",)):
             self.error = "Those filters are not valid."
@@ -152,40 +142,28 @@ class ActivityState(AdminArea, rx.State):
             if self.filters[k] == "all":
                 self.filters[k] = ""
         self.page_size = size
-        return await self._fetch(info, None, "next", reset=True)
+        return await self._fetch(None, "next", reset=True)
 
     @rx.event
     async def clear_filters(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         self.filters = dict.fromkeys(FILTER_KEYS, "")
-        return await self._fetch(info, None, "next", reset=True)
+        return await self._fetch(None, "next", reset=True)
 
     @rx.event
     async def next_page(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if self._next is None:
             return None
-        return await self._fetch(info, self._next, "next")
+        return await self._fetch(self._next, "next")
 
     @rx.event
     async def prev_page(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if self._prev is None:
             return None
-        return await self._fetch(info, self._prev, "prev")
+        return await self._fetch(self._prev, "prev")
 
     @rx.event
     async def first_page(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
-        return await self._fetch(info, None, "next", reset=True)
+        return await self._fetch(None, "next", reset=True)
 
     # ------------------------------------------------------------------------------------ verify chain
     @rx.event(background=True)

@@ -5,12 +5,11 @@ from typing import ClassVar
 
 import reflex as rx
 
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
+from admin_panel.runtime.guard import AdminArea
+from admin_panel.shell.handler import as_actor
 from admin_panel.ui import formatting as fmt
 from models import Role
 from services.auth import throttle
-from services.core.errors import DomainError
 
 
 def _row(r: dict) -> dict[str, str]:
@@ -32,16 +31,10 @@ class ThrottledState(AdminArea, rx.State):
 
     @rx.event
     async def load(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
-        actor = info.actor()
-        try:
-            rows = await in_db(lambda db: throttle.throttled(db, actor=actor), read=True)
-        except DomainError as e:
-            self.error = e.message
-            return None
-        self.rows, self.error = [_row(r) for r in rows], ""
+        got = await as_actor(self, lambda db, actor: throttle.throttled(db, actor=actor), read=True)
+        if not got:
+            return got.reply
+        self.rows, self.error = [_row(r) for r in got.value], ""
         return None
 
     @rx.event
@@ -58,17 +51,13 @@ class ThrottledState(AdminArea, rx.State):
 
     @rx.event
     async def confirm_unlock(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         key, subject = self._confirm_key, self.confirm_subject
         self.cancel_unlock()
         if not key:
             return None
-        try:
-            failures = await in_db(lambda db: throttle.unlock(db, actor=info.actor(), key=key))
-        except DomainError as e:
-            self.error = e.message
-            return ThrottledState.load
-        self.message = f"Unlocked {subject}: its {failures} failed attempts are forgotten."
+        got = await as_actor(self, lambda db, actor: throttle.unlock(db, actor=actor, key=key))
+        if got.reply is not None:  # signed out
+            return got.reply
+        if got:
+            self.message = f"Unlocked {subject}: its {got.value} failed attempts are forgotten."
         return ThrottledState.load

@@ -6,12 +6,10 @@ from typing import ClassVar
 
 import reflex as rx
 
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
-from admin_panel.shell.stepup import ask_step_up
+from admin_panel.runtime.guard import AdminArea
+from admin_panel.shell.handler import as_actor
 from admin_panel.ui import formatting as fmt
 from services.core import webhooks
-from services.core.errors import DomainError, StepUpRequired
 from services.core.permissions import MANAGE
 from services.gateway import api_keys
 
@@ -52,25 +50,16 @@ class ApiKeysState(AdminArea, rx.State):
     _pending_name: str = ""
     _pending_webhook: dict = {}
 
-    async def _info(self):
-        return await current_session(self)
-
     @rx.event
     async def load(self):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
-        actor = info.actor()
-
-        def read(db):
+        def read(db, actor):
             return (api_keys.list_keys(db, actor=actor), webhooks.get_webhook(db, actor=actor),
                     webhooks.list_deliveries(db, actor=actor))
 
-        try:
-            keys, hook, deliveries = await in_db(read, read=True)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, read, read=True)
+        if not got:
+            return got.reply
+        keys, hook, deliveries = got.value
         self.keys = [_key_row(k) for k in keys]
         self.deliveries = [_delivery_row(d) for d in deliveries]
         self.has_webhook = hook is not None
@@ -103,18 +92,12 @@ class ApiKeysState(AdminArea, rx.State):
         return None
 
     async def _create(self):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         name = self._pending_name
-        try:
-            new = await in_db(lambda db: api_keys.create_key(db, actor=info.actor(), name=name))
-        except StepUpRequired:
-            await ask_step_up(self, ApiKeysState.create_retry)
-            return None
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: api_keys.create_key(db, actor=actor, name=name),
+                             retry=ApiKeysState.create_retry)
+        if not got:
+            return got.reply
+        new = got.value
         self._pending_name = ""
         self.new_secret, self.create_open, self.error = new.secret, True, ""
         self.message = f"API key “{new.view.name}” created."
@@ -135,21 +118,16 @@ class ApiKeysState(AdminArea, rx.State):
 
     @rx.event
     async def confirm_revoke(self):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         key_id = self._revoke_id
         if not key_id:
             return None
-        try:
-            view = await in_db(lambda db: api_keys.revoke_key(db, actor=info.actor(), key_id=key_id))
-        except StepUpRequired:
-            await ask_step_up(self, ApiKeysState.confirm_revoke)
-            return None
-        except DomainError as e:
-            self.error = e.message
-            self.cancel_revoke()
-            return None
+        got = await as_actor(self, lambda db, actor: api_keys.revoke_key(db, actor=actor, key_id=key_id),
+                             retry=ApiKeysState.confirm_revoke)
+        if not got:
+            if got.error:
+                self.cancel_revoke()
+            return got.reply
+        view = got.value
         self.cancel_revoke()
         self.message, self.error = f"API key “{view.name}” revoked.", ""
         return ApiKeysState.load
@@ -177,19 +155,14 @@ class ApiKeysState(AdminArea, rx.State):
         return None
 
     async def _save_webhook(self):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         p = dict(self._pending_webhook)
-        try:
-            secret = await in_db(lambda db: webhooks.set_webhook(db, actor=info.actor(), url=p["url"],
-                                                                 enabled=p["enabled"], rotate_secret=p["rotate"]))
-        except StepUpRequired:
-            await ask_step_up(self, ApiKeysState.webhook_retry)
-            return None
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: webhooks.set_webhook(db, actor=actor, url=p["url"],
+                                                                          enabled=p["enabled"],
+                                                                          rotate_secret=p["rotate"]),
+                             retry=ApiKeysState.webhook_retry)
+        if not got:
+            return got.reply
+        secret = got.value
         self._pending_webhook = {}
         self.webhook_secret = secret or ""
         self.message, self.error = "Webhook saved.", ""
@@ -197,17 +170,10 @@ class ApiKeysState(AdminArea, rx.State):
 
     @rx.event
     async def remove_webhook(self):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
-        try:
-            await in_db(lambda db: webhooks.remove_webhook(db, actor=info.actor()))
-        except StepUpRequired:
-            await ask_step_up(self, ApiKeysState.remove_webhook)
-            return None
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: webhooks.remove_webhook(db, actor=actor),
+                             retry=ApiKeysState.remove_webhook)
+        if not got:
+            return got.reply
         self.webhook_secret, self.message = "", "Webhook removed."
         return ApiKeysState.load
 

@@ -3,7 +3,7 @@ pinned users, Distribute now (preview → confirm → execute) and the history o
 
 import reflex as rx
 
-from admin_panel.features.distribution.state import BOOL_FIELDS, CHOICE_LABELS, CHOICES, FIELD_LABELS
+from admin_panel.features.distribution.display import BOOL_FIELDS, CHOICE_LABELS, CHOICES, FIELD_LABELS
 from admin_panel.features.distribution.state import DistributionState as S
 from admin_panel.shell import admin_page
 

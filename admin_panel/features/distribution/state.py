@@ -5,59 +5,18 @@ from typing import ClassVar
 
 import reflex as rx
 
+from admin_panel.features.distribution import display
+from admin_panel.features.distribution.display import BOOL_FIELDS, CHOICES, fmt
 from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
-from admin_panel.ui import formatting
+from admin_panel.runtime.guard import AdminArea
+from admin_panel.shell.handler import Outcome, as_actor, signed_in_actor
 from services.core.errors import DomainError, Invalid
-from services.core.permissions import MANAGE, scoped_org_id
+from services.core.permissions import MANAGE
 from services.tokens.distribution import policy, runs
 from services.tokens.distribution.presets import LABELS, PRESET_NAMES
-from services.tokens.pool import compute_summary
 
 PREVIEW_PAGE = 50
 HISTORY_PAGE = 10
-FIELD_LABELS = {
-    "floor": "Floor per user", "ceiling": "Ceiling per user (empty = unlimited)", "auto_increase": "Auto-increase",
-    "increase_method": "Increase method", "increase_amount": "Increase amount (tokens or %)",
-    "trigger_pct": "Trigger (% used)", "cooldown_minutes": "Cooldown (minutes)",
-    "near_ceiling_bump_pct": "Near-ceiling bump (%)", "monthly_reset": "Monthly reset on the 1st",
-    "reclamation": "Reclamation", "reclaim_schedule": "Reclamation schedule",
-    "reclaim_buffer_pct": "Reclamation buffer (%)", "reserve_pct": "Reserve (% of the pool)",
-    "auto_approve": "Auto-approve requests", "auto_approve_max": "Auto-approve up to (tokens)",
-    "schedule": "Scheduled distribution", "scheduled_strategy": "Scheduled strategy",
-    "lookback_days": "Usage lookback (days)",
-}
-BOOL_FIELDS = ("auto_increase", "monthly_reset", "reclamation", "auto_approve")
-CHOICES = {"increase_method": list(policy.METHODS), "reclaim_schedule": list(policy.RECLAIM_SCHEDULES),
-           "schedule": list(policy.SCHEDULES), "scheduled_strategy": list(policy.STRATEGIES)}
-CHOICE_LABELS = {
-    "flat": "Flat amount", "percent_current": "% of current allocation", "percent_headroom": "% of headroom",
-    "tiered": "Tiered (% of headroom)", "off": "Off", "daily": "Daily", "weekly": "Weekly (Mondays)",
-    "monthly": "Monthly (the 1st)", "equal": "Equal split", "usage": "Usage-based", "incremental": "Incremental",
-}
-
-
-fmt = formatting.limit
-
-
-def _as_text(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "on" if v else "off"
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
-def _user_line(u: dict, kind: str) -> dict[str, str]:
-    f, c = ("floor_override", "ceiling_override") if kind == "tokens" else (
-        "training_floor_override", "training_ceiling_override")
-    cap = u["max_tokens"] if kind == "tokens" else u["max_training_tokens"]
-    return {"user_id": str(u["user_id"]), "email": u["email"], "allocation": fmt(cap),
-            "floor": "" if u[f] is None else fmt(u[f]), "ceiling": "" if u[c] is None else fmt(u[c])}
-
-
 class DistributionState(AdminArea, rx.State):
     required_roles: ClassVar[tuple[str, ...]] = MANAGE
 
@@ -98,50 +57,32 @@ class DistributionState(AdminArea, rx.State):
     _detail_id: int = 0
 
     # ------------------------------------------------------------------------------------------ loading
-    async def _actor(self):
-        info = await current_session(self)
-        return info.actor() if info is not None else None
-
     @rx.event
     async def load(self):
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
         self.error = self.notice = ""
         self.warnings = []
         self._clear_preview()
-        await self._refresh(actor)
-        return None
+        return (await self._refresh()).reply
 
-    async def _refresh(self, actor) -> None:
+    async def _refresh(self) -> Outcome:
         kind = self.kind if self.kind in ("tokens", "training") else "tokens"
-
-        def read(db):
-            pol = policy.get_policy(db, actor=actor, kind=kind)
-            summary = compute_summary(db, scoped_org_id(db, actor)).kind(kind)
-            special = policy.special_users(db, actor=actor, limit=100)
-            hist, total = runs.list_runs(db, actor=actor, page=self.history_page, page_size=HISTORY_PAGE)
-            return pol, summary, special, hist, total
-
-        try:
-            pol, ks, special, hist, total = await in_db(read, read=True)
-        except DomainError as e:
-            self.error = e.message
-            return
-        self.cards = {"purchased": fmt(ks.purchased), "allocated": fmt(ks.assigned),
-                      "used": fmt(ks.used_this_month), "unallocated": fmt(ks.unassigned)}
+        history_page = self.history_page
+        got = await as_actor(self, lambda db, actor: display.read_page(db, actor, kind, history_page, HISTORY_PAGE),
+                             read=True)
+        if not got:
+            return got
+        pol, ks, special, hist, total = got.value
+        self.cards = display.cards(ks)
         self.overbooked = f"Overbooked by {ks.overbooked_by:,}" if ks.overbooked_by else ""
         self.preset, self.preset_label = pol["preset"], LABELS.get(pol["preset"], pol["preset"])
-        self.pol = {k: _as_text(v) for k, v in pol.items()}
+        self.pol = {k: display.as_text(v) for k, v in pol.items()}
         self.lookback = str(pol["lookback_days"])
-        self.overrides = [_user_line(u, kind) for u in special["overrides"]]
-        self.excluded = [_user_line(u, kind) for u in special["excluded"]]
-        self.pinned = [_user_line(u, kind) for u in special["pinned"]]
+        self.overrides, self.excluded, self.pinned = (
+            [display.user_line(u, kind) for u in special[k]] for k in ("overrides", "excluded", "pinned"))
         self.counts = {k: special[k + "_count"] for k in ("overrides", "excluded", "pinned")}
-        self.history = [{"id": str(r["id"]), "when": formatting.moment(r["started_at"]), "actor": r["actor"],
-                         "kind": r["kind"], "strategy": r["strategy_label"], "before": fmt(r["total_before"]),
-                         "after": fmt(r["total_after"]), "changed": str(r["changed"])} for r in hist]
+        self.history = [display.history_row(r) for r in hist]
         self.history_total = total
+        return got
 
     # ------------------------------------------------------------------------------------------- policy
     @rx.event
@@ -153,76 +94,52 @@ class DistributionState(AdminArea, rx.State):
 
     @rx.event
     async def choose_preset(self, preset: str):
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
         if preset not in PRESET_NAMES:
             self.error = "Unknown preset."
             return None
-        try:
-            r = await in_db(lambda db: policy.apply_preset(db, actor=actor, kind=self.kind, preset=preset))
-        except DomainError as e:
-            self.error = e.message
-            return None
-        self.error, self.warnings = "", r.warnings
+        kind = self.kind
+        got = await as_actor(self, lambda db, actor: policy.apply_preset(db, actor=actor, kind=kind, preset=preset))
+        if not got:
+            return got.reply
+        self.error, self.warnings = "", got.value.warnings
         self.notice = f"{LABELS[preset]} preset applied to {self.kind}."
-        await self._refresh(actor)
+        await self._refresh()
         return None
 
     @rx.event
     async def save_policy(self, form_data: dict):
         """The policy form: every field as text (booleans as on/off switches)."""
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
         if not isinstance(form_data, dict):
             self.error = "Nothing to save."
             return None
-        changes = {}
-        for f in policy.EDITABLE:
-            if f in BOOL_FIELDS:
-                changes[f] = form_data.get(f) in ("on", True)
-            elif f in form_data:
-                v = form_data[f]
-                changes[f] = v.strip() if isinstance(v, str) else v
-        current = self.pol
-        changes = {f: v for f, v in changes.items() if _as_text(v) != current.get(f, "")}
+        changes = display.policy_changes(form_data, self.pol, BOOL_FIELDS)
         if not changes:
             self.notice, self.error = "No changes.", ""
             return None
-        for f in ("ceiling", "near_ceiling_bump_pct"):
-            if changes.get(f) == "":
-                changes[f] = None
-        try:
-            r = await in_db(lambda db: policy.update_policy(db, actor=actor, kind=self.kind, changes=changes))
-        except DomainError as e:
-            self.error = e.message
-            return None
-        self.error, self.warnings, self.notice = "", r.warnings, "Policy saved."
-        await self._refresh(actor)
+        kind = self.kind
+        got = await as_actor(self, lambda db, actor: policy.update_policy(db, actor=actor, kind=kind, changes=changes))
+        if not got:
+            return got.reply
+        self.error, self.warnings, self.notice = "", got.value.warnings, "Policy saved."
+        await self._refresh()
         return None
 
     @rx.event
     async def save_override(self, form_data: dict):
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
         form = form_data if isinstance(form_data, dict) else {}
         email, floor, ceiling = (form.get(k, "") for k in ("email", "floor", "ceiling"))
         kind = self.kind
 
-        def write(db):
+        def write(db, actor):
             user = policy.user_by_ref(db, actor, email if isinstance(email, str) else None)
             return policy.set_override(db, actor=actor, user_id=user.id, kind=kind, floor=floor or None,
                                        ceiling=ceiling or None)
 
-        try:
-            r = await in_db(write)
-        except DomainError as e:
-            self.error = e.message
-            return None
-        self.error, self.warnings, self.notice = "", r.warnings, "Per-user limits saved."
-        await self._refresh(actor)
+        got = await as_actor(self, write)
+        if not got:
+            return got.reply
+        self.error, self.warnings, self.notice = "", got.value.warnings, "Per-user limits saved."
+        await self._refresh()
         return None
 
     @rx.event
@@ -233,22 +150,17 @@ class DistributionState(AdminArea, rx.State):
 
     @rx.event
     async def exclude(self, form_data: dict):
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
         email = form_data.get("email") if isinstance(form_data, dict) else None
 
-        def write(db):
+        def write(db, actor):
             user = policy.user_by_ref(db, actor, email if isinstance(email, str) else None)
             return policy.set_excluded(db, actor=actor, user_id=user.id, excluded=True)
 
-        try:
-            await in_db(write)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, write)
+        if not got:
+            return got.reply
         self.error, self.notice = "", "User excluded from automation."
-        await self._refresh(actor)
+        await self._refresh()
         return None
 
     @rx.event
@@ -257,17 +169,10 @@ class DistributionState(AdminArea, rx.State):
             db, actor=actor, user_id=uid, excluded=False), "User included in automation again.")
 
     async def _user_action(self, user_id, fn, done: str) -> None:
-        actor = await self._actor()
-        if actor is None:
-            return
         uid = int(user_id) if isinstance(user_id, str) and user_id.isdigit() and len(user_id) <= 18 else None
-        try:
-            await in_db(lambda db: fn(db, actor, uid))
-        except DomainError as e:
-            self.error = e.message
-            return
-        self.error, self.notice = "", done
-        await self._refresh(actor)
+        if await as_actor(self, lambda db, actor: fn(db, actor, uid)):
+            self.error, self.notice = "", done
+            await self._refresh()
 
     # -------------------------------------------------------------------------------- distribute now
     def _clear_preview(self) -> None:
@@ -286,26 +191,18 @@ class DistributionState(AdminArea, rx.State):
         self.lookback = value[:4] if isinstance(value, str) else ""
         self._clear_preview()
 
-    def _args(self) -> tuple[str, str, int | None]:
-        lookback = None
-        if self.strategy == "usage":
-            if not self.lookback.isdigit():
-                raise Invalid("Lookback must be from 1 to 366 days.")
-            lookback = int(self.lookback)
-        return self.kind, self.strategy, lookback
-
     @rx.event
     async def preview(self):
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
         try:
-            kind, strategy, lookback = self._args()
-            plan = await in_db(lambda db: runs.preview(db, actor=actor, kind=kind, strategy=strategy,
-                                                       lookback_days=lookback), read=True)
-        except DomainError as e:
+            kind, strategy, lookback = display.plan_args(self.kind, self.strategy, self.lookback)
+        except Invalid as e:
             self.error = e.message
             return None
+        got = await as_actor(self, lambda db, actor: runs.preview(db, actor=actor, kind=kind, strategy=strategy,
+                                                                  lookback_days=lookback), read=True)
+        if not got:
+            return got.reply
+        plan = got.value
         self._rows = [(r.user_id, r.email, r.current, r.proposed, "; ".join(r.warnings)) for r in plan.rows]
         self._fingerprint, self._plan_args = plan.fingerprint, (kind, strategy, lookback)
         t = plan.totals()
@@ -320,8 +217,7 @@ class DistributionState(AdminArea, rx.State):
         page = min(max(1, page), self.preview_pages)
         part = self._rows[(page - 1) * PREVIEW_PAGE: page * PREVIEW_PAGE]
         self.preview_page = page
-        self.preview_rows = [{"email": e, "current": fmt(c), "proposed": fmt(p),
-                              "change": f"{p - c:+,}", "warnings": w} for _, e, c, p, w in part]
+        self.preview_rows = display.preview_rows(part)
 
     @rx.event
     def preview_goto(self, page: int):
@@ -344,7 +240,7 @@ class DistributionState(AdminArea, rx.State):
                 return
             self.running, self.confirm_open = True, False
             args, expected = self._plan_args, self._fingerprint
-            actor = await self._actor()  # inside the lock: a background task reads other states only here
+            actor = await signed_in_actor(self)  # inside the lock: a background task reads other states only here
         try:
             if actor is None:
                 raise Invalid("Sign in again.")
@@ -364,37 +260,27 @@ class DistributionState(AdminArea, rx.State):
                 self._clear_preview()
                 self.history_page = 1
             if actor is not None:
-                await self._refresh(actor)
+                await self._refresh()
 
     # --------------------------------------------------------------------------------------- history
     @rx.event
     async def history_goto(self, page: int):
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
         if isinstance(page, int) and not isinstance(page, bool) and 1 <= page <= 100_000:
             self.history_page = page
-            await self._refresh(actor)
+            return (await self._refresh()).reply
         return None
 
     @rx.event
     async def show_run(self, run_id: str, page: int = 1):
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
         rid = int(run_id) if isinstance(run_id, str) and run_id.isdigit() and len(run_id) <= 18 else None
         page = page if isinstance(page, int) and not isinstance(page, bool) and page >= 1 else 1
-        try:
-            d = await in_db(lambda db: runs.run_detail(db, actor=actor, run_id=rid, page=page), read=True)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: runs.run_detail(db, actor=actor, run_id=rid, page=page),
+                             read=True)
+        if not got:
+            return got.reply
+        d = got.value
         self._detail_id = d["id"]
-        self.detail = {"id": str(d["id"]), "when": formatting.moment(d["started_at"]), "actor": d["actor"],
-                       "strategy": d["strategy_label"], "kind": d["kind"], "before": fmt(d["total_before"]),
-                       "after": fmt(d["total_after"]), "changed": str(d["changed"])}
-        self.detail_rows = [{"email": c["email"], "before": fmt(c["before"]), "after": fmt(c["after"]),
-                             "change": f"{c['change']:+,}"} for c in d["changes"]]
+        self.detail, self.detail_rows = display.detail(d), display.detail_rows(d)
         self.detail_page, self.detail_pages = d["page"], d["pages"]
         return None
 

@@ -2,11 +2,10 @@
 
 import reflex as rx
 
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import LOGIN_ROUTE, MemberArea, current_session
+from admin_panel.runtime.guard import MemberArea
+from admin_panel.shell.handler import as_actor, as_session
 from admin_panel.ui import formatting as fmt
 from models import utcnow
-from services.core.errors import DomainError
 from services.tokens import budget, member_overview, requests
 from services.tokens.pool import next_month_start
 
@@ -50,15 +49,11 @@ class MemberState(MemberArea, rx.State):
 
     @rx.event
     async def load(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
-
-        try:
-            b = await in_db(lambda db: budget.remaining_budget(db, actor=info.actor(), user_id=info.user_id), read=True)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_session(self, lambda db, info: (info, budget.remaining_budget(db, actor=info.actor(),
+                                                                                    user_id=info.user_id)), read=True)
+        if not got:
+            return got.reply
+        info, b = got.value
         self.name, self.email = info.name or info.email, info.email
         self.is_admin = info.role != "member"
         self.allocation, self.used = fmt_tokens(b.cap), fmt_tokens(b.used_this_month)
@@ -68,20 +63,17 @@ class MemberState(MemberArea, rx.State):
         self.resets_on = fmt.day(next_month_start(utcnow()))
         self.notice = REASONS.get(b.reason, "")
         self.error, self.loaded = "", True
-        await self._load_more(info)
+        await self._load_more()
         return None
 
-    async def _load_more(self, info) -> None:
-        actor = info.actor()
-
-        def read(db):
+    async def _load_more(self) -> None:
+        def read(db, actor):
             return member_overview.overview(db, actor=actor), requests.my_requests(db, actor=actor, limit=20)
 
-        try:
-            ov, mine = await in_db(read, read=True)
-        except DomainError as e:
-            self.error = e.message
+        got = await as_actor(self, read, read=True)
+        if not got:
             return
+        ov, mine = got.value
         t = ov["tokens"]
         self.run_out = fmt.day(t.run_out) if t.run_out else t.run_out_note
         self.training_allocation = fmt_tokens(ov["training"].allocation)
@@ -103,17 +95,16 @@ class MemberState(MemberArea, rx.State):
     @rx.event
     async def submit_request(self, form_data: dict):
         """The request form: amount, kind, reason (≤ 500 characters). The service checks everything."""
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         form = form_data if isinstance(form_data, dict) else {}
         amount, reason, kind = form.get("amount", ""), form.get("reason", ""), self.req_kind
-        try:
-            r = await in_db(lambda db: requests.submit_request(db, actor=info.actor(), kind=kind,
-                                                                     amount=amount, reason=reason))
-        except DomainError as e:
-            self.req_error, self.req_notice = e.message, ""
-            return None
+        got = await as_actor(self, lambda db, actor: requests.submit_request(db, actor=actor, kind=kind,
+                                                                             amount=amount, reason=reason),
+                             error="req_error")
+        if not got:
+            if got.error:
+                self.req_notice = ""
+            return got.reply
+        r = got.value
         self.req_error = ""
         self.req_notice = ("Approved automatically: your allocation is raised." if r.status == "approved"
                            else "Request sent. An admin will review it.")

@@ -3,11 +3,10 @@ type; they invite unregistered colleagues and follow the status of their request
 
 import reflex as rx
 
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import LOGIN_ROUTE, MemberArea, current_session
+from admin_panel.runtime.guard import MemberArea
+from admin_panel.shell.handler import Outcome, as_actor
 from admin_panel.ui import formatting as fmt
 from services.core import notifications
-from services.core.errors import DomainError
 from services.onboarding import enterprise
 from services.onboarding import invites as invitations
 from services.onboarding.rules import FIELDS
@@ -42,70 +41,59 @@ class EnterpriseRequestState(MemberArea, rx.State):
     def _form(self) -> dict:
         return {f: getattr(self, f) for f in FIELDS}
 
-    async def _refresh_lists(self, info) -> None:
-        actor = info.actor()
-
-        def read(db):
+    async def _refresh_lists(self) -> Outcome:
+        def read(db, actor):
             return (enterprise.my_requests(db, actor=actor), notifications.my_notifications(db, actor=actor))
 
-        mine, inbox = await in_db(read, read=True)
+        got = await as_actor(self, read, read=True)
+        if not got:
+            return got
+        mine, inbox = got.value
         self.requests = [{"id": str(r["id"]), "org_name": r["org_name"], "status": r["status"],
                           "status_label": r["status_label"], "users": str(r["users"]),
                           "tokens": f"{r['tokens']:,}", "reason": r["reason"], "created": fmt_date(r["created_at"])}
                          for r in mine]
         self.notes_inbox = [{"title": n["title"], "body": n["body"], "when": fmt_date(n["created_at"]),
                              "read": "yes" if n["read"] else ""} for n in inbox]
+        return got
 
     @rx.event
     async def load(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         self.error = ""
-        try:
-            await self._refresh_lists(info)
-        except DomainError as e:
-            self.error = e.message
-        return None
+        return (await self._refresh_lists()).reply
 
-    async def _validate(self, info) -> None:
+    async def _validate(self) -> Outcome:
         form = self._form()
-        check = await in_db(lambda db: enterprise.validate(db, actor=info.actor(), data=form), read=True)
+        got = await as_actor(self, lambda db, actor: enterprise.validate(db, actor=actor, data=form), read=True)
+        if not got:
+            return got
+        check = got.value
         self.messages = {f: " ".join(check.messages[f]) for f in FIELDS}
         self.unregistered = check.unregistered
         self.valid, self.checked = check.ok, True
+        return got
 
     @rx.event
     async def edit(self, field: str, value: str):
         """One field changed (debounced in the browser): keep the text, re-run the rules."""
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if field not in FIELDS or not isinstance(value, str):
             return None
         setattr(self, field, value[:MAX_TEXT])
         self.notice = ""
-        try:
-            await self._validate(info)
-        except DomainError as e:
-            self.error = e.message
-        return None
+        return (await self._validate()).reply
 
     @rx.event
     async def invite(self):
         """Invite the e-mails the rules found unregistered (taken from the server's last check, not the browser)."""
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         targets = list(self.unregistered)
         if not targets:
             return None
-        try:
-            out = await in_db(lambda db: invitations.invite(db, actor=info.actor(), emails=targets))
-            await self._validate(info)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: invitations.invite(db, actor=actor, emails=targets))
+        if got:
+            out = got.value
+            got = await self._validate()
+        if not got:
+            return got.reply
         self.invites = [{"email": o["email"], "status": "mailed" if o["sent"] else o["status"], "link": o["link"]}
                         for o in out]
         self.error = ""
@@ -113,20 +101,19 @@ class EnterpriseRequestState(MemberArea, rx.State):
 
     @rx.event
     async def submit(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         form = self._form()
-        try:
-            await self._validate(info)
-            if not self.valid:
-                self.error = "Fix the messages below first."
-                return None
-            r = (await in_db(lambda db: enterprise.submit(db, actor=info.actor(), data=form))).value
-            await self._refresh_lists(info)
-        except DomainError as e:
-            self.error = e.message
+        got = await self._validate()
+        if not got:
+            return got.reply
+        if not self.valid:
+            self.error = "Fix the messages below first."
             return None
+        got = await as_actor(self, lambda db, actor: enterprise.submit(db, actor=actor, data=form))
+        if got:
+            r = got.value.value
+            got = await self._refresh_lists()
+        if not got:
+            return got.reply
         for f in FIELDS:
             setattr(self, f, "")
         self.messages, self.checked, self.valid = dict(EMPTY_MESSAGES), False, False
@@ -136,12 +123,7 @@ class EnterpriseRequestState(MemberArea, rx.State):
 
     @rx.event
     async def mark_read(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
-        try:
-            await in_db(lambda db: notifications.mark_all_read(db, actor=info.actor()))
-            await self._refresh_lists(info)
-        except DomainError as e:
-            self.error = e.message
-        return None
+        got = await as_actor(self, lambda db, actor: notifications.mark_all_read(db, actor=actor))
+        if got:
+            got = await self._refresh_lists()
+        return got.reply

@@ -5,10 +5,9 @@ from typing import ClassVar
 import reflex as rx
 
 from admin_panel.features.orgs.state import OrgsState, _id, _text
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
+from admin_panel.runtime.guard import AdminArea
+from admin_panel.shell.handler import as_actor, as_session
 from services.auth import sessions
-from services.core.errors import DomainError
 from services.orgs import catalog, organizations
 from services.orgs.org_listing import org_detail
 from services.orgs.organizations import ORG_FIELDS
@@ -33,15 +32,13 @@ class OrgEditState(AdminArea, rx.State):
 
     @rx.event
     async def open_edit(self, org_id: str):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         oid = _id(org_id)
-        try:
-            d = await in_db(lambda db: org_detail(db, actor=info.actor(), org_id=oid), read=True)
-        except DomainError as e:
-            self.error, self.is_open = e.message, False
-            return None
+        got = await as_actor(self, lambda db, actor: org_detail(db, actor=actor, org_id=oid), read=True)
+        if not got:
+            if got.error:
+                self.is_open = False
+            return got.reply
+        d = got.value
         self._org_id = d["id"]
         self.org = {k: ("" if d[k] is None else (f"{d[k]:,}" if k in CAPS else str(d[k])))
                     for k in ORG_FIELDS + CAPS}
@@ -62,43 +59,32 @@ class OrgEditState(AdminArea, rx.State):
 
     @rx.event
     async def save(self, form: dict):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if self._org_id is None or not isinstance(form, dict):
             return None
         org_id = self._org_id
         data = {f: _text(form, f) for f in ORG_FIELDS}
         data.update({c: _cap(form, c) for c in CAPS})
         model_ids = [int(m["id"]) for m in self.models if m["allowed"] == "yes"]
-        actor = info.actor()
 
-        def write(db):
+        def write(db, actor):
             organizations.update_org(db, actor=actor, org_id=org_id, **data)
             catalog.set_allowed_models(db, actor=actor, org_id=org_id, model_ids=model_ids)
 
-        try:
-            await in_db(write)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, write)
+        if not got:
+            return got.reply
         self.is_open, self.error, self._org_id = False, "", None
         return OrgsState.load
 
     @rx.event
     async def work_in(self, org_id: str):
         """Make this organization the working one (kept on the session) and open its User Management."""
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         oid = _id(org_id)
         if oid is None:
             self.error = "Organization not found."
             return None
-        try:
-            await in_db(lambda db: sessions.set_active_org(db, actor=info.actor(), session_id=info.session_id,
-                                                           org_id=oid))
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_session(self, lambda db, info: sessions.set_active_org(
+            db, actor=info.actor(), session_id=info.session_id, org_id=oid))
+        if not got:
+            return got.reply
         return rx.redirect("/admin/users")

@@ -7,11 +7,9 @@ from typing import ClassVar
 
 import reflex as rx
 
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
-from admin_panel.shell.stepup import ask_step_up
+from admin_panel.runtime.guard import AdminArea
+from admin_panel.shell.handler import Outcome, as_actor
 from admin_panel.ui import formatting as fmt
-from services.core.errors import DomainError, StepUpRequired
 from services.onboarding import enterprise
 from services.onboarding.rules import FIELDS
 from services.orgs import organizations
@@ -78,18 +76,17 @@ class OrgsState(AdminArea, rx.State):
     def confirm_label(self) -> str:
         return ACTIONS.get(self.confirm_action, "")
 
-    async def _info(self):
-        return await current_session(self)
-
-    async def _reload(self, info) -> None:
-        actor = info.actor()
+    async def _reload(self, error: str = "error") -> Outcome:
         offset = self.org_page * PAGE
 
-        def read(db):
+        def read(db, actor):
             rows, total = org_rows(db, actor=actor, offset=offset)
             return rows, total, enterprise.count_open(db, actor=actor), enterprise.list_requests(db, actor=actor)
 
-        rows, total, n_open, reqs = await in_db(read, read=True)
+        got = await as_actor(self, read, error=error, read=True)
+        if not got:
+            return got
+        rows, total, n_open, reqs = got.value
         self.orgs = [{"id": str(r["id"]), "name": r["name"], "users": f"{r['users']:,}",
                       "pool": f"{r['pool_tokens']:,}", "pool_training": f"{r['pool_training']:,}",
                       "domain": r["domain"], "assigned": f"{r['assigned_tokens']:,}",
@@ -100,18 +97,14 @@ class OrgsState(AdminArea, rx.State):
         self.requests = [{"id": str(r["id"]), "org_name": r["org_name"], "requester": r["requester"],
                           "status": r["status"], "status_label": r["status_label"], "users": str(r["users"]),
                           "tokens": f"{r['tokens']:,}", "created": _date(r["created_at"])} for r in reqs]
+        return got
 
     @rx.event
     async def load(self):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
-        try:
-            await self._reload(info)
+        got = await self._reload()
+        if got:
             self.error = ""
-        except DomainError as e:
-            self.error = e.message
-        return None
+        return got.reply
 
     @rx.event
     def set_tab(self, tab: str):
@@ -119,18 +112,11 @@ class OrgsState(AdminArea, rx.State):
 
     @rx.event
     async def page(self, delta: int):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if delta not in (-1, 1):
             return None
         last = max(0, (self.org_total - 1) // PAGE)
         self.org_page = min(last, max(0, self.org_page + delta))
-        try:
-            await self._reload(info)
-        except DomainError as e:
-            self.error = e.message
-        return None
+        return (await self._reload()).reply
 
     # ------------------------------------------------------------------------------------- organizations
     @rx.event
@@ -139,16 +125,14 @@ class OrgsState(AdminArea, rx.State):
 
     @rx.event
     async def create_org(self, form: dict):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         data = {k: _text(form, k) for k in ("name", "billing_address", "email", "email_domain")}
-        try:
-            org = await in_db(lambda db: organizations.create_org(db, actor=info.actor(), **data))
-            await self._reload(info)
-        except DomainError as e:
-            self.create_error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: organizations.create_org(db, actor=actor, **data),
+                             error="create_error")
+        if got:
+            org = got.value
+            got = await self._reload(error="create_error")
+        if not got:
+            return got.reply
         self.create_open, self.create_error = False, ""
         self.notice = f"Organization {org.name} created."
         return None
@@ -167,9 +151,6 @@ class OrgsState(AdminArea, rx.State):
 
     @rx.event
     async def record_purchase(self, form: dict):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         org_id = self._purchase_org_id
         if org_id is None:
             self.purchase_error = "Choose an organization first."
@@ -183,12 +164,12 @@ class OrgsState(AdminArea, rx.State):
             return None
         args = dict(tokens=_text(form, "tokens") or "0", training_tokens=_text(form, "training_tokens") or "0",
                     payer_email=_text(form, "payer_email"), comment=_text(form, "comment"), expires_at=expires)
-        try:
-            await in_db(lambda db: organizations.record_purchase(db, actor=info.actor(), org_id=org_id, **args))
-            await self._reload(info)
-        except DomainError as e:
-            self.purchase_error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: organizations.record_purchase(db, actor=actor, org_id=org_id,
+                                                                                   **args), error="purchase_error")
+        if got:
+            got = await self._reload(error="purchase_error")
+        if not got:
+            return got.reply
         self.purchase_open, self.purchase_error = False, ""
         self.notice = f"Purchase recorded for {self.purchase_org}."
         return None
@@ -196,16 +177,11 @@ class OrgsState(AdminArea, rx.State):
     # ------------------------------------------------------------------------------------------ requests
     @rx.event
     async def open_review(self, request_id: str):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         rid = _id(request_id)
-        try:
-            detail, check = await in_db(lambda db: enterprise.review(db, actor=info.actor(), request_id=rid),
-                                        read=True)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: enterprise.review(db, actor=actor, request_id=rid), read=True)
+        if not got:
+            return got.reply
+        detail, check = got.value
         self._review_id = detail["id"]
         self.review = {"id": str(detail["id"]), "org_name": detail["org_name"], "requester": detail["requester"],
                        "status": detail["status"], "status_label": detail["status_label"],
@@ -241,25 +217,20 @@ class OrgsState(AdminArea, rx.State):
 
     @rx.event
     async def confirm(self):
-        info = await self._info()
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         action, rid, reason = self.confirm_action, self._review_id, self.reason
         if action not in ACTIONS or rid is None:
             return None
-        actor = info.actor()
-        calls = {"reject": lambda db: enterprise.reject(db, actor=actor, request_id=rid, reason=reason),
-                 "awaiting": lambda db: enterprise.mark_awaiting_payment(db, actor=actor, request_id=rid),
-                 "activate": lambda db: enterprise.activate(db, actor=actor, request_id=rid)}
-        try:
-            result = await in_db(calls[action])
-            await self._reload(info)
-        except StepUpRequired:
-            await ask_step_up(self, OrgsState.confirm)
-            return None
-        except DomainError as e:
-            self.review_error, self.confirm_action = e.message, ""
-            return None
+        calls = {"reject": lambda db, actor: enterprise.reject(db, actor=actor, request_id=rid, reason=reason),
+                 "awaiting": lambda db, actor: enterprise.mark_awaiting_payment(db, actor=actor, request_id=rid),
+                 "activate": lambda db, actor: enterprise.activate(db, actor=actor, request_id=rid)}
+        got = await as_actor(self, calls[action], error="review_error", retry=OrgsState.confirm)
+        if got:
+            result = got.value
+            got = await self._reload(error="review_error")
+        if not got:
+            if got.error:
+                self.confirm_action = ""
+            return got.reply
         name = self.review.get("org_name", "")
         done = {"reject": f"Request for {name} rejected.", "awaiting": f"Request for {name} is awaiting payment.",
                 "activate": f"{name} is active."}[action]

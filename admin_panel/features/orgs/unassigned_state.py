@@ -6,10 +6,9 @@ from typing import ClassVar
 import reflex as rx
 
 from admin_panel.features.orgs.state import SUPER, _date, _id
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
+from admin_panel.runtime.guard import AdminArea
+from admin_panel.shell.handler import Outcome, as_actor
 from services.auth import registration
-from services.core.errors import DomainError
 from services.orgs import organizations
 
 LIMIT = 200  # newest first; the count says when there are more
@@ -27,35 +26,31 @@ class UnassignedState(AdminArea, rx.State):
     def count(self) -> int:
         return len(self.users)
 
-    async def _reload(self, actor) -> None:
-        def read(db):
+    async def _reload(self) -> Outcome:
+        def read(db, actor):
             return (registration.unassigned_users(db, actor=actor, limit=LIMIT),
                     [(o.id, o.name) for o in organizations.list_orgs(db, actor=actor)])
 
-        rows, options = await in_db(read, read=True)
+        got = await as_actor(self, read, read=True)
+        if not got:
+            return got
+        rows, options = got.value
         self.users = [{"id": str(r["id"]), "email": r["email"], "name": r["name"] or "—",
                        "verified": "yes" if r["verified"] else "no", "registered": _date(r["created_at"])}
                       for r in rows]
         self.org_options = [{"id": str(i), "name": n} for i, n in options]
+        return got
 
     @rx.event
     async def load(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
-        try:
-            await self._reload(info.actor())
+        got = await self._reload()
+        if got:
             self.error = ""
-        except DomainError as e:
-            self.error = e.message
-        return None
+        return got.reply
 
     @rx.event
     async def assign(self, form: dict):
         """One row's form: the user's id and the chosen organization (the service re-checks both)."""
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         form = form if isinstance(form, dict) else {}
         user_id, org_id = _id(form.get("user")), _id(form.get("org"))
         if user_id is None:
@@ -64,15 +59,13 @@ class UnassignedState(AdminArea, rx.State):
         if org_id is None:
             self.error = "Choose an organization first."
             return None
-        actor = info.actor()
-        try:
-            user = await in_db(lambda db: registration.assign_to_org(db, actor=actor, user_id=user_id,
-                                                                      org_id=org_id))
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: registration.assign_to_org(db, actor=actor, user_id=user_id,
+                                                                                org_id=org_id))
+        if not got:
+            return got.reply
+        user = got.value
         org = next((o["name"] for o in self.org_options if o["id"] == str(org_id)), "the organization")
         self.error = ""
         self.notice = f"{user.email} joined {org} as an unpaid member: set them paid in User Management."
-        await self._reload(actor)
+        await self._reload()
         return None

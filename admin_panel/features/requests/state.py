@@ -5,11 +5,10 @@ from typing import ClassVar
 
 import reflex as rx
 
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
-from admin_panel.shell import ask_step_up
+from admin_panel.runtime.guard import AdminArea
+from admin_panel.shell.handler import Outcome, as_actor
 from admin_panel.ui import formatting as fmt
-from services.core.errors import DomainError, StepUpRequired
+from services.core.errors import AlreadyReviewed
 from services.core.permissions import MANAGE
 from services.tokens import requests as tr
 
@@ -56,29 +55,22 @@ class RequestsState(AdminArea, rx.State):
     dialog_error: str = ""
     _request_id: int = 0
 
-    async def _actor(self):
-        info = await current_session(self)
-        return info.actor() if info is not None else None
-
     @rx.event
     async def load(self):
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
-        await self._refresh(actor)
-        return None
+        got = await self._refresh()
+        return got.reply
 
-    async def _refresh(self, actor) -> None:
+    async def _refresh(self) -> Outcome[dict]:
         tab, page, size = self.tab, self.page, int(self.page_size)
-        try:
-            res = await in_db(lambda db: tr.list_requests(db, actor=actor, tab=tab, page=page, page_size=size),
-                              read=True)
-        except DomainError as e:
-            self.error = e.message
-            return
+        got = await as_actor(self, lambda db, actor: tr.list_requests(db, actor=actor, tab=tab, page=page,
+                                                                      page_size=size), read=True)
+        if not got:
+            return got
+        res = got.value
         self.counts = res["counts"]
         self.pages = max(1, -(-res["total"] // size))
         self.rows = [_display(r) for r in res["rows"]]
+        return got
 
     @rx.event
     async def set_tab(self, tab: str):
@@ -117,16 +109,14 @@ class RequestsState(AdminArea, rx.State):
         return None
 
     async def _check(self) -> None:
-        actor = await self._actor()
-        if actor is None:
-            return
         rid, amount = self._request_id, self.approve_amount
-        try:
-            self.approve_warnings = await in_db(
-                lambda db: tr.check_approval(db, actor=actor, request_id=rid, amount=amount), read=True)
-            self.dialog_error = ""
-        except DomainError as e:
-            self.approve_warnings, self.dialog_error = [], e.message
+        got = await as_actor(self, lambda db, actor: tr.check_approval(db, actor=actor, request_id=rid,
+                                                                       amount=amount),
+                             error="dialog_error", read=True)
+        if got:
+            self.approve_warnings, self.dialog_error = got.value, ""
+        elif got.reply is None:  # the error is shown (signed out: nothing changes)
+            self.approve_warnings = []
 
     @rx.event
     async def set_approve_amount(self, value: str):
@@ -144,28 +134,25 @@ class RequestsState(AdminArea, rx.State):
     @rx.event
     async def confirm_approve(self):
         """Approve from the dialog's server-side values (also the step-up retry)."""
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
         if not self._request_id:
             return None
         rid, amount, expires, note = self._request_id, self.approve_amount, self.approve_expires, self.approve_note
         try:
-            res = await in_db(lambda db: tr.approve(db, actor=actor, request_id=rid, amount=amount,
-                                                    expires_on=expires or None, note=note))
-        except StepUpRequired:
-            await ask_step_up(self, RequestsState.confirm_approve)
-            return None
-        except DomainError as e:
+            got = await as_actor(self, lambda db, actor: tr.approve(db, actor=actor, request_id=rid, amount=amount,
+                                                                    expires_on=expires or None, note=note),
+                                 error="dialog_error", retry=RequestsState.confirm_approve, passes=(AlreadyReviewed,))
+        except AlreadyReviewed as e:  # someone else was first: close the dialog, show the fresh queue
             self.dialog_error = e.message
-            if "already reviewed" in e.message:
-                self.approve_open, self.error = False, e.message
-                await self._refresh(actor)
+            self.approve_open, self.error = False, e.message
+            await self._refresh()
             return None
+        if not got:
+            return got.reply
+        res = got.value
         self.approve_open, self._request_id, self.dialog_error = False, 0, ""
         extra = (" " + " ".join(res.warnings)) if res.warnings else ""
         self.notice, self.error = f"Approved {res.value.approved_amount:,} tokens for {self.dialog_user}.{extra}", ""
-        await self._refresh(actor)
+        await self._refresh()
         return None
 
     @rx.event
@@ -195,20 +182,16 @@ class RequestsState(AdminArea, rx.State):
 
     @rx.event
     async def confirm_deny(self):
-        actor = await self._actor()
-        if actor is None:
-            return rx.redirect(LOGIN_ROUTE)
         if not self._request_id:
             return None
         rid, note = self._request_id, self.deny_note
-        try:
-            await in_db(lambda db: tr.deny(db, actor=actor, request_id=rid, note=note))
-        except DomainError as e:
-            self.dialog_error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: tr.deny(db, actor=actor, request_id=rid, note=note),
+                             error="dialog_error")
+        if not got:
+            return got.reply
         self.deny_open, self._request_id, self.dialog_error = False, 0, ""
         self.notice, self.error = f"Denied the request of {self.dialog_user}.", ""
-        await self._refresh(actor)
+        await self._refresh()
         return None
 
 

@@ -3,7 +3,6 @@
 import reflex as rx
 
 from admin_panel.features.signin.state import _field
-from admin_panel.runtime.db import in_db
 from admin_panel.runtime.guard import (
     LOGIN_ROUTE,
     MFA_SETUP_ROUTE,
@@ -13,10 +12,10 @@ from admin_panel.runtime.guard import (
     current_session,
     landing_route,
 )
-from admin_panel.shell.stepup import WRONG_CODE, verified_if, verify_session_code
+from admin_panel.shell.handler import as_session, shown
+from admin_panel.shell.stepup import WRONG_CODE, session_code_ok, verified_if
 from models import utcnow
 from services.auth import devices, mfa
-from services.core.errors import DomainError
 
 
 async def trust_this_browser(state: rx.State, info) -> None:
@@ -42,28 +41,19 @@ class MfaSetupState(PasswordStep, rx.State):
             return rx.redirect(LOGIN_ROUTE)
         if info.mfa_enabled:
             return rx.redirect(landing_route(info))
-
-        try:
-            enrolment = await in_db(lambda db: mfa.begin_enrolment(db, user_id=info.user_id))
-        except DomainError as e:
-            self.error = e.message
-            return None
-        self.qr_data_uri, self.secret = enrolment.qr_data_uri, enrolment.secret
+        got = await shown(self, lambda db: mfa.begin_enrolment(db, user_id=info.user_id))
+        if got:
+            self.qr_data_uri, self.secret = got.value.qr_data_uri, got.value.secret
         return None
 
     @rx.event
     async def confirm(self, form_data: dict):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         code = _field(form_data, "code")
-
-        try:
-            codes = await in_db(lambda db: verified_if(db, info.session_id, mfa.confirm_enrolment(
-                db, user_id=info.user_id, code=code, device_id=info.device_id)))
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_session(self, lambda db, info: (info, verified_if(db, info.session_id, mfa.confirm_enrolment(
+            db, user_id=info.user_id, code=code, device_id=info.device_id))))
+        if not got:
+            return got.reply
+        info, codes = got.value
         if not codes:
             self.error = WRONG_CODE
             return None
@@ -104,13 +94,10 @@ class MfaVerifyState(PasswordStep, rx.State):
         if not info.mfa_enabled:
             return rx.redirect(MFA_SETUP_ROUTE)
         code = _field(form_data, "code")
-
-        try:
-            ok = await verify_session_code(info, code)
-        except DomainError as e:
-            self.error = e.message
+        got = await shown(self, lambda db: session_code_ok(db, info, code))
+        if not got:
             return None
-        if not ok:
+        if not got.value:
             self.error = WRONG_CODE
             return None
         self.error = ""

@@ -8,6 +8,7 @@ import reflex as rx
 from admin_panel.runtime.db import in_db
 from admin_panel.runtime.export_job import download_event, run_export
 from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
+from admin_panel.shell.handler import as_actor
 from admin_panel.ui import charts
 from admin_panel.ui import formatting as fmt
 from models import utcnow
@@ -66,28 +67,23 @@ class StatsState(AdminArea, rx.State):
     # ---------------------------------------------------------------------------------------------- load
     @rx.event
     async def load(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if not self.start:
             today = utcnow().date()
             self.start, self.end = (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat(), today.isoformat()
-        return await self._refresh(info)
+        return await self._refresh()
 
-    async def _refresh(self, info):
-        actor = info.actor()
+    async def _refresh(self):
         user_email, start, end, kind, model = self.user_email, self.start, self.end, self.kind, self.model
         gran, top = self.granularity, int(self.top)
 
-        def read(db):
+        def read(db, actor):
             return st.load_page(db, actor=actor, start=start, end=end, kind=kind, model=model, user_email=user_email,
                                 granularity=gran, top=top)
 
-        try:
-            uid, models, page = await in_db(read, read=True)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        got = await as_actor(self, read, read=True)
+        if not got:
+            return got.reply
+        uid, models, page = got.value
         self.error = ""
         self._user_id = uid
         self.model_options = [{"id": str(i), "name": n} for i, n in models]
@@ -117,9 +113,6 @@ class StatsState(AdminArea, rx.State):
     # ------------------------------------------------------------------------------------------- filters
     @rx.event
     async def apply_filters(self, form: dict):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         try:
             if not isinstance(form, dict):
                 raise ValueError("form")
@@ -135,45 +128,37 @@ class StatsState(AdminArea, rx.State):
         self.start, self.end, self.granularity = values["start"], values["end"], values["granularity"]
         self.kind, self.model, self.user_email, self.top = values["kind"], values["model"], values["user"], values[
             "top"]
-        return await self._refresh(info)
+        return await self._refresh()
 
     @rx.event
     async def set_granularity(self, value: str):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if value not in GRANULARITIES:
             self.error = "Granularity must be hour, day, week or month."
             return None
         self.granularity = value
-        return await self._refresh(info)
+        return await self._refresh()
 
     # ------------------------------------------------------------------------------------------- exports
-    def _flt_reader(self, actor):
-        """A function of db building the service filter from a snapshot of the page's filters."""
+    def _flt_reader(self):
+        """A function of (db, actor) building the service filter from a snapshot of the page's filters."""
         values = dict(start=self.start, end=self.end, kind=self.kind, model_id=self.model)
         email = self.user_email
-        return lambda db: stats_filter.make_filter(db, actor, user_id=st.find_user(db, actor=actor, email=email),
-                                                   **values)
+        return lambda db, actor: stats_filter.make_filter(db, actor, user_id=st.find_user(db, actor=actor, email=email),
+                                                **values)
 
     @rx.event
     async def export_chart(self, chart: str):
         """CSV of one chart's data, or of every user's usage over the range (`per_user`)."""
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if chart not in csv_files.CHARTS:
             self.error = "Unknown chart."
             return None
-        actor, gran, top = info.actor(), self.granularity, int(self.top)
-        flt_of = self._flt_reader(actor)
-        try:
-            data = await in_db(lambda db: csv_files.chart_csv(db, actor=actor, chart=chart, flt=flt_of(db),
-                                                              granularity=gran, top=top), read=True)
-        except DomainError as e:
-            self.error = e.message
-            return None
-        return rx.download(data=data, filename=f"{chart.replace('_', '-')}_{self.start}_{self.end}.csv",
+        gran, top, flt_of = self.granularity, int(self.top), self._flt_reader()
+        got = await as_actor(self, lambda db, actor: csv_files.chart_csv(db, actor=actor, chart=chart,
+                                                                       flt=flt_of(db, actor), granularity=gran,
+                                                                       top=top), read=True)
+        if not got:
+            return got.reply
+        return rx.download(data=got.value, filename=f"{chart.replace('_', '-')}_{self.start}_{self.end}.csv",
                            mime_type="text/csv")
 
     @rx.event(background=True)
@@ -187,10 +172,10 @@ class StatsState(AdminArea, rx.State):
                 return rx.redirect(LOGIN_ROUTE)
             self.export_running, self.export_ready, self.error = True, False, ""
             actor = info.actor()
-            flt_of = self._flt_reader(actor)
+            flt_of = self._flt_reader()
 
         def plan(db):
-            f = flt_of(db)
+            f = flt_of(db, actor)
             flt = logs_filter.LogFilter(user_id=f.user_id, model_id=f.model_id, kind=f.kind, start=f.start, end=f.end)
             return flt, log_exports.plan_log_export(db, actor=actor, tab="usage", flt=flt)
 

@@ -9,7 +9,8 @@ from typing import ClassVar
 import reflex as rx
 
 from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import AdminArea, current_session
+from admin_panel.runtime.guard import AdminArea
+from admin_panel.shell.handler import signed_in_actor
 from services.core.errors import DomainError, Forbidden
 from services.core.permissions import MANAGE
 from services.users import invitations, user_import
@@ -74,10 +75,10 @@ class AddUsersState(AdminArea, rx.State):
         await self._open_add()
 
     async def _open_add(self):
-        info = await current_session(self)
-        if info is None:
+        actor = await signed_in_actor(self)
+        if actor is None:
             return
-        self.roles = user_import.form_roles(info.actor())
+        self.roles = user_import.form_roles(actor)
         self.field_errors, self.form_error = {}, ""
         self.added_email, self.added_link, self.added_warnings, self.added_mailed = "", "", [], False
         self.add_open = True
@@ -92,11 +93,10 @@ class AddUsersState(AdminArea, rx.State):
 
     @rx.event
     async def add_user(self, form_data: dict):
-        info = await current_session(self)
-        if info is None:
+        actor = await signed_in_actor(self)
+        if actor is None:
             return None
         values = {f: _text(form_data, f) for f in FORM_FIELDS}
-        actor = info.actor()
         self.field_errors, self.form_error = {}, ""
         try:
             result = await in_db(lambda db: user_import.add_user(
@@ -143,7 +143,7 @@ class AddUsersState(AdminArea, rx.State):
     @rx.event
     async def handle_upload(self, files: list[rx.UploadFile]):
         """Read and check the uploaded file, then start the background import."""
-        if await current_session(self) is None:
+        if await signed_in_actor(self) is None:
             return None
         if self.importing:
             self.import_error = "An import is already running."
@@ -179,11 +179,10 @@ class AddUsersState(AdminArea, rx.State):
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             async with self:
-                info = await current_session(self)
-            if info is None:
+                actor = await signed_in_actor(self)
+            if actor is None:
                 error = "Your session ended; the import stopped."
                 break
-            actor = info.actor()
             try:
                 batch = await in_db(lambda db, chunk=chunk, actor=actor: user_import.import_rows(
                     db, actor=actor, rows=chunk))

@@ -5,81 +5,23 @@ paging, sorting and filtering until "Save changes" commits them all in one trans
 """
 
 import asyncio
-from datetime import UTC, datetime, time
 from typing import ClassVar
 
 import reflex as rx
 
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
-from admin_panel.shell.stepup import ask_step_up
+from admin_panel.features.users import table
+from admin_panel.runtime.guard import AdminArea
+from admin_panel.shell.handler import Outcome, as_actor, shown, signed_in_actor, signed_out
 from admin_panel.ui import formatting as fmt_
-from services.auth import mfa, signin
-from services.core import settings
-from services.core.errors import DomainError, StepUpRequired
 from services.core.permissions import MANAGE
 from services.tokens import allocation, pool
-from services.users import invitations, user_admin, user_table
+from services.users import invitations, user_table
 from services.users.accounts import grantable_roles
 
-ROLE_LABELS = {"super_admin": "Super admin", "admin": "Admin", "finance": "Finance", "member": "Member"}
-CAP_FIELDS = ("max_tokens", "max_training_tokens")
 ACTIONS = ("paid_on", "paid_off", "ban", "unban", "disable", "verify", "role", "pin", "unpin", "invite",
            "reset_link", "reset_mfa")
 LINK_ACTIONS = ("invite", "reset_link")  # the dialog stays open and shows the link to copy
 MAX_EDITS = 10_000
-
-
-fmt, fmt_dt = fmt_.number, fmt_.moment  # the one formatter module (admin_panel/ui/formatting.py)
-
-
-def _user_id(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
-        return int(value)
-    return None
-
-
-def parse_tokens(text) -> int | None:
-    """A cap typed in the table: digits with optional separators; None if it is not a whole number."""
-    if not isinstance(text, str):
-        return None
-    raw = text.strip().replace(",", "").replace("_", "").replace(" ", "")
-    if not raw.isdigit() or len(raw) > 19:
-        return None
-    return int(raw)
-
-
-def _display(row: user_table.UserRow, edits: dict[str, dict[str, str]]) -> dict[str, str]:
-    e = edits.get(str(row.id), {})
-    return {
-        "id": str(row.id), "name": row.name or "—", "email": row.email, "role": row.role,
-        "role_label": ROLE_LABELS.get(row.role, row.role), "mfa": "yes" if row.mfa else "no",
-        "paid": "yes" if row.paid else "no", "banned": "yes" if row.banned else "no",
-        "ban_note": (row.ban_reason + (f" (until {row.banned_until:%Y-%m-%d})" if row.banned_until else ""))
-        if row.banned else "",
-        "verified": "yes" if row.verified else "no", "pinned": "yes" if row.pinned else "no",
-        "invited": "yes" if row.invited else "no",
-        "max_tokens": e.get("max_tokens", fmt(row.max_tokens)),
-        "max_training_tokens": e.get("max_training_tokens", fmt(row.max_training_tokens)),
-        "edited_tokens": "yes" if "max_tokens" in e else "no",
-        "edited_training": "yes" if "max_training_tokens" in e else "no",
-        "used_month": fmt(row.used_month), "used_prev": fmt(row.used_prev), "used_total": fmt(row.used_total),
-        "used_month_training": fmt(row.used_month_training), "used_prev_training": fmt(row.used_prev_training),
-        "used_total_training": fmt(row.used_total_training), "last_login": fmt_dt(row.last_login),
-    }
-
-
-def _summary_cards(s) -> list[dict[str, str]]:
-    cards = []
-    for ks, label in ((s.tokens, "Tokens"), (s.training, "Training tokens")):
-        cards.append({"kind": label, "purchased": fmt(ks.purchased), "assigned": fmt(ks.assigned),
-                      "used": fmt(ks.used_this_month), "unassigned": fmt(ks.unassigned),
-                      "over": fmt(ks.overbooked_by) if ks.overbooked_by else ""})
-    return cards
 
 
 class UsersState(AdminArea, rx.State):
@@ -133,11 +75,10 @@ class UsersState(AdminArea, rx.State):
         return f"{first:,}–{min(self.total, first + self.page_size - 1):,} of {self.total:,}"
 
     # ------------------------------------------------------------------------------------------ loading
-    async def _refresh(self, with_summary: bool = False) -> None:
-        info = await current_session(self)
-        if info is None:
-            return
-        actor = info.actor()
+    async def _refresh(self, with_summary: bool = False) -> Outcome:
+        actor = await signed_in_actor(self)
+        if actor is None:
+            return signed_out()
         if actor.org_id != self._org_id:  # a super admin switched organization: edits of the other org go
             if self.edits:
                 self.notice = "Unsaved cap edits of the previous organization were discarded."
@@ -152,30 +93,27 @@ class UsersState(AdminArea, rx.State):
 
             return page, s, grantable_roles(actor)
 
-        try:
-            page, s, grantable = await in_db(read, read=True)
-        except DomainError as e:
-            self.error = e.message
-            return
-        self.rows = [_display(r, self.edits) for r in page.rows]
-        self._orig = {f"{r.id}:{f}": fmt(getattr(r, f)) for r in page.rows for f in CAP_FIELDS}
+        got = await shown(self, read, read=True)
+        if not got:
+            return got
+        page, s, grantable = got.value
+        self.rows = [table.display_row(r, self.edits) for r in page.rows]
+        self._orig = {f"{r.id}:{f}": fmt_.number(getattr(r, f)) for r in page.rows for f in table.CAP_FIELDS}
         self.total, self.page, self.pages = page.total, page.page, page.pages
         self.grantable = list(grantable)
         if s is not None:
-            self.user_count = fmt(s.users)
-            self.cards = _summary_cards(s)
+            self.user_count = fmt_.number(s.users)
+            self.cards = table.summary_cards(s)
             # No unexpired purchase: "" hides the line.
             self.closest_expiry = fmt_.day(s.closest_expiry) if s.closest_expiry else ""
             self.overbooking = s.warnings
         self.error = ""
+        return got
 
     @rx.event
     async def load(self):
-        if await current_session(self) is None:
-            return rx.redirect(LOGIN_ROUTE)
         self.notice = ""
-        await self._refresh(with_summary=True)
-        return None
+        return (await self._refresh(with_summary=True)).reply
 
     @rx.event
     async def reload(self):
@@ -225,7 +163,7 @@ class UsersState(AdminArea, rx.State):
     @rx.event
     def edit_cell(self, user_id: str, field: str, value: str):
         """A cap typed in the table (on blur). Kept until saved or discarded; only rows on this page change."""
-        if field not in CAP_FIELDS or _user_id(user_id) is None or not isinstance(value, str):
+        if field not in table.CAP_FIELDS or table.user_id_of(user_id) is None or not isinstance(value, str):
             return
         row = next((r for r in self.rows if r["id"] == str(user_id)), None)
         if row is None:
@@ -234,13 +172,13 @@ class UsersState(AdminArea, rx.State):
         value = value.strip()[:30]
         edits = dict(self.edits)
         cell = dict(edits.get(str(user_id), {}))
-        parsed = parse_tokens(value)
+        parsed = table.parse_tokens(value)
         if parsed is None:
             self.bad_cells = sorted(set(self.bad_cells) | {key})
             cell[field] = value
         else:
             self.bad_cells = [c for c in self.bad_cells if c != key]
-            cell[field] = fmt(parsed)
+            cell[field] = fmt_.number(parsed)
         flag = "edited_tokens" if field == "max_tokens" else "edited_training"
         if cell[field] == self._orig.get(key):  # typed back the saved value: no longer an edit
             del cell[field]
@@ -255,7 +193,7 @@ class UsersState(AdminArea, rx.State):
         else:
             edits.pop(str(user_id), None)
         self.edits = edits
-        row[field] = value if parsed is None else fmt(parsed)
+        row[field] = value if parsed is None else fmt_.number(parsed)
         self.rows = list(self.rows)
 
     @rx.event
@@ -265,29 +203,24 @@ class UsersState(AdminArea, rx.State):
 
     @rx.event
     async def save_edits(self):
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         if self.bad_cells:
             self.error = "Fix the cells marked in red (whole numbers only) before saving."
             return None
         changes = []
         for uid, cell in self.edits.items():
-            change = {"user_id": _user_id(uid)}
+            change = {"user_id": table.user_id_of(uid)}
             for f, text in cell.items():
-                change[f] = parse_tokens(text)
+                change[f] = table.parse_tokens(text)
             changes.append(change)
         if not changes:
             self.notice = "Nothing to save."
             return None
-        try:
-            result = await in_db(lambda db: allocation.set_allocations(db, actor=info.actor(), changes=changes))
-        except StepUpRequired:  # a large raise: ask for a fresh code, then save the same edits
-            await ask_step_up(self, UsersState.save_edits)
-            return None
-        except DomainError as e:
-            self.error = e.message
-            return None
+        # a large raise asks for a fresh code (step-up), then saves the same edits
+        got = await as_actor(self, lambda db, actor: allocation.set_allocations(db, actor=actor, changes=changes),
+                             retry=UsersState.save_edits)
+        if not got:
+            return got.reply
+        result = got.value
         self.edits, self.error = {}, ""
         self.notice = f"Saved {len(changes):,} user{'s' if len(changes) != 1 else ''}."
         await self._refresh(with_summary=True)
@@ -325,53 +258,21 @@ class UsersState(AdminArea, rx.State):
     @rx.event
     async def apply_pending(self):
         """Runs the confirmed action (again after a step-up code, from the server-side copy of the form)."""
-        info = await current_session(self)
-        if info is None:
-            return rx.redirect(LOGIN_ROUTE)
         p = dict(self._pending)
-        uid = _user_id(p.get("user_id"))
+        uid = table.user_id_of(p.get("user_id"))
         if not p or uid is None:
             return None
-        actor = info.actor()
         action = p["action"]
-        until = None
-        if action == "ban" and p.get("until"):
-            try:
-                until = datetime.combine(datetime.strptime(str(p["until"])[:10], "%Y-%m-%d").date(), time.min, UTC)
-            except ValueError:
-                self.action_error = "The end date is not a valid date."
-                return None
-
-        def run(db):
-            if action in ("paid_on", "paid_off"):
-                return user_admin.set_paid(db, actor=actor, user_id=uid, paid=action == "paid_on").warnings
-            if action in ("ban", "unban"):
-                user_admin.set_ban(db, actor=actor, user_id=uid, banned=action == "ban",
-                                   reason=p.get("reason") if isinstance(p.get("reason"), str) else "", until=until)
-            elif action == "disable":
-                user_admin.disable(db, actor=actor, user_id=uid)
-            elif action == "verify":
-                user_admin.set_verified(db, actor=actor, user_id=uid)
-            elif action == "role":
-                user_admin.set_role(db, actor=actor, user_id=uid, role=p.get("role"))
-            elif action in ("pin", "unpin"):
-                allocation.set_pinned(db, actor=actor, user_id=uid, pinned=action == "pin")
-            elif action == "invite":
-                return invitations.reissue(db, actor=actor, user_id=uid)
-            elif action == "reset_link":
-                return signin.admin_reset_link(db, actor=actor, user_id=uid)
-            elif action == "reset_mfa":
-                mfa.reset_mfa(db, actor=actor, user_id=uid)
-            return []
-
         try:
-            out = await in_db(run)
-        except StepUpRequired:
-            await ask_step_up(self, UsersState.apply_pending)
+            until = table.ban_until(p) if action == "ban" else None
+        except ValueError:
+            self.action_error = "The end date is not a valid date."
             return None
-        except DomainError as e:
-            self.action_error = e.message
-            return None
+        got = await as_actor(self, lambda db, actor: table.run_action(db, actor, action, uid, p, until),
+                             error="action_error", retry=UsersState.apply_pending)
+        if not got:
+            return got.reply
+        out = got.value
         if action in LINK_ACTIONS:
             await self._show_link(out)
             return None
@@ -382,20 +283,11 @@ class UsersState(AdminArea, rx.State):
         await self._refresh(with_summary=True)
         return None
 
-
     async def _show_link(self, out) -> None:
         """An invitation (e-mailed too when SMTP is configured) or a reset link: shown once to copy."""
         self._pending = {}
-        if isinstance(out, invitations.Invite):
-            mailed = await asyncio.to_thread(invitations.deliver, [out])
-            self.action_link = out.link
-            self.action_link_note = ("E-mailed to the user; the earlier invitation links no longer work." if mailed
-                                     else "Copy it and send it to the user; the earlier invitation links no "
-                                          f"longer work. It expires in {invitations.INVITE_DAYS} days.")
-        else:
-            self.action_link = out
-            self.action_link_note = (f"Copy it and send it to the user: it works once and expires in "
-                                     f"{settings.RESET_LINK_MINUTES} minutes.")
+        mailed = isinstance(out, invitations.Invite) and bool(await asyncio.to_thread(invitations.deliver, [out]))
+        self.action_link, self.action_link_note = table.link_and_note(out, mailed)
         self.notice = f"New link for {self.action_user.get('email', '')}."
 
 
