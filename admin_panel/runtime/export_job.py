@@ -4,9 +4,12 @@ user who started it over plain HTTP (a single-use link made for that user; see s
 so a file of millions of rows never passes through the websocket."""
 
 import asyncio
+from collections.abc import Callable
 
 import reflex as rx
 
+from admin_panel.runtime.db import in_db
+from admin_panel.runtime.guard import LOGIN_ROUTE, current_session
 from services.analytics import export_jobs, log_exports
 from services.core.db import read_scope
 from services.core.errors import DomainError
@@ -48,3 +51,60 @@ def download_event(job_id: str, owner_id: int):
     """The browser follows a fresh single-use link to the finished file (a new one each time: "Download again")."""
     name, url = export_jobs.download_link(job_id, owner_id=owner_id)
     return rx.download(url=url, filename=name)
+
+
+class LogExport(rx.State, mixin=True):
+    """A page that exports a log in the background: its progress vars, Cancel and Download again. The page's own
+    background event calls `_start_export` with a function that reads its inputs under the state lock."""
+
+    export_running: bool = False
+    export_progress: int = 0
+    export_message: str = ""
+    export_ready: bool = False
+    _export_job: str = ""
+
+    async def _start_export(self, inputs: Callable[[], tuple[str, Callable]]):
+        """`inputs()` → (tab, make_filter(db, actor)); runs the export as the signed-in user."""
+        async with self:
+            if self.export_running:
+                return None
+            info = await current_session(self)
+            if info is None:
+                return rx.redirect(LOGIN_ROUTE)
+            self.export_running, self.export_ready, self.error = True, False, ""
+            tab, make_filter = inputs()
+        actor = info.actor()
+
+        def plan(db):
+            flt = make_filter(db, actor)
+            return flt, log_exports.plan_log_export(db, actor=actor, tab=tab, flt=flt)
+
+        try:
+            flt, p = await in_db(plan, read=True)
+            return await run_export(self, owner_id=info.user_id, plan=p, actor=actor, tab=tab, flt=flt)
+        except DomainError as e:
+            async with self:
+                self.export_running, self.error, self.export_message = False, e.message, ""
+            return None
+
+    @rx.event
+    async def cancel_export(self):
+        info = await current_session(self)
+        if info is None or not self._export_job:
+            return None
+        try:
+            export_jobs.cancel(self._export_job, owner_id=info.user_id)
+        except DomainError as e:
+            self.error = e.message
+        return None
+
+    @rx.event
+    async def download_export(self):
+        info = await current_session(self)
+        if info is None or not self._export_job:
+            return None
+        try:
+            return download_event(self._export_job, info.user_id)
+        except DomainError as e:
+            self.error = e.message
+            return None

@@ -7,12 +7,11 @@ from typing import ClassVar
 import reflex as rx
 
 from admin_panel.features.activity.throttled_state import ThrottledState
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.export_job import download_event, run_export
+from admin_panel.runtime.export_job import LogExport
 from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
 from admin_panel.shell.handler import as_actor, signed_in_actor
 from admin_panel.ui import formatting as fmt
-from services.analytics import activity_logs, audit_log, export_jobs, log_exports, logs_filter
+from services.analytics import activity_logs, audit_log, logs_filter
 from services.analytics import statistics as st
 from services.core.db import read_scope
 from services.core.errors import DomainError
@@ -40,7 +39,7 @@ def _cell(value) -> str:
     return str(value)
 
 
-class ActivityState(AdminArea, rx.State):
+class ActivityState(AdminArea, LogExport, rx.State):
     required_roles: ClassVar[tuple[str, ...]] = MANAGE
 
     tab: str = "usage"
@@ -60,11 +59,6 @@ class ActivityState(AdminArea, rx.State):
     verify_running: bool = False
     verify_result: str = ""
     verify_ok: bool = True
-    export_running: bool = False
-    export_progress: int = 0
-    export_message: str = ""
-    export_ready: bool = False
-    _export_job: str = ""
     _next: str | None = None
     _prev: str | None = None
 
@@ -194,46 +188,8 @@ class ActivityState(AdminArea, rx.State):
     # ------------------------------------------------------------------------------------------- export
     @rx.event(background=True)
     async def export_log(self):
-        async with self:
-            if self.export_running:
-                return None
-            info = await current_session(self)
-            if info is None:
-                return rx.redirect(LOGIN_ROUTE)
-            self.export_running, self.export_ready, self.error = True, False, ""
-            tab, filters = self.tab, dict(self.filters)
-        actor = info.actor()
+        def inputs():
+            filters = dict(self.filters)
+            return self.tab, lambda db, actor: log_filter(db, actor, filters)
 
-        def plan(db):
-            flt = log_filter(db, actor, filters)
-            return flt, log_exports.plan_log_export(db, actor=actor, tab=tab, flt=flt)
-
-        try:
-            flt, p = await in_db(plan, read=True)
-            return await run_export(self, owner_id=info.user_id, plan=p, actor=actor, tab=tab, flt=flt)
-        except DomainError as e:
-            async with self:
-                self.export_running, self.error, self.export_message = False, e.message, ""
-            return None
-
-    @rx.event
-    async def cancel_export(self):
-        info = await current_session(self)
-        if info is None or not self._export_job:
-            return None
-        try:
-            export_jobs.cancel(self._export_job, owner_id=info.user_id)
-        except DomainError as e:
-            self.error = e.message
-        return None
-
-    @rx.event
-    async def download_export(self):
-        info = await current_session(self)
-        if info is None or not self._export_job:
-            return None
-        try:
-            return download_event(self._export_job, info.user_id)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        return await self._start_export(inputs)

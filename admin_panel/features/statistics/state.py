@@ -5,17 +5,15 @@ from typing import ClassVar
 
 import reflex as rx
 
-from admin_panel.runtime.db import in_db
-from admin_panel.runtime.export_job import download_event, run_export
-from admin_panel.runtime.guard import LOGIN_ROUTE, AdminArea, current_session
+from admin_panel.runtime.export_job import LogExport
+from admin_panel.runtime.guard import AdminArea
 from admin_panel.shell.handler import as_actor
 from admin_panel.ui import charts
 from admin_panel.ui import formatting as fmt
 from models import utcnow
-from services.analytics import csv_files, export_jobs, log_exports, logs_filter, stats_filter
+from services.analytics import csv_files, logs_filter, stats_filter
 from services.analytics import statistics as st
 from services.analytics.charts import GRANULARITIES
-from services.core.errors import DomainError
 from services.core.permissions import READ_STATS
 
 DEFAULT_DAYS = 90
@@ -35,7 +33,7 @@ def _s(form: dict, key: str, max_len: int = 320) -> str:
 _n = fmt.number
 
 
-class StatsState(AdminArea, rx.State):
+class StatsState(AdminArea, LogExport, rx.State):
     required_roles: ClassVar[tuple[str, ...]] = READ_STATS
 
     start: str = ""
@@ -57,11 +55,6 @@ class StatsState(AdminArea, rx.State):
     notes: dict[str, str] = dict.fromkeys(CHART_KEYS, "")
     loaded: bool = False
     error: str = ""
-    export_running: bool = False
-    export_progress: int = 0
-    export_message: str = ""
-    export_ready: bool = False
-    _export_job: str = ""
     _user_id: int | None = None
 
     # ---------------------------------------------------------------------------------------------- load
@@ -164,47 +157,13 @@ class StatsState(AdminArea, rx.State):
     @rx.event(background=True)
     async def export_raw(self):
         """Every usage event of the range (with the kind/model/user filters) — streamed in the background."""
-        async with self:
-            if self.export_running:
-                return None
-            info = await current_session(self)
-            if info is None:
-                return rx.redirect(LOGIN_ROUTE)
-            self.export_running, self.export_ready, self.error = True, False, ""
-            actor = info.actor()
+        def inputs():
             flt_of = self._flt_reader()
 
-        def plan(db):
-            f = flt_of(db, actor)
-            flt = logs_filter.LogFilter(user_id=f.user_id, model_id=f.model_id, kind=f.kind, start=f.start, end=f.end)
-            return flt, log_exports.plan_log_export(db, actor=actor, tab="usage", flt=flt)
+            def make_filter(db, actor):
+                f = flt_of(db, actor)
+                return logs_filter.LogFilter(user_id=f.user_id, model_id=f.model_id, kind=f.kind, start=f.start,
+                                             end=f.end)
+            return "usage", make_filter
 
-        try:
-            flt, p = await in_db(plan, read=True)
-            return await run_export(self, owner_id=info.user_id, plan=p, actor=actor, tab="usage", flt=flt)
-        except DomainError as e:
-            async with self:
-                self.export_running, self.error, self.export_message = False, e.message, ""
-            return None
-
-    @rx.event
-    async def cancel_export(self):
-        info = await current_session(self)
-        if info is None or not self._export_job:
-            return None
-        try:
-            export_jobs.cancel(self._export_job, owner_id=info.user_id)
-        except DomainError as e:
-            self.error = e.message
-        return None
-
-    @rx.event
-    async def download_export(self):
-        info = await current_session(self)
-        if info is None or not self._export_job:
-            return None
-        try:
-            return download_event(self._export_job, info.user_id)
-        except DomainError as e:
-            self.error = e.message
-            return None
+        return await self._start_export(inputs)
