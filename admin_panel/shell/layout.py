@@ -9,7 +9,7 @@ from admin_panel import features
 from admin_panel.shell.nav import NAV, SECTIONS, NavItem
 from admin_panel.shell.notice_bell import NoticeState, notice_bell
 from admin_panel.shell.recovery import RecoveryCodesState, recovery_codes_dialog
-from admin_panel.shell.registry import PAGES, PageSpec
+from admin_panel.shell.registry import PAGES, PUBLIC_PAGES, PageSpec
 from admin_panel.shell.session import SessionState
 from admin_panel.shell.state import ShellState
 from admin_panel.shell.stepup import step_up_dialog
@@ -245,14 +245,15 @@ def landing() -> rx.Component:
 
 
 def register_pages(app: rx.App) -> None:
-    """Add every page registered with `@admin_page` (and `/admin`, which leads to the role's first page)."""
-
-
+    """Add every page registered with `@public_page` or `@admin_page` (and `/admin`, which leads to the role's
+    first page)."""
     for feature in pkgutil.iter_modules(features.__path__):
         package = importlib.import_module(f"{features.__name__}.{feature.name}")
         for mod in pkgutil.iter_modules(package.__path__):
             if mod.name == "page" or mod.name.endswith("_page"):
                 importlib.import_module(f"{package.__name__}.{mod.name}")
+    for page in PUBLIC_PAGES:
+        app.add_page(page.body, route=page.route, title=page.title, on_load=page.on_load)
     app.add_page(landing, route="/admin", title="Admin Panel · Steward", on_load=ShellState.land)
     for spec in PAGES.values():
         app.add_page(lambda spec=spec: shell(spec), route=spec.item.route, title=f"{spec.title} · Steward",

@@ -4,9 +4,8 @@ import reflex as rx
 
 from admin_panel.features.member.state import MemberState
 from admin_panel.shell.app_header import app_header, card, page_frame
+from admin_panel.shell.registry import public_page
 from admin_panel.ui import styles
-
-ROUTE, TITLE = "/me", "My account · Steward"
 
 
 def _stat(label: str, value, icon: str, stat_id: str, note=None) -> rx.Component:
@@ -27,6 +26,7 @@ def _stat(label: str, value, icon: str, stat_id: str, note=None) -> rx.Component
     )
 
 
+@public_page(route="/me", title="My account", on_load=MemberState.load)
 def member_page() -> rx.Component:
     header = app_header(
         rx.link("Request an Enterprise Account", href="/enterprise/request", size="2", weight="medium",

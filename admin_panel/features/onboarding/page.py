@@ -4,10 +4,10 @@ import reflex as rx
 
 from admin_panel.features.onboarding.state import EnterpriseRequestState as S
 from admin_panel.shell.app_header import app_header, card, page_frame
+from admin_panel.shell.registry import public_page
 from admin_panel.ui import styles
 from services.core import settings
 
-ROUTE, TITLE = "/enterprise/request", "Request an Enterprise Account · Steward"
 DEBOUNCE_MS = 400
 STATUS_COLORS = {"pending": "amber", "awaiting_payment": "blue", "activated": "green", "rejected": "red"}
 
@@ -117,6 +117,7 @@ def my_requests() -> rx.Component:
     ))
 
 
+@public_page(route="/enterprise/request", title="Request an Enterprise Account", on_load=S.load)
 def enterprise_request_page() -> rx.Component:
     header = app_header(rx.link("My account", href="/me", size="2", weight="medium"))
     return page_frame(

@@ -4,11 +4,9 @@ import reflex as rx
 
 from admin_panel.features.signin.mfa_state import MfaSetupState, MfaVerifyState
 from admin_panel.shell.app_header import sign_out_button
+from admin_panel.shell.registry import public_page
 from admin_panel.ui import styles
 from admin_panel.ui.auth_layout import auth_card, auth_layout, code_input, error_callout, form_field
-
-SETUP_ROUTE, SETUP_TITLE = "/mfa/setup", "Set up MFA · Steward"
-VERIFY_ROUTE, VERIFY_TITLE = "/mfa/verify", "Verify sign-in · Steward"
 
 
 def _enrol() -> rx.Component:
@@ -70,6 +68,7 @@ def _recovery_codes() -> rx.Component:
     )
 
 
+@public_page(route="/mfa/setup", title="Set up MFA", on_load=MfaSetupState.load)
 def mfa_setup() -> rx.Component:
     return auth_layout(auth_card(
         "Set up two-factor authentication",
@@ -81,6 +80,7 @@ def mfa_setup() -> rx.Component:
     ))
 
 
+@public_page(route="/mfa/verify", title="Verify sign-in", on_load=MfaVerifyState.load)
 def mfa_verify() -> rx.Component:
     return auth_layout(auth_card(
         "Two-factor verification",

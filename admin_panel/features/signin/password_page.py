@@ -3,13 +3,12 @@
 import reflex as rx
 
 from admin_panel.features.signin.state import ForgotPasswordState, ResetPasswordState
+from admin_panel.shell.registry import public_page
 from admin_panel.ui import styles
 from admin_panel.ui.auth_layout import auth_card, auth_layout, back_to_sign_in, error_callout, form_field
 
-FORGOT_ROUTE, FORGOT_TITLE = "/forgot-password", "Forgot password · Steward"
-RESET_ROUTE, RESET_TITLE = "/reset-password", "Reset password · Steward"
 
-
+@public_page(route="/forgot-password", title="Forgot password", on_load=ForgotPasswordState.clear)
 def forgot_password() -> rx.Component:
     form = rx.form(
         rx.vstack(
@@ -40,6 +39,7 @@ def _password(name: str, label: str) -> rx.Component:
                                             size="3", width="100%"))
 
 
+@public_page(route="/reset-password", title="Reset password", on_load=ResetPasswordState.clear)
 def reset_password() -> rx.Component:
     form = rx.form(
         rx.vstack(

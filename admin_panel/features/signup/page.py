@@ -1,14 +1,10 @@
-"""Public account pages: accept an invitation, register, confirm an e-mail address (not shell pages: they are
-added in admin_panel.py)."""
+"""Public account pages: accept an invitation, register, confirm an e-mail address (not shell pages)."""
 
 import reflex as rx
 
 from admin_panel.features.signup.state import InviteState, RegisterState, VerifyEmailState
+from admin_panel.shell.registry import public_page
 from admin_panel.ui.auth_layout import auth_card, auth_layout, back_to_sign_in, error_callout, form_field
-
-INVITE_ROUTE, INVITE_TITLE = "/invite", "Accept invitation · Steward"
-REGISTER_ROUTE, REGISTER_TITLE = "/register", "Create an account · Steward"
-VERIFY_ROUTE, VERIFY_TITLE = "/verify-email", "Confirm your e-mail · Steward"
 
 
 def _input(name: str, icon: str, **props) -> rx.Component:
@@ -20,6 +16,7 @@ def _password(name: str, label: str) -> rx.Component:
                                           auto_complete="new-password"))
 
 
+@public_page(route="/invite", title="Accept invitation", on_load=InviteState.load)
 def invite_page() -> rx.Component:
     form = rx.form(
         rx.vstack(
@@ -40,6 +37,7 @@ def invite_page() -> rx.Component:
     ))
 
 
+@public_page(route="/register", title="Create an account", on_load=RegisterState.clear)
 def register_page() -> rx.Component:
     form = rx.form(
         rx.vstack(
@@ -65,6 +63,7 @@ def register_page() -> rx.Component:
     ))
 
 
+@public_page(route="/verify-email", title="Confirm your e-mail", on_load=VerifyEmailState.clear)
 def verify_email_page() -> rx.Component:
     done = rx.callout(VerifyEmailState.message, icon="circle-check", color_scheme="green", width="100%",
                       id="email-verified")
