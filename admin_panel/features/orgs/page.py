@@ -9,6 +9,7 @@ from admin_panel.features.orgs.unassigned import unassigned_tab
 from admin_panel.features.orgs.unassigned_state import UnassignedState
 from admin_panel.shell import admin_page
 from admin_panel.ui import styles
+from admin_panel.ui.widgets import dialog_buttons, table_header
 from services.orgs.org_listing import PAGE
 
 STATUS_COLORS = {"pending": "amber", "awaiting_payment": "blue", "activated": "green", "rejected": "red"}
@@ -41,8 +42,7 @@ def create_dialog() -> rx.Component:
                     _field("Billing address", "billing_address", max_length=500),
                     _field("Contact e-mail", "email", type="email"),
                     _field("E-mail domain", "email_domain", placeholder="example.com"),
-                    rx.hstack(rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                              rx.button("Create", type="submit", id="create-org-submit"), justify="end", width="100%"),
+                    dialog_buttons("Create", "create-org-submit"),
                     spacing="3",
                 ),
                 on_submit=OrgsState.create_org,
@@ -68,9 +68,7 @@ def purchase_dialog() -> rx.Component:
                     _field("Payer e-mail", "payer_email", type="email"),
                     _field("Expires on", "expires_at", type="date"),
                     _field("Comment", "comment", max_length=1000),
-                    rx.hstack(rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                              rx.button("Record purchase", type="submit", id="purchase-submit"), justify="end",
-                              width="100%"),
+                    dialog_buttons("Record purchase", "purchase-submit"),
                     spacing="3",
                 ),
                 on_submit=OrgsState.record_purchase,
@@ -83,9 +81,8 @@ def purchase_dialog() -> rx.Component:
 
 
 def orgs_tab() -> rx.Component:
-    head = rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-        "Organization", "Domain", "Users", "Purchased", "Assigned", "Purchased (training)", "Assigned (training)",
-        "Closest expiry", "")]))
+    head = table_header("Organization", "Domain", "Users", "Purchased", "Assigned", "Purchased (training)",
+                        "Assigned (training)", "Closest expiry", "")
     body = rx.table.body(rx.foreach(OrgsState.orgs, lambda o: rx.table.row(
         rx.table.cell(rx.link(o["name"], on_click=OrgEditState.work_in(o["id"]), cursor="pointer",
                               title="Work in this organization", class_name="org-name")),
@@ -115,8 +112,7 @@ def orgs_tab() -> rx.Component:
 
 
 def requests_tab() -> rx.Component:
-    head = rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-        "#", "Organization", "Requested by", "Users", "Tokens", "Sent", "Status", "")]))
+    head = table_header("#", "Organization", "Requested by", "Users", "Tokens", "Sent", "Status", "")
     body = rx.table.body(rx.foreach(OrgsState.requests, lambda r: rx.table.row(
         rx.table.cell(r["id"]), rx.table.cell(r["org_name"]), rx.table.cell(r["requester"]),
         rx.table.cell(r["users"]), rx.table.cell(r["tokens"]), rx.table.cell(r["created"]),
