@@ -15,6 +15,7 @@ from admin_panel.shell.state import ShellState
 from admin_panel.shell.stepup import step_up_dialog
 from admin_panel.ui import styles
 from admin_panel.ui.logo import PRODUCT_NAME, logo_mark
+from admin_panel.ui.widgets import header_bar
 
 WIDE = "@media (min-width: 1200px)"
 SIDEBAR_WIDTH = "248px"
@@ -175,7 +176,7 @@ def user_menu() -> rx.Component:
 
 
 def header(spec: PageSpec) -> rx.Component:
-    return rx.hstack(
+    return header_bar(
         rx.icon_button(rx.icon("menu", size=20), variant="ghost", color_scheme="gray", size="3",
                        aria_label="Open navigation", on_click=ShellState.set_drawer(True), id="nav-toggle",
                        style={WIDE: {"display": "none"}}),
@@ -185,13 +186,7 @@ def header(spec: PageSpec) -> rx.Component:
         notice_bell(),
         rx.color_mode.button(id="color-mode-toggle"),
         user_menu(),
-        align="center",
-        spacing="3",
-        width="100%",
         padding_x=rx.breakpoints(initial="1rem", sm="1.5rem"),
-        padding_y="0.75rem",
-        border_bottom=styles.border,
-        background_color="var(--color-panel-solid)",
         position="sticky",
         top="0",
         z_index="10",

@@ -43,13 +43,14 @@ def dialog_buttons(label: str, submit_id: str) -> rx.Component:
                      rx.button(label, type="submit", id=submit_id), justify="end", width="100%")
 
 
-def header_bar(*children: rx.Component, **props) -> rx.Component:
+def header_bar(*children: rx.Component, padding_x, **props) -> rx.Component:
     """The bar at the top of a signed-in page: one row on the panel colour above a border."""
     return rx.hstack(
         *children,
         align="center",
         spacing="3",
         width="100%",
+        padding_x=padding_x,
         padding_y="0.75rem",
         border_bottom=styles.border,
         background_color="var(--color-panel-solid)",

@@ -4,16 +4,19 @@ import reflex as rx
 
 from admin_panel.features.signup.state import InviteState, RegisterState, VerifyEmailState
 from admin_panel.shell.registry import public_page
-from admin_panel.ui.auth_layout import auth_card, auth_layout, back_to_sign_in, error_callout, form_field
-
-
-def _input(name: str, icon: str, **props) -> rx.Component:
-    return rx.input(rx.input.slot(rx.icon(icon, size=16)), id=name, name=name, size="3", width="100%", **props)
+from admin_panel.ui.auth_layout import (
+    auth_card,
+    auth_layout,
+    back_to_sign_in,
+    error_callout,
+    form_field,
+    icon_input,
+)
 
 
 def _password(name: str, label: str) -> rx.Component:
-    return form_field(label, name, _input(name, "lock", type="password", required=True,
-                                          auto_complete="new-password"))
+    return form_field(label, name, icon_input(name, "lock", type="password", required=True,
+                                              auto_complete="new-password"))
 
 
 @public_page(route="/invite", title="Accept invitation", on_load=InviteState.load)
@@ -42,9 +45,9 @@ def register_page() -> rx.Component:
     form = rx.form(
         rx.vstack(
             error_callout(RegisterState.error),
-            form_field("Work e-mail", "email", _input("email", "mail", type="email", required=True,
-                                                      auto_complete="username", placeholder="you@company.com")),
-            form_field("Name", "name", _input("name", "user", required=True, auto_complete="name")),
+            form_field("Work e-mail", "email", icon_input("email", "mail", type="email", required=True,
+                                                          auto_complete="username", placeholder="you@company.com")),
+            form_field("Name", "name", icon_input("name", "user", required=True, auto_complete="name")),
             _password("password", "Password"),
             _password("confirm", "Repeat the password"),
             rx.button("Create account", type="submit", size="3", width="100%", id="register-submit"),
