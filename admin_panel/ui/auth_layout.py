@@ -59,6 +59,12 @@ def icon_input(name: str, icon: str, **props) -> rx.Component:
     return rx.input(rx.input.slot(rx.icon(icon, size=16)), id=name, name=name, size="3", width="100%", **props)
 
 
+def new_password_field(name: str, label: str) -> rx.Component:
+    """A labelled field for choosing a password (the browser may suggest one)."""
+    return form_field(label, name, icon_input(name, "lock", type="password", required=True,
+                                              auto_complete="new-password"))
+
+
 def error_callout(message) -> rx.Component:
     """An inline error, shown only when `message` (a state var) is not empty."""
     return rx.cond(

@@ -12,11 +12,12 @@ from admin_panel.ui.auth_layout import (
     error_callout,
     form_field,
     icon_input,
+    new_password_field,
 )
 
 
 @public_page(route="/forgot-password", title="Forgot password", on_load=ForgotPasswordState.clear)
-def forgot_password() -> rx.Component:
+def forgotnew_password_field() -> rx.Component:
     form = rx.form(
         rx.vstack(
             form_field("Email", "email", icon_input("email", "mail", type="email", placeholder="you@company.com",
@@ -39,18 +40,13 @@ def forgot_password() -> rx.Component:
     ))
 
 
-def _password(name: str, label: str) -> rx.Component:
-    return form_field(label, name, icon_input(name, "lock", type="password", required=True,
-                                              auto_complete="new-password"))
-
-
 @public_page(route="/reset-password", title="Reset password", on_load=ResetPasswordState.clear)
-def reset_password() -> rx.Component:
+def resetnew_password_field() -> rx.Component:
     form = rx.form(
         rx.vstack(
             error_callout(ResetPasswordState.error),
-            _password("password", "New password"),
-            _password("confirm", "Repeat the new password"),
+            new_password_field("password", "New password"),
+            new_password_field("confirm", "Repeat the new password"),
             rx.button("Set new password", type="submit", size="3", width="100%"),
             spacing="4",
             width="100%",

@@ -11,12 +11,8 @@ from admin_panel.ui.auth_layout import (
     error_callout,
     form_field,
     icon_input,
+    new_password_field,
 )
-
-
-def _password(name: str, label: str) -> rx.Component:
-    return form_field(label, name, icon_input(name, "lock", type="password", required=True,
-                                              auto_complete="new-password"))
 
 
 @public_page(route="/invite", title="Accept invitation", on_load=InviteState.load)
@@ -24,8 +20,8 @@ def invite_page() -> rx.Component:
     form = rx.form(
         rx.vstack(
             rx.text("Account: ", rx.text.strong(InviteState.email), size="2"),
-            _password("password", "Choose a password"),
-            _password("confirm", "Repeat the password"),
+            new_password_field("password", "Choose a password"),
+            new_password_field("confirm", "Repeat the password"),
             rx.button("Set password", type="submit", size="3", width="100%"),
             spacing="4", width="100%",
         ),
@@ -48,8 +44,8 @@ def register_page() -> rx.Component:
             form_field("Work e-mail", "email", icon_input("email", "mail", type="email", required=True,
                                                           auto_complete="username", placeholder="you@company.com")),
             form_field("Name", "name", icon_input("name", "user", required=True, auto_complete="name")),
-            _password("password", "Password"),
-            _password("confirm", "Repeat the password"),
+            new_password_field("password", "Password"),
+            new_password_field("confirm", "Repeat the password"),
             rx.button("Create account", type="submit", size="3", width="100%", id="register-submit"),
             spacing="4", width="100%",
         ),
