@@ -43,6 +43,26 @@ def dialog_buttons(label: str, submit_id: str) -> rx.Component:
                      rx.button(label, type="submit", id=submit_id), justify="end", width="100%")
 
 
+def form_dialog(title, *fields: rx.Component, submit: str, submit_id: str, on_submit, open, on_open_change,
+                head: tuple[rx.Component, ...] = (), trigger: rx.Component | None = None) -> rx.Component:
+    """A dialog around a form: the title, `head` (e.g. a description), the fields, then Cancel and submit.
+    `trigger` (a button) opens it."""
+    return rx.dialog.root(
+        *([rx.dialog.trigger(trigger)] if trigger is not None else []),
+        rx.dialog.content(
+            rx.dialog.title(title),
+            *head,
+            rx.form(
+                rx.vstack(*fields, dialog_buttons(submit, submit_id), spacing="3"),
+                on_submit=on_submit,
+                reset_on_submit=False,
+            ),
+        ),
+        open=open,
+        on_open_change=on_open_change,
+    )
+
+
 def header_bar(*children: rx.Component, padding_x, **props) -> rx.Component:
     """The bar at the top of a signed-in page: one row on the panel colour above a border."""
     return rx.hstack(
