@@ -5,7 +5,7 @@ import reflex as rx
 from admin_panel.shell.session import SessionState
 from admin_panel.ui import styles
 from admin_panel.ui.logo import PRODUCT_NAME, logo_mark
-from admin_panel.ui.widgets import header_bar
+from admin_panel.ui.widgets import content_column, header_bar
 
 
 def sign_out_button() -> rx.Component:
@@ -29,13 +29,7 @@ def app_header(*right: rx.Component) -> rx.Component:
 def page_frame(header: rx.Component, *content: rx.Component) -> rx.Component:
     return rx.box(
         header,
-        rx.box(
-            *content,
-            width="100%",
-            max_width="1100px",
-            margin_x="auto",
-            padding=rx.breakpoints(initial="1rem", sm="2rem"),
-        ),
+        content_column(*content, max_width="1100px", padding=rx.breakpoints(initial="1rem", sm="2rem")),
         min_height="100vh",
         width="100%",
         background_color=styles.auth_page_background,

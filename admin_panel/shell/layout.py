@@ -15,7 +15,7 @@ from admin_panel.shell.state import ShellState
 from admin_panel.shell.stepup import step_up_dialog
 from admin_panel.ui import styles
 from admin_panel.ui.logo import PRODUCT_NAME, logo_mark
-from admin_panel.ui.widgets import header_bar
+from admin_panel.ui.widgets import content_column, header_bar
 
 WIDE = "@media (min-width: 1200px)"
 SIDEBAR_WIDTH = "248px"
@@ -209,14 +209,12 @@ def shell(spec: PageSpec) -> rx.Component:
             sidebar(spec.item.key),
             rx.box(
                 header(spec),
-                rx.box(
+                content_column(
                     rx.cond(ShellState.error != "", rx.callout(ShellState.error, icon="triangle-alert",
                                                                color_scheme="red", width="100%", role="alert",
                                                                margin_bottom="1rem")),
                     body,
-                    width="100%",
                     max_width="1400px",
-                    margin_x="auto",
                     padding=rx.breakpoints(initial="1rem", sm="1.5rem"),
                 ),
                 flex="1",

@@ -63,6 +63,11 @@ def form_dialog(title, *fields: rx.Component, submit: str, submit_id: str, on_su
     )
 
 
+def content_column(*children: rx.Component, max_width: str, padding) -> rx.Component:
+    """The page content under the header bar, centred up to `max_width`."""
+    return rx.box(*children, width="100%", max_width=max_width, margin_x="auto", padding=padding)
+
+
 def header_bar(*children: rx.Component, padding_x, **props) -> rx.Component:
     """The bar at the top of a signed-in page: one row on the panel colour above a border."""
     return rx.hstack(
