@@ -5,6 +5,7 @@ import reflex as rx
 from admin_panel.shell.session import SessionState
 from admin_panel.ui import styles
 from admin_panel.ui.logo import PRODUCT_NAME, logo_mark
+from admin_panel.ui.widgets import content_column, header_bar
 
 
 def sign_out_button() -> rx.Component:
@@ -13,20 +14,14 @@ def sign_out_button() -> rx.Component:
 
 
 def app_header(*right: rx.Component) -> rx.Component:
-    return rx.hstack(
+    return header_bar(
         rx.hstack(logo_mark(size="32px"), rx.text(PRODUCT_NAME, size="4", weight="bold"), align="center",
                   spacing="2"),
         rx.spacer(),
         *right,
         rx.color_mode.button(id="color-mode-toggle"),
         sign_out_button(),
-        align="center",
-        spacing="3",
-        width="100%",
         padding_x=rx.breakpoints(initial="1rem", sm="2rem"),
-        padding_y="0.75rem",
-        border_bottom=styles.border,
-        background_color="var(--color-panel-solid)",
         wrap="wrap",
     )
 
@@ -34,13 +29,7 @@ def app_header(*right: rx.Component) -> rx.Component:
 def page_frame(header: rx.Component, *content: rx.Component) -> rx.Component:
     return rx.box(
         header,
-        rx.box(
-            *content,
-            width="100%",
-            max_width="1100px",
-            margin_x="auto",
-            padding=rx.breakpoints(initial="1rem", sm="2rem"),
-        ),
+        content_column(*content, max_width="1100px", padding=rx.breakpoints(initial="1rem", sm="2rem")),
         min_height="100vh",
         width="100%",
         background_color=styles.auth_page_background,

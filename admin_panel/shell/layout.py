@@ -9,12 +9,13 @@ from admin_panel import features
 from admin_panel.shell.nav import NAV, SECTIONS, NavItem
 from admin_panel.shell.notice_bell import NoticeState, notice_bell
 from admin_panel.shell.recovery import RecoveryCodesState, recovery_codes_dialog
-from admin_panel.shell.registry import PAGES, PageSpec
+from admin_panel.shell.registry import PAGES, PUBLIC_PAGES, PageSpec
 from admin_panel.shell.session import SessionState
 from admin_panel.shell.state import ShellState
 from admin_panel.shell.stepup import step_up_dialog
 from admin_panel.ui import styles
 from admin_panel.ui.logo import PRODUCT_NAME, logo_mark
+from admin_panel.ui.widgets import content_column, header_bar
 
 WIDE = "@media (min-width: 1200px)"
 SIDEBAR_WIDTH = "248px"
@@ -175,7 +176,7 @@ def user_menu() -> rx.Component:
 
 
 def header(spec: PageSpec) -> rx.Component:
-    return rx.hstack(
+    return header_bar(
         rx.icon_button(rx.icon("menu", size=20), variant="ghost", color_scheme="gray", size="3",
                        aria_label="Open navigation", on_click=ShellState.set_drawer(True), id="nav-toggle",
                        style={WIDE: {"display": "none"}}),
@@ -185,13 +186,7 @@ def header(spec: PageSpec) -> rx.Component:
         notice_bell(),
         rx.color_mode.button(id="color-mode-toggle"),
         user_menu(),
-        align="center",
-        spacing="3",
-        width="100%",
         padding_x=rx.breakpoints(initial="1rem", sm="1.5rem"),
-        padding_y="0.75rem",
-        border_bottom=styles.border,
-        background_color="var(--color-panel-solid)",
         position="sticky",
         top="0",
         z_index="10",
@@ -214,14 +209,12 @@ def shell(spec: PageSpec) -> rx.Component:
             sidebar(spec.item.key),
             rx.box(
                 header(spec),
-                rx.box(
+                content_column(
                     rx.cond(ShellState.error != "", rx.callout(ShellState.error, icon="triangle-alert",
                                                                color_scheme="red", width="100%", role="alert",
                                                                margin_bottom="1rem")),
                     body,
-                    width="100%",
                     max_width="1400px",
-                    margin_x="auto",
                     padding=rx.breakpoints(initial="1rem", sm="1.5rem"),
                 ),
                 flex="1",
@@ -245,14 +238,15 @@ def landing() -> rx.Component:
 
 
 def register_pages(app: rx.App) -> None:
-    """Add every page registered with `@admin_page` (and `/admin`, which leads to the role's first page)."""
-
-
+    """Add every page registered with `@public_page` or `@admin_page` (and `/admin`, which leads to the role's
+    first page)."""
     for feature in pkgutil.iter_modules(features.__path__):
         package = importlib.import_module(f"{features.__name__}.{feature.name}")
         for mod in pkgutil.iter_modules(package.__path__):
             if mod.name == "page" or mod.name.endswith("_page"):
                 importlib.import_module(f"{package.__name__}.{mod.name}")
+    for page in PUBLIC_PAGES:
+        app.add_page(page.body, route=page.route, title=page.title, on_load=page.on_load)
     app.add_page(landing, route="/admin", title="Admin Panel · Steward", on_load=ShellState.land)
     for spec in PAGES.values():
         app.add_page(lambda spec=spec: shell(spec), route=spec.item.route, title=f"{spec.title} · Steward",

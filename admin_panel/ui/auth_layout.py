@@ -54,6 +54,17 @@ def form_field(label: str, for_id: str, control: rx.Component, aside: rx.Compone
     return rx.vstack(header, control, spacing="2", width="100%")
 
 
+def icon_input(name: str, icon: str, **props) -> rx.Component:
+    """A large input with an icon at its start; `name` is also its id."""
+    return rx.input(rx.input.slot(rx.icon(icon, size=16)), id=name, name=name, size="3", width="100%", **props)
+
+
+def new_password_field(name: str, label: str) -> rx.Component:
+    """A labelled field for choosing a password (the browser may suggest one)."""
+    return form_field(label, name, icon_input(name, "lock", type="password", required=True,
+                                              auto_complete="new-password"))
+
+
 def error_callout(message) -> rx.Component:
     """An inline error, shown only when `message` (a state var) is not empty."""
     return rx.cond(

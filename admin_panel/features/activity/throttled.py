@@ -4,25 +4,19 @@ import reflex as rx
 
 from admin_panel.features.activity.throttled_state import ThrottledState as S
 from admin_panel.ui import styles
+from admin_panel.ui.widgets import confirm_dialog
 
 COLUMNS = (("kind", "Kind"), ("subject", "Account, address or browser"), ("failures", "Failures"),
            ("last_failure", "Last failure"), ("wait", "Next attempt in"))
 
 
 def _confirm() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Unlock sign-in?"),
-            rx.alert_dialog.description(rx.text(
-                "The failed attempts of ", rx.text.strong(S.confirm_subject),
-                " are forgotten and the next attempt is heard at once. The unlock is recorded in the audit trail.")),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                 on_click=S.cancel_unlock)),
-                rx.alert_dialog.action(rx.button("Unlock", on_click=S.confirm_unlock, id="confirm-unlock")),
-                justify="end", spacing="3", margin_top="1rem",
-            ),
-        ),
+    return confirm_dialog(
+        "Unlock sign-in?",
+        rx.text("The failed attempts of ", rx.text.strong(S.confirm_subject),
+                " are forgotten and the next attempt is heard at once. The unlock is recorded in the audit trail."),
+        on_cancel=S.cancel_unlock,
+        confirm=rx.button("Unlock", on_click=S.confirm_unlock, id="confirm-unlock"),
         open=S.confirm_open,
     )
 

@@ -4,6 +4,7 @@ import reflex as rx
 
 from admin_panel.features.api_keys.state import ApiKeysState as S
 from admin_panel.shell import admin_page
+from admin_panel.ui.widgets import confirm_dialog, dialog_buttons, table_header
 
 
 def _copy_box(value, label: str) -> rx.Component:
@@ -34,11 +35,7 @@ def _create_dialog() -> rx.Component:
                         rx.text("A name that tells where the key is used (e.g. “LiteLLM production”).", size="2"),
                         rx.input(name="name", placeholder="Key name", max_length=100, width="100%", id="key-name"),
                         rx.cond(S.error != "", rx.text(S.error, color_scheme="red", size="2", role="alert")),
-                        rx.hstack(
-                            rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                            rx.button("Create", type="submit", id="create-key-submit"),
-                            justify="end", width="100%",
-                        ),
+                        dialog_buttons("Create", "create-key-submit"),
                         width="100%",
                     ),
                     on_submit=S.create, reset_on_submit=True,
@@ -52,19 +49,11 @@ def _create_dialog() -> rx.Component:
 
 
 def _revoke_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Revoke API key?"),
-            rx.alert_dialog.description(
-                rx.text("Requests with “", S.revoke_name, "” will be refused (403) at once. This cannot be undone.")),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                 on_click=S.cancel_revoke)),
-                rx.alert_dialog.action(rx.button("Revoke", color_scheme="red", on_click=S.confirm_revoke,
-                                                 id="confirm-revoke")),
-                justify="end", spacing="3", margin_top="1rem",
-            ),
-        ),
+    return confirm_dialog(
+        "Revoke API key?",
+        rx.text("Requests with “", S.revoke_name, "” will be refused (403) at once. This cannot be undone."),
+        on_cancel=S.cancel_revoke,
+        confirm=rx.button("Revoke", color_scheme="red", on_click=S.confirm_revoke, id="confirm-revoke"),
         open=S.revoke_open,
     )
 
@@ -82,8 +71,7 @@ def _key_row(k) -> rx.Component:
 
 def _keys_table() -> rx.Component:
     return rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                       ("Name", "Prefix", "Created by", "Created", "Last used", "")])),
+        table_header("Name", "Prefix", "Created by", "Created", "Last used", ""),
         rx.table.body(rx.foreach(S.keys, _key_row)),
         width="100%", variant="surface",
     )
@@ -123,9 +111,7 @@ def _webhook_card() -> rx.Component:
                                                        rx.button("Done", size="1", on_click=S.dismiss_secret))),
             rx.heading("Recent deliveries", size="3", margin_top="0.5rem"),
             rx.cond(S.deliveries.length() > 0, rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("Created", "Event", "Status", "Attempts", "HTTP", "Error",
-                                                "Next attempt")])),
+                table_header("Created", "Event", "Status", "Attempts", "HTTP", "Error", "Next attempt"),
                 rx.table.body(rx.foreach(S.deliveries, _delivery_row)), width="100%", size="1",
             ), rx.text("No deliveries yet.", size="2", color_scheme="gray")),
             width="100%",

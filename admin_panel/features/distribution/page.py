@@ -6,6 +6,7 @@ import reflex as rx
 from admin_panel.features.distribution.display import BOOL_FIELDS, CHOICE_LABELS, CHOICES, FIELD_LABELS
 from admin_panel.features.distribution.state import DistributionState as S
 from admin_panel.shell import admin_page
+from admin_panel.ui.widgets import confirm_dialog, pager, table_header
 
 PRESET_BUTTONS = (("conservative", "Conservative"), ("standard", "Standard"), ("aggressive", "Aggressive"),
                   ("dynamic", "Dynamic"))
@@ -68,7 +69,7 @@ def _policy() -> rx.Component:
 def _user_table(rows, action=None) -> rx.Component:
     cols = ("User", "Allocation", "Floor", "Ceiling") + (("",) if action else ())
     return rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(c) for c in cols])),
+        table_header(*cols),
         rx.table.body(rx.foreach(rows, lambda u: rx.table.row(
             rx.table.cell(u["email"]), rx.table.cell(u["allocation"]), rx.table.cell(u["floor"]),
             rx.table.cell(u["ceiling"]), *([rx.table.cell(action(u))] if action else [])))),
@@ -123,34 +124,24 @@ def _distribute() -> rx.Component:
             rx.foreach(S.preview_warnings, lambda w: rx.callout(w, icon="triangle-alert", color_scheme="amber",
                                                                  size="1", width="100%")),
             rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(c) for c in
-                                               ("User", "Current", "Proposed", "Change", "Warnings")])),
+                table_header("User", "Current", "Proposed", "Change", "Warnings"),
                 rx.table.body(rx.foreach(S.preview_rows, lambda r: rx.table.row(
                     rx.table.cell(r["email"]), rx.table.cell(r["current"]), rx.table.cell(r["proposed"]),
                     rx.table.cell(r["change"]), rx.table.cell(r["warnings"])))),
                 width="100%", size="1", id="preview-table"),
-            rx.hstack(
-                rx.button("Previous", size="1", variant="soft", disabled=S.preview_page <= 1,
-                          on_click=S.preview_goto(S.preview_page - 1)),
-                rx.text("Page " + S.preview_page.to_string() + " of " + S.preview_pages.to_string(), size="2"),
-                rx.button("Next", size="1", variant="soft", disabled=S.preview_page >= S.preview_pages,
-                          on_click=S.preview_goto(S.preview_page + 1)),
-                rx.spacer(),
-                rx.button("Execute", color_scheme="green", on_click=S.ask_confirm, id="execute",
-                          loading=S.running),
-                width="100%", align="center"),
+            pager(S.preview_page, S.preview_pages, S.preview_goto,
+                  rx.spacer(),
+                  rx.button("Execute", color_scheme="green", on_click=S.ask_confirm, id="execute",
+                            loading=S.running),
+                  width="100%", align="center"),
             spacing="3", width="100%",
         )),
-        rx.alert_dialog.root(rx.alert_dialog.content(
-            rx.alert_dialog.title("Apply this distribution?"),
-            rx.alert_dialog.description("It changes " + t["changed"] + " allocations in one step. It is kept in "
-                                        "the history."),
-            rx.hstack(rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                       on_click=S.close_confirm)),
-                      rx.alert_dialog.action(rx.button("Distribute", color_scheme="green", on_click=S.execute,
-                                                       id="execute-confirm")),
-                      justify="end", spacing="3", margin_top="1rem"),
-        ), open=S.confirm_open),
+        confirm_dialog("Apply this distribution?",
+                       "It changes " + t["changed"] + " allocations in one step. It is kept in the history.",
+                       on_cancel=S.close_confirm,
+                       confirm=rx.button("Distribute", color_scheme="green", on_click=S.execute,
+                                         id="execute-confirm"),
+                       open=S.confirm_open),
     )
 
 
@@ -158,9 +149,7 @@ def _history() -> rx.Component:
     return _section(
         "History",
         rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(c) for c in
-                                           ("#", "When", "Who", "Kind", "Strategy", "Before", "After", "Changed",
-                                            "")])),
+            table_header("#", "When", "Who", "Kind", "Strategy", "Before", "After", "Changed", ""),
             rx.table.body(rx.foreach(S.history, lambda r: rx.table.row(
                 rx.table.cell(r["id"]), rx.table.cell(r["when"]), rx.table.cell(r["actor"]),
                 rx.table.cell(r["kind"]), rx.table.cell(r["strategy"]), rx.table.cell(r["before"]),
@@ -179,18 +168,12 @@ def _history() -> rx.Component:
                       rx.spacer(), rx.button("Close", size="1", variant="ghost", on_click=S.close_detail),
                       width="100%"),
             rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(c) for c in
-                                               ("User", "Before", "After", "Change")])),
+                table_header("User", "Before", "After", "Change"),
                 rx.table.body(rx.foreach(S.detail_rows, lambda c: rx.table.row(
                     rx.table.cell(c["email"]), rx.table.cell(c["before"]), rx.table.cell(c["after"]),
                     rx.table.cell(c["change"])))),
                 width="100%", size="1", id="run-detail"),
-            rx.hstack(
-                rx.button("Previous", size="1", variant="soft", disabled=S.detail_page <= 1,
-                          on_click=S.detail_goto(S.detail_page - 1)),
-                rx.text("Page " + S.detail_page.to_string() + " of " + S.detail_pages.to_string(), size="2"),
-                rx.button("Next", size="1", variant="soft", disabled=S.detail_page >= S.detail_pages,
-                          on_click=S.detail_goto(S.detail_page + 1)), align="center"),
+            pager(S.detail_page, S.detail_pages, S.detail_goto, align="center"),
             width="100%")),
     )
 

@@ -4,9 +4,9 @@ import reflex as rx
 
 from admin_panel.features.member.state import MemberState
 from admin_panel.shell.app_header import app_header, card, page_frame
+from admin_panel.shell.registry import public_page
 from admin_panel.ui import styles
-
-ROUTE, TITLE = "/me", "My account · Steward"
+from admin_panel.ui.widgets import table_header
 
 
 def _stat(label: str, value, icon: str, stat_id: str, note=None) -> rx.Component:
@@ -27,6 +27,7 @@ def _stat(label: str, value, icon: str, stat_id: str, note=None) -> rx.Component
     )
 
 
+@public_page(route="/me", title="My account", on_load=MemberState.load)
 def member_page() -> rx.Component:
     header = app_header(
         rx.link("Request an Enterprise Account", href="/enterprise/request", size="2", weight="medium",
@@ -109,8 +110,7 @@ def _my_requests() -> rx.Component:
             rx.cond(
                 MemberState.my_requests.length() > 0,
                 rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                                   ("Date", "Amount", "Kind", "Reason", "Status", "Note")])),
+                    table_header("Date", "Amount", "Kind", "Reason", "Status", "Note"),
                     rx.table.body(rx.foreach(MemberState.my_requests, lambda r: rx.table.row(
                         rx.table.cell(r["date"]), rx.table.cell(r["amount"]), rx.table.cell(r["kind"]),
                         rx.table.cell(r["reason"]), rx.table.cell(r["status"]), rx.table.cell(r["note"])))),

@@ -4,10 +4,11 @@ import reflex as rx
 
 from admin_panel.features.onboarding.state import EnterpriseRequestState as S
 from admin_panel.shell.app_header import app_header, card, page_frame
+from admin_panel.shell.registry import public_page
 from admin_panel.ui import styles
+from admin_panel.ui.widgets import table_header
 from services.core import settings
 
-ROUTE, TITLE = "/enterprise/request", "Request an Enterprise Account · Steward"
 DEBOUNCE_MS = 400
 STATUS_COLORS = {"pending": "amber", "awaiting_payment": "blue", "activated": "green", "rejected": "red"}
 
@@ -100,8 +101,7 @@ def my_requests() -> rx.Component:
         rx.heading("My requests", size="4"),
         rx.cond(S.requests.length() > 0,
                 rx.box(rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                        "#", "Organization", "Users", "Tokens", "Sent", "Status")])),
+                    table_header("#", "Organization", "Users", "Tokens", "Sent", "Status"),
                     rx.table.body(rx.foreach(S.requests, row)), width="100%"), overflow_x="auto", width="100%"),
                 rx.text("No requests yet.", size="2", color=styles.muted_text_color)),
         rx.cond(S.notes_inbox.length() > 0, rx.vstack(
@@ -117,6 +117,7 @@ def my_requests() -> rx.Component:
     ))
 
 
+@public_page(route="/enterprise/request", title="Request an Enterprise Account", on_load=S.load)
 def enterprise_request_page() -> rx.Component:
     header = app_header(rx.link("My account", href="/me", size="2", weight="medium"))
     return page_frame(

@@ -4,6 +4,7 @@ import reflex as rx
 
 from admin_panel.features.orgs.org_edit_state import OrgEditState
 from admin_panel.ui import styles
+from admin_panel.ui.widgets import dialog_buttons
 
 FIELDS = (("name", "Name"), ("billing_address", "Billing address"), ("contact_name", "Point of contact"),
           ("email", "Contact e-mail"), ("phone", "Phone"), ("country", "Country"), ("email_domain", "E-mail domain"))
@@ -39,9 +40,7 @@ def edit_dialog() -> rx.Component:
                     rx.text("Allowed models", size="2", weight="medium"),
                     rx.text("None ticked: every model is allowed.", size="1", color=styles.muted_text_color),
                     rx.flex(rx.foreach(OrgEditState.models, _model), wrap="wrap", gap="0.75rem 1.25rem"),
-                    rx.hstack(rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                        type="button")),
-                              rx.button("Save", type="submit", id="org-edit-save"), justify="end", width="100%"),
+                    dialog_buttons("Save", "org-edit-save"),
                     spacing="3",
                 ),
                 on_submit=OrgEditState.save,

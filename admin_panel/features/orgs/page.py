@@ -9,6 +9,7 @@ from admin_panel.features.orgs.unassigned import unassigned_tab
 from admin_panel.features.orgs.unassigned_state import UnassignedState
 from admin_panel.shell import admin_page
 from admin_panel.ui import styles
+from admin_panel.ui.widgets import form_dialog, table_header
 from services.orgs.org_listing import PAGE
 
 STATUS_COLORS = {"pending": "amber", "awaiting_payment": "blue", "activated": "green", "rejected": "red"}
@@ -30,62 +31,38 @@ def _error(text) -> rx.Component:
 
 
 def create_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.trigger(rx.button(rx.icon("plus", size=16), "New organization", id="new-org")),
-        rx.dialog.content(
-            rx.dialog.title("New organization"),
-            rx.form(
-                rx.vstack(
-                    _error(OrgsState.create_error),
-                    _field("Name", "name", required=True, max_length=200),
-                    _field("Billing address", "billing_address", max_length=500),
-                    _field("Contact e-mail", "email", type="email"),
-                    _field("E-mail domain", "email_domain", placeholder="example.com"),
-                    rx.hstack(rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                              rx.button("Create", type="submit", id="create-org-submit"), justify="end", width="100%"),
-                    spacing="3",
-                ),
-                on_submit=OrgsState.create_org,
-                reset_on_submit=False,
-            ),
-        ),
-        open=OrgsState.create_open,
-        on_open_change=OrgsState.set_create_open,
+    return form_dialog(
+        "New organization",
+        _error(OrgsState.create_error),
+        _field("Name", "name", required=True, max_length=200),
+        _field("Billing address", "billing_address", max_length=500),
+        _field("Contact e-mail", "email", type="email"),
+        _field("E-mail domain", "email_domain", placeholder="example.com"),
+        submit="Create", submit_id="create-org-submit", on_submit=OrgsState.create_org,
+        open=OrgsState.create_open, on_open_change=OrgsState.set_create_open,
+        trigger=rx.button(rx.icon("plus", size=16), "New organization", id="new-org"),
     )
 
 
 def purchase_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Record a purchase"),
-            rx.dialog.description(OrgsState.purchase_org, size="2", margin_bottom="0.75rem"),
-            rx.form(
-                rx.vstack(
-                    _error(OrgsState.purchase_error),
-                    rx.text("Tokens are sold in multiples of 2,000,000.", size="1", color=styles.muted_text_color),
-                    _field("Tokens", "tokens", input_mode="numeric", placeholder="2,000,000"),
-                    _field("Training tokens", "training_tokens", input_mode="numeric", placeholder="0"),
-                    _field("Payer e-mail", "payer_email", type="email"),
-                    _field("Expires on", "expires_at", type="date"),
-                    _field("Comment", "comment", max_length=1000),
-                    rx.hstack(rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                              rx.button("Record purchase", type="submit", id="purchase-submit"), justify="end",
-                              width="100%"),
-                    spacing="3",
-                ),
-                on_submit=OrgsState.record_purchase,
-                reset_on_submit=False,
-            ),
-        ),
-        open=OrgsState.purchase_open,
-        on_open_change=OrgsState.set_purchase_open,
+    return form_dialog(
+        "Record a purchase",
+        _error(OrgsState.purchase_error),
+        rx.text("Tokens are sold in multiples of 2,000,000.", size="1", color=styles.muted_text_color),
+        _field("Tokens", "tokens", input_mode="numeric", placeholder="2,000,000"),
+        _field("Training tokens", "training_tokens", input_mode="numeric", placeholder="0"),
+        _field("Payer e-mail", "payer_email", type="email"),
+        _field("Expires on", "expires_at", type="date"),
+        _field("Comment", "comment", max_length=1000),
+        submit="Record purchase", submit_id="purchase-submit", on_submit=OrgsState.record_purchase,
+        open=OrgsState.purchase_open, on_open_change=OrgsState.set_purchase_open,
+        head=(rx.dialog.description(OrgsState.purchase_org, size="2", margin_bottom="0.75rem"),),
     )
 
 
 def orgs_tab() -> rx.Component:
-    head = rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-        "Organization", "Domain", "Users", "Purchased", "Assigned", "Purchased (training)", "Assigned (training)",
-        "Closest expiry", "")]))
+    head = table_header("Organization", "Domain", "Users", "Purchased", "Assigned", "Purchased (training)",
+                        "Assigned (training)", "Closest expiry", "")
     body = rx.table.body(rx.foreach(OrgsState.orgs, lambda o: rx.table.row(
         rx.table.cell(rx.link(o["name"], on_click=OrgEditState.work_in(o["id"]), cursor="pointer",
                               title="Work in this organization", class_name="org-name")),
@@ -115,8 +92,7 @@ def orgs_tab() -> rx.Component:
 
 
 def requests_tab() -> rx.Component:
-    head = rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-        "#", "Organization", "Requested by", "Users", "Tokens", "Sent", "Status", "")]))
+    head = table_header("#", "Organization", "Requested by", "Users", "Tokens", "Sent", "Status", "")
     body = rx.table.body(rx.foreach(OrgsState.requests, lambda r: rx.table.row(
         rx.table.cell(r["id"]), rx.table.cell(r["org_name"]), rx.table.cell(r["requester"]),
         rx.table.cell(r["users"]), rx.table.cell(r["tokens"]), rx.table.cell(r["created"]),

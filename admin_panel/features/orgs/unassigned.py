@@ -5,6 +5,7 @@ import reflex as rx
 
 from admin_panel.features.orgs.unassigned_state import LIMIT, UnassignedState
 from admin_panel.ui import styles
+from admin_panel.ui.widgets import table_header
 
 
 def _assign_form(u: dict) -> rx.Component:
@@ -26,8 +27,7 @@ def _assign_form(u: dict) -> rx.Component:
 
 
 def unassigned_tab() -> rx.Component:
-    head = rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-        "E-mail", "Name", "E-mail verified", "Registered", "Put into")]))
+    head = table_header("E-mail", "Name", "E-mail verified", "Registered", "Put into")
     body = rx.table.body(rx.foreach(UnassignedState.users, lambda u: rx.table.row(
         rx.table.cell(u["email"], word_break="break-all"), rx.table.cell(u["name"]), rx.table.cell(u["verified"]),
         rx.table.cell(u["registered"], white_space="nowrap"), rx.table.cell(_assign_form(u)),

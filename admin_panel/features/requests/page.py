@@ -4,6 +4,7 @@ import reflex as rx
 
 from admin_panel.features.requests.state import RequestsState as S
 from admin_panel.shell import admin_page
+from admin_panel.ui.widgets import pager, table_header
 
 COLUMNS = ("User", "Amount", "Kind", "Reason", "At request", "Current", "Status", "Date", "Reviewer", "")
 TAB_LABELS = (("pending", "Pending"), ("approved", "Approved"), ("denied", "Denied"), ("all", "All"))
@@ -81,19 +82,15 @@ def requests_page() -> rx.Component:
             value=S.tab, on_change=S.set_tab,
         ),
         rx.box(rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(c) for c in COLUMNS])),
+            table_header(*COLUMNS),
             rx.table.body(rx.foreach(S.rows, _row)),
             width="100%", id="requests-table",
         ), overflow_x="auto", width="100%"),
         rx.cond(S.rows.length() == 0, rx.text("No requests here.", size="2")),
-        rx.hstack(
-            rx.button("Previous", size="1", variant="soft", disabled=S.page <= 1, on_click=S.goto(S.page - 1)),
-            rx.text("Page " + S.page.to_string() + " of " + S.pages.to_string(), size="2"),
-            rx.button("Next", size="1", variant="soft", disabled=S.page >= S.pages, on_click=S.goto(S.page + 1)),
-            rx.spacer(),
-            rx.select(["25", "50", "100"], value=S.page_size, on_change=S.set_page_size, size="1"),
-            width="100%", align="center",
-        ),
+        pager(S.page, S.pages, S.goto,
+              rx.spacer(),
+              rx.select(["25", "50", "100"], value=S.page_size, on_change=S.set_page_size, size="1"),
+              width="100%", align="center"),
         _approve_dialog(),
         _deny_dialog(),
         spacing="4", width="100%",

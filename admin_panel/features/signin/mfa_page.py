@@ -4,11 +4,36 @@ import reflex as rx
 
 from admin_panel.features.signin.mfa_state import MfaSetupState, MfaVerifyState
 from admin_panel.shell.app_header import sign_out_button
+from admin_panel.shell.registry import public_page
 from admin_panel.ui import styles
 from admin_panel.ui.auth_layout import auth_card, auth_layout, code_input, error_callout, form_field
 
-SETUP_ROUTE, SETUP_TITLE = "/mfa/setup", "Set up MFA · Steward"
-VERIFY_ROUTE, VERIFY_TITLE = "/mfa/verify", "Verify sign-in · Steward"
+
+def _code_form(error, control: rx.Component, submit: str, on_submit) -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            error_callout(error),
+            form_field("Authentication code", "code", control),
+            rx.button(submit, type="submit", size="3", width="100%"),
+            spacing="4",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        reset_on_submit=True,
+        width="100%",
+    )
+
+
+def _mfa_page(title: str, subtitle: str, body: rx.Component) -> rx.Component:
+    """The MFA card, with Sign out below its content."""
+    return auth_layout(auth_card(
+        title,
+        subtitle,
+        body,
+        rx.separator(size="4", margin_y="1.25rem"),
+        rx.center(sign_out_button(), width="100%"),
+        icon="smartphone",
+    ))
 
 
 def _enrol() -> rx.Component:
@@ -34,18 +59,7 @@ def _enrol() -> rx.Component:
             width="100%",
         ),
         rx.text("2. Enter the 6-digit code the app shows.", size="2"),
-        rx.form(
-            rx.vstack(
-                error_callout(MfaSetupState.error),
-                form_field("Authentication code", "code", code_input()),
-                rx.button("Turn on MFA", type="submit", size="3", width="100%"),
-                spacing="4",
-                width="100%",
-            ),
-            on_submit=MfaSetupState.confirm,
-            reset_on_submit=True,
-            width="100%",
-        ),
+        _code_form(MfaSetupState.error, code_input(), "Turn on MFA", MfaSetupState.confirm),
         spacing="4",
         width="100%",
     )
@@ -70,34 +84,20 @@ def _recovery_codes() -> rx.Component:
     )
 
 
+@public_page(route="/mfa/setup", title="Set up MFA", on_load=MfaSetupState.load)
 def mfa_setup() -> rx.Component:
-    return auth_layout(auth_card(
+    return _mfa_page(
         "Set up two-factor authentication",
         "Administrators confirm every sign-in with an authenticator app.",
         rx.cond(MfaSetupState.recovery_codes.length() > 0, _recovery_codes(), _enrol()),
-        rx.separator(size="4", margin_y="1.25rem"),
-        rx.center(sign_out_button(), width="100%"),
-        icon="smartphone",
-    ))
+    )
 
 
+@public_page(route="/mfa/verify", title="Verify sign-in", on_load=MfaVerifyState.load)
 def mfa_verify() -> rx.Component:
-    return auth_layout(auth_card(
+    return _mfa_page(
         "Two-factor verification",
         "Enter the 6-digit code from your authenticator app, or one of your recovery codes.",
-        rx.form(
-            rx.vstack(
-                error_callout(MfaVerifyState.error),
-                form_field("Authentication code", "code", code_input(placeholder="123 456 or abcde-12345")),
-                rx.button("Verify", type="submit", size="3", width="100%"),
-                spacing="4",
-                width="100%",
-            ),
-            on_submit=MfaVerifyState.verify,
-            reset_on_submit=True,
-            width="100%",
-        ),
-        rx.separator(size="4", margin_y="1.25rem"),
-        rx.center(sign_out_button(), width="100%"),
-        icon="smartphone",
-    ))
+        _code_form(MfaVerifyState.error, code_input(placeholder="123 456 or abcde-12345"), "Verify",
+                   MfaVerifyState.verify),
+    )

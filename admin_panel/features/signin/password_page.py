@@ -3,19 +3,25 @@
 import reflex as rx
 
 from admin_panel.features.signin.state import ForgotPasswordState, ResetPasswordState
+from admin_panel.shell.registry import public_page
 from admin_panel.ui import styles
-from admin_panel.ui.auth_layout import auth_card, auth_layout, back_to_sign_in, error_callout, form_field
+from admin_panel.ui.auth_layout import (
+    auth_card,
+    auth_layout,
+    back_to_sign_in,
+    error_callout,
+    form_field,
+    icon_input,
+    new_password_field,
+)
 
-FORGOT_ROUTE, FORGOT_TITLE = "/forgot-password", "Forgot password · Steward"
-RESET_ROUTE, RESET_TITLE = "/reset-password", "Reset password · Steward"
 
-
-def forgot_password() -> rx.Component:
+@public_page(route="/forgot-password", title="Forgot password", on_load=ForgotPasswordState.clear)
+def forgotnew_password_field() -> rx.Component:
     form = rx.form(
         rx.vstack(
-            form_field("Email", "email", rx.input(rx.input.slot(rx.icon("mail", size=16)), id="email", name="email",
-                                                  type="email", placeholder="you@company.com", required=True,
-                                                  auto_complete="username", size="3", width="100%")),
+            form_field("Email", "email", icon_input("email", "mail", type="email", placeholder="you@company.com",
+                                                    required=True, auto_complete="username")),
             rx.button("Send reset link", type="submit", size="3", width="100%"),
             spacing="4",
             width="100%",
@@ -34,18 +40,13 @@ def forgot_password() -> rx.Component:
     ))
 
 
-def _password(name: str, label: str) -> rx.Component:
-    return form_field(label, name, rx.input(rx.input.slot(rx.icon("lock", size=16)), id=name, name=name,
-                                            type="password", required=True, auto_complete="new-password",
-                                            size="3", width="100%"))
-
-
-def reset_password() -> rx.Component:
+@public_page(route="/reset-password", title="Reset password", on_load=ResetPasswordState.clear)
+def resetnew_password_field() -> rx.Component:
     form = rx.form(
         rx.vstack(
             error_callout(ResetPasswordState.error),
-            _password("password", "New password"),
-            _password("confirm", "Repeat the new password"),
+            new_password_field("password", "New password"),
+            new_password_field("confirm", "Repeat the new password"),
             rx.button("Set new password", type="submit", size="3", width="100%"),
             spacing="4",
             width="100%",

@@ -4,47 +4,18 @@ import reflex as rx
 
 from admin_panel.features.signin.state import LoginState
 from admin_panel.ui import styles
-from admin_panel.ui.auth_layout import error_callout
+from admin_panel.ui.auth_layout import error_callout, form_field, icon_input
 from admin_panel.ui.logo import PRODUCT_NAME, TAGLINE, logo_mark
 
 
-def _field(label: str, for_id: str, control: rx.Component, aside: rx.Component | None = None) -> rx.Component:
-    header = rx.hstack(
-        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=for_id),
-        rx.spacer(),
-        aside or rx.fragment(),
-        width="100%",
-        align="center",
-    )
-    return rx.vstack(header, control, spacing="2", width="100%")
-
-
 def _email_input() -> rx.Component:
-    return rx.input(
-        rx.input.slot(rx.icon("mail", size=16)),
-        id="email",
-        name="email",
-        type="email",
-        placeholder="you@company.com",
-        auto_complete="username",
-        required=True,
-        size="3",
-        width="100%",
-    )
+    return icon_input("email", "mail", type="email", placeholder="you@company.com", auto_complete="username",
+                      required=True)
 
 
 def _password_input() -> rx.Component:
-    return rx.input(
-        rx.input.slot(rx.icon("lock", size=16)),
-        id="password",
-        name="password",
-        type="password",
-        placeholder="Your password",
-        auto_complete="current-password",
-        required=True,
-        size="3",
-        width="100%",
-    )
+    return icon_input("password", "lock", type="password", placeholder="Your password",
+                      auto_complete="current-password", required=True)
 
 
 def _forgot_password() -> rx.Component:
@@ -67,8 +38,8 @@ def sign_in_form() -> rx.Component:
         rx.form(
             rx.vstack(
                 error_callout(LoginState.error),
-                _field("Email", "email", _email_input()),
-                _field("Password", "password", _password_input(), aside=_forgot_password()),
+                form_field("Email", "email", _email_input()),
+                form_field("Password", "password", _password_input(), aside=_forgot_password()),
                 rx.button("Sign in", type="submit", size="3", width="100%", margin_top="0.5rem"),
                 spacing="4",
                 width="100%",

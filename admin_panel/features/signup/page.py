@@ -1,31 +1,27 @@
-"""Public account pages: accept an invitation, register, confirm an e-mail address (not shell pages: they are
-added in admin_panel.py)."""
+"""Public account pages: accept an invitation, register, confirm an e-mail address (not shell pages)."""
 
 import reflex as rx
 
 from admin_panel.features.signup.state import InviteState, RegisterState, VerifyEmailState
-from admin_panel.ui.auth_layout import auth_card, auth_layout, back_to_sign_in, error_callout, form_field
-
-INVITE_ROUTE, INVITE_TITLE = "/invite", "Accept invitation · Steward"
-REGISTER_ROUTE, REGISTER_TITLE = "/register", "Create an account · Steward"
-VERIFY_ROUTE, VERIFY_TITLE = "/verify-email", "Confirm your e-mail · Steward"
-
-
-def _input(name: str, icon: str, **props) -> rx.Component:
-    return rx.input(rx.input.slot(rx.icon(icon, size=16)), id=name, name=name, size="3", width="100%", **props)
-
-
-def _password(name: str, label: str) -> rx.Component:
-    return form_field(label, name, _input(name, "lock", type="password", required=True,
-                                          auto_complete="new-password"))
+from admin_panel.shell.registry import public_page
+from admin_panel.ui.auth_layout import (
+    auth_card,
+    auth_layout,
+    back_to_sign_in,
+    error_callout,
+    form_field,
+    icon_input,
+    new_password_field,
+)
 
 
+@public_page(route="/invite", title="Accept invitation", on_load=InviteState.load)
 def invite_page() -> rx.Component:
     form = rx.form(
         rx.vstack(
             rx.text("Account: ", rx.text.strong(InviteState.email), size="2"),
-            _password("password", "Choose a password"),
-            _password("confirm", "Repeat the password"),
+            new_password_field("password", "Choose a password"),
+            new_password_field("confirm", "Repeat the password"),
             rx.button("Set password", type="submit", size="3", width="100%"),
             spacing="4", width="100%",
         ),
@@ -40,15 +36,16 @@ def invite_page() -> rx.Component:
     ))
 
 
+@public_page(route="/register", title="Create an account", on_load=RegisterState.clear)
 def register_page() -> rx.Component:
     form = rx.form(
         rx.vstack(
             error_callout(RegisterState.error),
-            form_field("Work e-mail", "email", _input("email", "mail", type="email", required=True,
-                                                      auto_complete="username", placeholder="you@company.com")),
-            form_field("Name", "name", _input("name", "user", required=True, auto_complete="name")),
-            _password("password", "Password"),
-            _password("confirm", "Repeat the password"),
+            form_field("Work e-mail", "email", icon_input("email", "mail", type="email", required=True,
+                                                          auto_complete="username", placeholder="you@company.com")),
+            form_field("Name", "name", icon_input("name", "user", required=True, auto_complete="name")),
+            new_password_field("password", "Password"),
+            new_password_field("confirm", "Repeat the password"),
             rx.button("Create account", type="submit", size="3", width="100%", id="register-submit"),
             spacing="4", width="100%",
         ),
@@ -65,6 +62,7 @@ def register_page() -> rx.Component:
     ))
 
 
+@public_page(route="/verify-email", title="Confirm your e-mail", on_load=VerifyEmailState.clear)
 def verify_email_page() -> rx.Component:
     done = rx.callout(VerifyEmailState.message, icon="circle-check", color_scheme="green", width="100%",
                       id="email-verified")

@@ -4,6 +4,7 @@ import reflex as rx
 
 from admin_panel.features.users.add_users_state import AddUsersState as S
 from admin_panel.ui import styles
+from admin_panel.ui.widgets import dialog_buttons, table_header
 from services.users.user_import import COLUMNS, MAX_IMPORT_BYTES
 
 UPLOAD_ID = "users_csv_upload"
@@ -52,11 +53,7 @@ def _add_form() -> rx.Component:
             ),
             rx.text("Empty caps use the organization's default allocation. The user gets an invitation link "
                     "(valid 7 days) to choose a password.", size="1", color=styles.muted_text_color),
-            rx.hstack(
-                rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                rx.button("Add user", type="submit", id="add-user-submit"),
-                justify="end", width="100%",
-            ),
+            dialog_buttons("Add user", "add-user-submit"),
             spacing="3", width="100%",
         ),
         on_submit=S.add_user,
@@ -153,8 +150,7 @@ def _results() -> rx.Component:
         ),
         rx.scroll_area(
             rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("Line", "Email", "Result", "Reason", "Link")])),
+                table_header("Line", "Email", "Result", "Reason", "Link"),
                 rx.table.body(rx.foreach(S.result_rows, _result_row)),
                 size="1", width="100%", id="import-results",
             ),
