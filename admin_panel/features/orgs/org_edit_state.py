@@ -4,8 +4,9 @@ from typing import ClassVar
 
 import reflex as rx
 
-from admin_panel.features.orgs.state import OrgsState, _id, _text
+from admin_panel.features.orgs.state import OrgsState, _text
 from admin_panel.runtime.guard import AdminArea
+from admin_panel.runtime.ids import browser_id
 from admin_panel.shell.handler import as_actor, as_session
 from services.auth import sessions
 from services.orgs import catalog, organizations
@@ -32,7 +33,7 @@ class OrgEditState(AdminArea, rx.State):
 
     @rx.event
     async def open_edit(self, org_id: str):
-        oid = _id(org_id)
+        oid = browser_id(org_id)
         got = await as_actor(self, lambda db, actor: org_detail(db, actor=actor, org_id=oid), read=True)
         if not got:
             if got.error:
@@ -79,7 +80,7 @@ class OrgEditState(AdminArea, rx.State):
     @rx.event
     async def work_in(self, org_id: str):
         """Make this organization the working one (kept on the session) and open its User Management."""
-        oid = _id(org_id)
+        oid = browser_id(org_id)
         if oid is None:
             self.error = "Organization not found."
             return None

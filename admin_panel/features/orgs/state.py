@@ -8,6 +8,7 @@ from typing import ClassVar
 import reflex as rx
 
 from admin_panel.runtime.guard import AdminArea
+from admin_panel.runtime.ids import browser_id
 from admin_panel.shell.handler import Outcome, as_actor
 from admin_panel.ui import formatting as fmt
 from services.onboarding import enterprise
@@ -29,17 +30,6 @@ def _text(form, name: str) -> str:
 
 
 _date = fmt.day
-
-
-def _id(value) -> int | None:
-    """A row id sent by the browser: a short decimal string or int, else None (the service re-checks it)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
-        return int(value)
-    return None
 
 
 class OrgsState(AdminArea, rx.State):
@@ -177,7 +167,7 @@ class OrgsState(AdminArea, rx.State):
     # ------------------------------------------------------------------------------------------ requests
     @rx.event
     async def open_review(self, request_id: str):
-        rid = _id(request_id)
+        rid = browser_id(request_id)
         got = await as_actor(self, lambda db, actor: enterprise.review(db, actor=actor, request_id=rid), read=True)
         if not got:
             return got.reply

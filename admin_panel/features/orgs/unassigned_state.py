@@ -5,8 +5,9 @@ from typing import ClassVar
 
 import reflex as rx
 
-from admin_panel.features.orgs.state import SUPER, _date, _id
+from admin_panel.features.orgs.state import SUPER, _date
 from admin_panel.runtime.guard import AdminArea
+from admin_panel.runtime.ids import browser_id
 from admin_panel.shell.handler import Outcome, as_actor
 from services.auth import registration
 from services.orgs import organizations
@@ -52,7 +53,7 @@ class UnassignedState(AdminArea, rx.State):
     async def assign(self, form: dict):
         """One row's form: the user's id and the chosen organization (the service re-checks both)."""
         form = form if isinstance(form, dict) else {}
-        user_id, org_id = _id(form.get("user")), _id(form.get("org"))
+        user_id, org_id = browser_id(form.get("user")), browser_id(form.get("org"))
         if user_id is None:
             self.error = "User not found."
             return None

@@ -3,6 +3,7 @@ summary cards, the parsing of a typed cap, and the service call behind each acti
 
 from datetime import UTC, datetime, time
 
+from admin_panel.runtime.ids import browser_id
 from admin_panel.ui import formatting as fmt_
 from services.auth import mfa, signin
 from services.core import settings
@@ -16,14 +17,7 @@ CAP_FIELDS = ("max_tokens", "max_training_tokens")
 fmt, fmt_dt = fmt_.number, fmt_.moment  # the one formatter module (admin_panel/ui/formatting.py)
 
 
-def user_id_of(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
-        return int(value)
-    return None
+user_id_of = browser_id
 
 
 def parse_tokens(text) -> int | None:
