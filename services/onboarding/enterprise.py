@@ -49,7 +49,7 @@ def validate(session: Session, *, actor: Actor, data) -> Check:
     return check_request(session, data)
 
 
-def submit(session: Session, *, actor: Actor, data) -> Result:
+def submit(session: Session, *, actor: Actor, data) -> Result[EnterpriseRequest]:
     """Store a request if every rule passes (else Invalid with the first message; `validate` lists all)."""
     _signed_in(actor)
     check = check_request(session, data)
@@ -140,7 +140,7 @@ def _tell(session: Session, r: EnterpriseRequest, title: str, body: str) -> None
         notify(session, requester, title, body)
 
 
-def reject(session: Session, *, actor: Actor, request_id, reason) -> Result:
+def reject(session: Session, *, actor: Actor, request_id, reason) -> Result[EnterpriseRequest]:
     require_super(actor, "reject enterprise requests")
     reason = validation.text(reason, "reason", max_len=500, required=True)
     r = _load(session, request_id, lock=True)
@@ -152,7 +152,7 @@ def reject(session: Session, *, actor: Actor, request_id, reason) -> Result:
     return Result(r)
 
 
-def mark_awaiting_payment(session: Session, *, actor: Actor, request_id) -> Result:
+def mark_awaiting_payment(session: Session, *, actor: Actor, request_id) -> Result[EnterpriseRequest]:
     require_super(actor, "review enterprise requests")
     r = _load(session, request_id, lock=True)
     if r.status == S.awaiting_payment.value:
@@ -166,7 +166,7 @@ def mark_awaiting_payment(session: Session, *, actor: Actor, request_id) -> Resu
     return Result(r)
 
 
-def activate(session: Session, *, actor: Actor, request_id, purchased_at: datetime | None = None) -> Result:
+def activate(session: Session, *, actor: Actor, request_id, purchased_at: datetime | None = None) -> Result[int | None]:
     """Create the org with its users, admins, purchase and default allocations. Result.value is the org id.
     Runs entirely in the caller's transaction: an error anywhere leaves nothing behind."""
     require_super(actor, "activate enterprise accounts")

@@ -57,7 +57,7 @@ def cap_snapshot(user: User) -> dict:
     return {"max_tokens": user.max_tokens, "max_training_tokens": user.max_training_tokens, "pinned": user.pinned}
 
 
-def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> Result:
+def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> Result[list[dict]]:
     """Apply several cap edits in one transaction: [{"user_id", "max_tokens"?, "max_training_tokens"?}, …].
 
     Every value is validated first (nothing changes if one is bad); values outside the floor/ceiling are
@@ -113,7 +113,7 @@ def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> R
 
 
 def set_allocation(session: Session, *, actor: Actor, user_id: int, max_tokens=None,
-                   max_training_tokens=None) -> Result:
+                   max_training_tokens=None) -> Result[list[dict]]:
     return set_allocations(session, actor=actor, changes=[
         {"user_id": user_id, "max_tokens": max_tokens, "max_training_tokens": max_training_tokens}])
 

@@ -192,7 +192,7 @@ def _grant(session: Session, actor: Actor, r: TokenRequest, amount: int, expires
 
 
 def approve(session: Session, *, actor: Actor, request_id, amount=None, expires_on=None, note: str = "",
-            now: datetime | None = None) -> Result:
+            now: datetime | None = None) -> Result[TokenRequest]:
     """Approve (optionally another amount, optionally a temporary grant until a date). Exactly once."""
     require_role(actor, MANAGE, "review token requests")
     now = now or utcnow()

@@ -38,7 +38,7 @@ def create_user(
     password: str | None = None,
     password_hash: str | None = None,
     audit_later: list | None = None,
-) -> Result:
+) -> Result[User]:
     """Create a user in the actor's org (super admins: in the org given, or none for super admins).
 
     `audit_later`: append the audit entry's arguments to this list instead of writing it now; the caller

@@ -95,7 +95,7 @@ def _status(user: User) -> dict:
             "max_training_tokens": user.max_training_tokens}
 
 
-def set_paid(session: Session, *, actor: Actor, user_id: int, paid: bool) -> Result:
+def set_paid(session: Session, *, actor: Actor, user_id: int, paid: bool) -> Result[User]:
     """Paid on/off. Turning it on gives the default allocation (clamped into the policy) to a kind at 0."""
 
     paid = validation.flag(paid, "paid")

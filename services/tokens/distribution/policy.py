@@ -94,7 +94,8 @@ def clean_field(field: str, value, method: str):
     raise Invalid(f"Unknown policy field {str(field)[:40]!r}.")
 
 
-def _save(session: Session, actor: Actor, org_id: int, p: DistributionPolicy, before: dict, action: str) -> Result:
+def _save(session: Session, actor: Actor, org_id: int, p: DistributionPolicy, before: dict,
+          action: str) -> Result[dict]:
     if p.ceiling is not None and p.ceiling < p.floor:
         raise Invalid("The ceiling cannot be below the floor.", field="ceiling")
     p.updated_at, p.updated_by = utcnow(), actor.user_id
@@ -120,7 +121,7 @@ def get_policy(session: Session, *, actor: Actor, kind: str) -> dict:
     return policy_dict(effective_policy(session, scoped_org_id(session, actor), validation.kind(kind)))
 
 
-def apply_preset(session: Session, *, actor: Actor, kind: str, preset: str) -> Result:
+def apply_preset(session: Session, *, actor: Actor, kind: str, preset: str) -> Result[dict]:
     require_role(actor, MANAGE, "change distribution policies")
     kind = validation.kind(kind)
     preset = validation.choice(preset, PRESET_NAMES, "preset")
@@ -134,7 +135,7 @@ def apply_preset(session: Session, *, actor: Actor, kind: str, preset: str) -> R
     return _save(session, actor, org_id, p, before, "policy.preset")
 
 
-def update_policy(session: Session, *, actor: Actor, kind: str, changes: dict) -> Result:
+def update_policy(session: Session, *, actor: Actor, kind: str, changes: dict) -> Result[dict]:
     """Edit fields; changing a field the preset fills makes the policy "custom"."""
     require_role(actor, MANAGE, "change distribution policies")
     kind = validation.kind(kind)
@@ -186,7 +187,7 @@ def special_users(session: Session, *, actor: Actor, limit: int = 200) -> dict:
     return out
 
 
-def set_override(session: Session, *, actor: Actor, user_id, kind: str, floor=None, ceiling=None) -> Result:
+def set_override(session: Session, *, actor: Actor, user_id, kind: str, floor=None, ceiling=None) -> Result[dict]:
     """Per-user floor/ceiling for one kind; None clears that side."""
     require_role(actor, MANAGE, "change per-user limits")
     kind = validation.kind(kind)
@@ -213,7 +214,7 @@ def set_override(session: Session, *, actor: Actor, user_id, kind: str, floor=No
     return Result(_user_row(user), warnings)
 
 
-def clear_override(session: Session, *, actor: Actor, user_id, kind: str) -> Result:
+def clear_override(session: Session, *, actor: Actor, user_id, kind: str) -> Result[dict]:
     return set_override(session, actor=actor, user_id=user_id, kind=kind, floor=None, ceiling=None)
 
 
