@@ -13,9 +13,10 @@ from datetime import datetime
 
 import pandas as pd
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import Role, User, utcnow
+from models.base import stored_id
 from models.dto import Result
 from services.core import audit, validation
 from services.core.actor import Actor
@@ -80,7 +81,7 @@ def add_user(session: Session, *, actor: Actor, email, name="", role=Role.member
                                audit_later=audit_later)
     user = result.value
     invite = invitations.issue(session, user, created_by=actor.user_id, now=now, new_user=True)
-    return Result(Added(user.id, user.email, user.name, user.role, user.max_tokens, user.max_training_tokens,
+    return Result(Added(stored_id(user), user.email, user.name, user.role, user.max_tokens, user.max_training_tokens,
                         invite.link), result.warnings)
 
 
@@ -161,7 +162,7 @@ def import_rows(session: Session, *, actor: Actor, rows, now: datetime | None = 
         addr = _cell(raw, "email").strip().lower()
         if addr and len(addr) <= 320:
             wanted.append(addr)
-    existing = set(session.exec(select(User.email).where(User.email.in_(wanted))).all()) if wanted else set()
+    existing = set(session.exec(select(User.email).where(col(User.email).in_(wanted))).all()) if wanted else set()
     out = ImportBatch()
     pending_audit: list = []  # written at the end: the audit chain's lock is then held only briefly
     for raw in rows:
