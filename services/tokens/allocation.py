@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from models import DistributionPolicy, User
+from models.base import stored_id
 from models.dto import Result
 from services.core import audit, settings, validation
 from services.core.actor import Actor
@@ -77,9 +78,10 @@ def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> R
         if not isinstance(ch, dict):
             raise Invalid(f"Change #{i + 1} is malformed.")
         user = user_in_scope(session, actor, ch.get("user_id"))
-        if user.id in seen:
+        uid = stored_id(user)
+        if uid in seen:
             raise Invalid(f"{user.email} appears twice in the changes.")
-        seen.add(user.id)
+        seen.add(uid)
         values = {}
         for kind, fld in CAP_FIELD.items():
             if fld in ch and ch[fld] is not None:

@@ -1,7 +1,7 @@
 """Distribution policies (one per org and kind): read, presets, field edits, per-user overrides, exclusions."""
 
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import DistributionPolicy, User, utcnow
 from models.dto import Result
@@ -104,7 +104,7 @@ def _save(session: Session, actor: Actor, org_id: int, p: DistributionPolicy, be
     audit.record(session, actor, action, org_id=org_id, target_type="distribution_policy", target_id=p.kind,
                  before=before, after=policy_dict(p))
     warnings = []
-    n_below = session.exec(select(func.count(User.id)).where(
+    n_below = session.exec(select(func.count(col(User.id))).where(
         User.org_id == org_id, _cap_col(p.kind) < p.floor)).one()
     if n_below:
         who = "1 user is" if n_below == 1 else f"{n_below:,} users are"
@@ -176,14 +176,15 @@ def special_users(session: Session, *, actor: Actor, limit: int = 200) -> dict:
     """Users with an override, excluded from automation, or pinned (each list capped at `limit`) and counts."""
     require_role(actor, MANAGE, "see distribution settings")
     org_id = scoped_org_id(session, actor)
-    has_override = or_(User.floor_override.is_not(None), User.ceiling_override.is_not(None),
-                       User.training_floor_override.is_not(None), User.training_ceiling_override.is_not(None))
-    out = {}
-    for name, cond in (("overrides", has_override), ("excluded", User.excluded_from_automation.is_(True)),
-                       ("pinned", User.pinned.is_(True))):
+    has_override = or_(col(User.floor_override).is_not(None), col(User.ceiling_override).is_not(None),
+                       col(User.training_floor_override).is_not(None), col(User.training_ceiling_override).is_not(None))
+    out: dict[str, list[dict] | int] = {}
+    for name, cond in (("overrides", has_override), ("excluded", col(User.excluded_from_automation).is_(True)),
+                       ("pinned", col(User.pinned).is_(True))):
         base = select(User).where(User.org_id == org_id, cond)
         out[name] = [_user_row(u) for u in session.exec(base.order_by(User.email).limit(limit))]
-        out[name + "_count"] = int(session.exec(select(func.count(User.id)).where(User.org_id == org_id, cond)).one())
+        out[name + "_count"] = int(session.exec(select(func.count(col(User.id)))
+                                                .where(User.org_id == org_id, cond)).one())
     return out
 
 
