@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime
 from enum import Enum
+from typing import Protocol
 
 from sqlalchemy import BigInteger, Integer
 from sqlmodel import Field
@@ -15,6 +16,17 @@ BIGINT_PK = BigInteger().with_variant(Integer(), "sqlite")
 def utcnow() -> datetime:
     """Aware UTC now. Every timestamp column is timezone-aware and read back in UTC."""
     return datetime.now(UTC)
+
+
+class _Stored(Protocol):
+    id: int | None
+
+
+def stored_id(row: _Stored) -> int:
+    """The id of a row that is in the database (loaded, or added and flushed); None there is a bug."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id yet: flush it first.")
+    return row.id
 
 
 def month_start(d: date | datetime) -> date:

@@ -2,13 +2,16 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
-class Result:
+class Result(Generic[T]):
     """A service outcome with warnings a person should see (clamped values, overbooking …)."""
 
-    value: object = None
+    value: T
     warnings: list[str] = field(default_factory=list)
 
 

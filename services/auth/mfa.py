@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pyotp
 import segno
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from models import RecoveryCode, User, utcnow
 from services.auth import sessions, throttle
@@ -88,7 +88,7 @@ def confirm_enrolment(session: Session, *, user_id: int, code, device_id: str | 
     secret = decrypt(user.mfa_secret_enc) if user.mfa_secret_enc else None
     if not secret:
         raise Invalid("Start the MFA setup first.")
-    keys = _throttle_key(user.id, device_id)
+    keys = _throttle_key(user_id, device_id)
     throttle.check(session, keys, now)
     counter = _match_totp(secret, _clean_code(code), now, None)
     if counter is None:
@@ -96,7 +96,7 @@ def confirm_enrolment(session: Session, *, user_id: int, code, device_id: str | 
         return []
     user.mfa_enabled, user.mfa_enrolled_at, user.mfa_last_counter = True, now, counter
     session.add(user)
-    codes = new_recovery_codes(session, user.id)
+    codes = new_recovery_codes(session, user_id)
     throttle.clear(session, keys)
     audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "mfa.enrol",
                  org_id=user.org_id, target_type="user", target_id=user.id)
@@ -104,7 +104,7 @@ def confirm_enrolment(session: Session, *, user_id: int, code, device_id: str | 
 
 
 def new_recovery_codes(session: Session, user_id: int) -> list[str]:
-    session.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
     codes = []
     for _ in range(RECOVERY_CODES):
         raw = secrets.token_hex(5)
@@ -124,7 +124,7 @@ def regenerate_recovery_codes(session: Session, *, actor: Actor, now: datetime |
     user = _user(session, actor.user_id)
     if not user.mfa_enabled:
         raise Invalid("MFA is not set up for this account.")
-    codes = new_recovery_codes(session, user.id)
+    codes = new_recovery_codes(session, actor.user_id)
     audit.record(session, actor, "mfa.recovery_codes", org_id=user.org_id, target_type="user", target_id=user.id)
     return codes
 
@@ -140,7 +140,7 @@ def verify(session: Session, *, user_id: int, code, device_id: str | None = None
     user = _user(session, user_id)
     if not user.mfa_enabled:
         raise Invalid("MFA is not set up for this account.")
-    keys = _throttle_key(user.id, device_id)
+    keys = _throttle_key(user_id, device_id)
     throttle.check(session, keys, now)
     cleaned = _clean_code(code)
     secret = decrypt(user.mfa_secret_enc or "")
@@ -153,7 +153,7 @@ def verify(session: Session, *, user_id: int, code, device_id: str | None = None
     if len(cleaned) == 10:
         rc = session.exec(select(RecoveryCode).where(
             RecoveryCode.user_id == user.id, RecoveryCode.code_hash == token_hash(cleaned),
-            RecoveryCode.used_at.is_(None)).with_for_update()).first()
+            col(RecoveryCode.used_at).is_(None)).with_for_update()).first()
         if rc is not None:
             rc.used_at = now
             session.add(rc)
@@ -177,11 +177,11 @@ def reset_mfa(session: Session, *, actor: Actor, user_id: int) -> User:
         raise NotFound("User not found.")
     before = {"mfa_enabled": user.mfa_enabled}
     user.mfa_enabled, user.mfa_secret_enc, user.mfa_enrolled_at, user.mfa_last_counter = False, None, None, None
-    session.exec(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     session.add(user)
     # Every session of the user ends: a signed-in tab could otherwise enrol a new secret on /mfa/setup without
     # the password. The user signs in with the password again, then enrols.
-    revoked = sessions.revoke_all(session, user.id)
+    revoked = sessions.revoke_all(session, user_id)
     audit.record(session, actor, "mfa.reset", org_id=user.org_id, target_type="user", target_id=user.id,
                  before=before, after={"mfa_enabled": False, "sessions_revoked": revoked})
     return user

@@ -12,9 +12,10 @@ REGISTER_ANSWER_MS after the request (`answer_delay`), so the few database write
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import Organization, PasswordReset, Role, User, utcnow
+from models.base import stored_id
 from services.auth import throttle
 from services.core import audit, mailer, settings, validation
 from services.core.actor import Actor
@@ -76,7 +77,7 @@ def register(session: Session, *, email, name, password, ip: str = "", now: date
     session.add(user)
     session.flush()
     raw = new_token()
-    session.add(PasswordReset(token_hash=token_hash(raw), user_id=user.id, purpose=PURPOSE, created_at=now,
+    session.add(PasswordReset(token_hash=token_hash(raw), user_id=stored_id(user), purpose=PURPOSE, created_at=now,
                               expires_at=now + timedelta(hours=VERIFY_HOURS)))
     audit.record(session, Actor(user.id, user.role, None, email=addr, ip=ip or ""), "user.register",
                  target_type="user", target_id=user.id, after=user_snapshot(user))
@@ -96,6 +97,8 @@ def verify_email(session: Session, *, token, now: datetime | None = None) -> Use
     if row is None or row.purpose != PURPOSE or row.used_at is not None or row.expires_at <= now:
         raise Invalid(INVALID_LINK, field="token")
     user = session.get(User, row.user_id, with_for_update=True)
+    if user is None:
+        raise Invalid(INVALID_LINK, field="token")
     before = user_snapshot(user)
     user.verified = True
     if user.org_id is None and user.role == Role.member.value:
@@ -114,8 +117,8 @@ def unassigned_users(session: Session, *, actor: Actor, limit: int = 100) -> lis
     """Users without an organization (super admins only), newest first."""
     require_super(actor, "see unassigned users")
     limit = limit if isinstance(limit, int) and 0 < limit <= 500 else 100
-    rows = session.exec(select(User).where(User.org_id.is_(None), User.role != Role.super_admin.value)
-                        .order_by(User.id.desc()).limit(limit)).all()
+    rows = session.exec(select(User).where(col(User.org_id).is_(None), User.role != Role.super_admin.value)
+                        .order_by(col(User.id).desc()).limit(limit)).all()
     return [{"id": u.id, "email": u.email, "name": u.name, "verified": u.verified,
              "created_at": u.created_at} for u in rows]
 

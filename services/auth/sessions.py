@@ -4,9 +4,10 @@ the user, expiry (idle and absolute), MFA-verified time, active org, revocation,
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select, update
+from sqlmodel import Session, col, select, update
 
 from models import AuthSession, Organization, Role, User, utcnow
+from models.base import stored_id
 from services.core import settings
 from services.core.actor import Actor
 from services.core.crypto import new_token, token_hash
@@ -50,7 +51,7 @@ def create(session: Session, user: User, *, ip: str = "", user_agent: str = "", 
            now: datetime | None = None) -> str:
     now = now or utcnow()
     raw = new_token()
-    session.add(AuthSession(token_hash=token_hash(raw), user_id=user.id, created_at=now, last_seen_at=now,
+    session.add(AuthSession(token_hash=token_hash(raw), user_id=stored_id(user), created_at=now, last_seen_at=now,
                             expires_at=now + timedelta(hours=settings.SESSION_ABSOLUTE_HOURS),
                             ip=(ip or "")[:45], user_agent=(user_agent or "")[:300], device_id=device_id))
     session.flush()
@@ -75,20 +76,20 @@ def resolve(session: Session, raw, *, now: datetime | None = None, touch: bool =
     if user is None or ban_active(user, now):
         return None
     if touch and now - row.last_seen_at > TOUCH_EVERY:
-        session.exec(update(AuthSession).where(AuthSession.id == row.id).values(last_seen_at=now))
+        session.exec(update(AuthSession).where(col(AuthSession.id) == row.id).values(last_seen_at=now))
     org_id = row.active_org_id if user.role == Role.super_admin.value else user.org_id
-    return SessionInfo(row.id, user.id, user.email, user.name, user.role, org_id, user.mfa_enabled,
+    return SessionInfo(stored_id(row), stored_id(user), user.email, user.name, user.role, org_id, user.mfa_enabled,
                        row.mfa_verified_at if user.mfa_enabled else None, row.ip,
                        now if touch and now - row.last_seen_at > TOUCH_EVERY else row.last_seen_at, row.device_id)
 
 
 def touch(session: Session, session_id: int, now: datetime | None = None) -> None:
     """Move a session's idle clock on (the guard resolves in a read-only transaction, then touches if due)."""
-    session.exec(update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now or utcnow()))
+    session.exec(update(AuthSession).where(col(AuthSession.id) == session_id).values(last_seen_at=now or utcnow()))
 
 
 def mark_mfa_verified(session: Session, session_id: int, now: datetime | None = None) -> None:
-    session.exec(update(AuthSession).where(AuthSession.id == session_id).values(mfa_verified_at=now or utcnow()))
+    session.exec(update(AuthSession).where(col(AuthSession.id) == session_id).values(mfa_verified_at=now or utcnow()))
 
 
 def set_active_org(session: Session, *, actor: Actor, session_id: int, org_id: int | None) -> None:
@@ -113,7 +114,7 @@ def revoke(session: Session, raw, now: datetime | None = None) -> None:
 
 def revoke_all(session: Session, user_id: int, *, except_session_id: int | None = None,
                now: datetime | None = None) -> int:
-    q = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    q = update(AuthSession).where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
     if except_session_id is not None:
-        q = q.where(AuthSession.id != except_session_id)
+        q = q.where(col(AuthSession.id) != except_session_id)
     return session.exec(q.values(revoked_at=now or utcnow())).rowcount

@@ -3,9 +3,10 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select, update
+from sqlmodel import Session, col, select, update
 
 from models import ADMIN_ROLES, PasswordReset, SignInEvent, User, utcnow
+from models.base import stored_id
 from services.auth import devices, sessions, throttle
 from services.core import audit, mailer, settings
 from services.core.actor import Actor
@@ -77,7 +78,8 @@ def sign_in(session: Session, *, email, password, ip: str = "", user_agent: str 
            now)
     if user.role in ADMIN_ROLES:
         return SignInResult(True, token=token, next_step="verify_mfa" if user.mfa_enabled else "enrol_mfa")
-    return SignInResult(True, token=token, next_step="member", device_token=devices.issue(user.id, device_id, now))
+    return SignInResult(True, token=token, next_step="member",
+                        device_token=devices.issue(stored_id(user), device_id, now))
 
 
 def _reset_link(token: str) -> str:
@@ -90,16 +92,16 @@ PASSWORD_LINKS = ("reset", "invite")  # the links that set a password (not the e
 def end_password_links(session: Session, user_id: int, now: datetime, purposes=PASSWORD_LINKS) -> int:
     """Every unused, unexpired link of the user with one of `purposes` stops working now (it expires)."""
     return session.exec(update(PasswordReset)
-                        .where(PasswordReset.user_id == user_id, PasswordReset.purpose.in_(purposes),
-                               PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
+                        .where(col(PasswordReset.user_id) == user_id, col(PasswordReset.purpose).in_(purposes),
+                               col(PasswordReset.used_at).is_(None), col(PasswordReset.expires_at) > now)
                         .values(expires_at=now).execution_options(synchronize_session=False)).rowcount
 
 
 def _new_reset(session: Session, user: User, *, purpose: str, created_by: int | None, now, minutes: int) -> str:
     """A new link; every older password link of the user stops working."""
-    end_password_links(session, user.id, now)
+    end_password_links(session, stored_id(user), now)
     raw = new_token()
-    session.add(PasswordReset(token_hash=token_hash(raw), user_id=user.id, purpose=purpose, created_at=now,
+    session.add(PasswordReset(token_hash=token_hash(raw), user_id=stored_id(user), purpose=purpose, created_at=now,
                               created_by=created_by, expires_at=now + timedelta(minutes=minutes)))
     session.flush()
     return _reset_link(raw)
@@ -150,14 +152,16 @@ def reset_password(session: Session, *, token, new_password, now: datetime | Non
         raise invalid
     check_strength(new_password)
     user = session.get(User, row.user_id)
+    if user is None:
+        raise invalid
     user.password_hash = hash_password(new_password)
     if row.purpose == "invite":
         user.verified = True
     row.used_at = now
     session.add_all([user, row])
     session.flush()
-    end_password_links(session, user.id, now)
-    sessions.revoke_all(session, user.id, now=now)
+    end_password_links(session, stored_id(user), now)
+    sessions.revoke_all(session, stored_id(user), now=now)
     audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "user.password_reset",
                  org_id=user.org_id, target_type="user", target_id=user.id)
     return user

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import LoginThrottle, utcnow
 from services.core import audit, settings
@@ -92,6 +92,8 @@ def fail(session: Session, keys: list[str], now: datetime | None = None) -> None
         stmt = insert_for(session, LoginThrottle).values(key=key, failures=0, window_start=now, last_failure_at=now)
         session.execute(stmt.on_conflict_do_nothing())
         row = session.get(LoginThrottle, key, with_for_update=True, populate_existing=True)
+        if row is None:  # the insert above made it or found it
+            raise RuntimeError(f"Throttle row {key!r} is missing.")
         if now - row.last_failure_at > policy_for(key).forget_after:
             row.failures, row.window_start = 0, now
         row.failures += 1
@@ -101,7 +103,7 @@ def fail(session: Session, keys: list[str], now: datetime | None = None) -> None
 
 
 def clear(session: Session, keys: list[str]) -> None:
-    session.exec(delete(LoginThrottle).where(LoginThrottle.key.in_([k[:400] for k in keys])))
+    session.exec(delete(LoginThrottle).where(col(LoginThrottle.key).in_([k[:400] for k in keys])))
 
 
 # ---------------------------------------------------------------------------------------- super admins
@@ -112,7 +114,7 @@ def throttled(session: Session, *, actor: Actor, now: datetime | None = None, li
     limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit <= 1000 else 200
     oldest = now - max(p.forget_after for p in policies().values())
     rows = session.exec(select(LoginThrottle).where(LoginThrottle.last_failure_at > oldest)
-                        .order_by(LoginThrottle.last_failure_at.desc()).limit(limit)).all()
+                        .order_by(col(LoginThrottle.last_failure_at).desc()).limit(limit)).all()
     out = []
     for row in rows:
         policy = policy_for(row.key)
@@ -136,7 +138,7 @@ def unlock(session: Session, *, actor: Actor, key) -> int:
     if row is None:
         raise NotFound("That throttled sign-in is no longer there.")
     failures = row.failures
-    session.exec(delete(LoginThrottle).where(LoginThrottle.key == key))
+    session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == key))
     audit.record(session, actor, "signin.unlock", target_type="throttle", target_id=key[:64],
                  before={"key": key, "failures": failures, "last_failure_at": row.last_failure_at.isoformat()},
                  after={"failures": 0})

@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import AuditEvent, AuditHead, utcnow
 from services.core.actor import Actor
@@ -102,7 +102,7 @@ def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
     last_seq = 0
     while True:
         rows = session.exec(
-            select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+            select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(col(AuditEvent.seq)).limit(batch)
         ).all()
         if not rows:
             break

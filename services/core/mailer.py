@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from sqlalchemy import event
-from sqlmodel import Session, select, update
+from sqlmodel import Session, col, select, update
 
 from models import MailOutbox, utcnow
 from services.core import settings
@@ -76,10 +76,12 @@ def _claim(engine, now: datetime, limit: int) -> list[tuple[int, str, str, str]]
     out = []
     with session_scope(engine) as s:
         due = s.exec(select(MailOutbox).where(MailOutbox.status == "pending", MailOutbox.next_attempt_at <= now)
-                     .order_by(MailOutbox.next_attempt_at, MailOutbox.id).limit(limit)).all()
+                     .order_by(col(MailOutbox.next_attempt_at), col(MailOutbox.id)).limit(limit)).all()
         for m in due:
-            took = s.exec(update(MailOutbox).where(MailOutbox.id == m.id, MailOutbox.status == "pending",
-                                                   MailOutbox.next_attempt_at == m.next_attempt_at)
+            if m.id is None:  # a stored row always has its id
+                continue
+            took = s.exec(update(MailOutbox).where(col(MailOutbox.id) == m.id, col(MailOutbox.status) == "pending",
+                                                   col(MailOutbox.next_attempt_at) == m.next_attempt_at)
                           .values(next_attempt_at=now + LEASE))
             if took.rowcount:
                 out.append((m.id, m.to_addr, m.subject, m.body))
@@ -89,6 +91,8 @@ def _claim(engine, now: datetime, limit: int) -> list[tuple[int, str, str, str]]
 def _finish(engine, mail_id: int, error: str, now: datetime) -> str:
     with session_scope(engine) as s:
         m = s.get(MailOutbox, mail_id, with_for_update=True)
+        if m is None:
+            raise LookupError(f"Mail {mail_id} was claimed but no longer exists.")
         m.attempts += 1
         if not error:
             m.status, m.sent_at, m.last_error = "sent", now, ""

@@ -2,7 +2,7 @@
 
 import logging
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import Notification, User, utcnow
 from services.core import mailer, settings
@@ -16,6 +16,8 @@ SHOWN = 20
 def notify(session: Session, user: User, title: str, body: str) -> Notification:
     """Store the notification; send it by mail only when SMTP is configured (a mail failure never undoes the
     change that caused it: it is logged and the in-app copy stays)."""
+    if user.id is None:
+        raise ValueError("Only a stored user can be notified.")
     note = Notification(user_id=user.id, title=title[:200], body=body[:2000])
     session.add(note)
     session.flush()
@@ -28,7 +30,7 @@ def my_notifications(session: Session, *, actor: Actor, limit: int = SHOWN) -> l
     if actor.user_id is None:
         raise Forbidden("Sign in first.")
     rows = session.exec(select(Notification).where(Notification.user_id == actor.user_id)
-                        .order_by(Notification.id.desc()).limit(limit)).all()
+                        .order_by(col(Notification.id).desc()).limit(limit)).all()
     return [{"id": n.id, "title": n.title, "body": n.body, "created_at": n.created_at, "read": n.read_at is not None}
             for n in rows]
 
@@ -37,7 +39,7 @@ def mark_all_read(session: Session, *, actor: Actor) -> int:
     if actor.user_id is None:
         raise Forbidden("Sign in first.")
     rows = session.exec(select(Notification).where(Notification.user_id == actor.user_id,
-                                                   Notification.read_at.is_(None))).all()
+                                                   col(Notification.read_at).is_(None))).all()
     now = utcnow()
     for n in rows:
         n.read_at = now

@@ -33,7 +33,7 @@ class Target:
 def resolve(host: str, port: int) -> list[str]:
     """The addresses a host name resolves to (tests replace this to play a DNS server that changes its answer)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # an IP sockaddr starts with the address
 
 
 def refusal(ip: IPAddress) -> str | None:

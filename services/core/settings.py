@@ -8,7 +8,7 @@ DEFAULT_DB_URL = "sqlite:///steward.db"
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+    return int(raw) if raw else default
 
 
 def _origins(name: str) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timedelta
 
 import httpx
-from sqlmodel import Session, select, update
+from sqlmodel import Session, col, select, update
 
 from models import OrgWebhook, WebhookDelivery, utcnow
 from services.core import audit, outbound_url, settings, validation
@@ -76,7 +76,7 @@ def set_webhook(session: Session, *, actor: Actor, url, enabled=True, rotate_sec
     if hook is None or rotate_secret:
         secret = "whsec_" + new_token(24)
     if hook is None:
-        hook = OrgWebhook(org_id=org_id, url=url, secret_enc=encrypt(secret), enabled=enabled)
+        hook = OrgWebhook(org_id=org_id, url=url, secret_enc="", enabled=enabled)  # the new secret is stored below
     hook.url, hook.enabled, hook.updated_at = url, enabled, now or utcnow()
     if secret is not None:
         hook.secret_enc = encrypt(secret)
@@ -104,7 +104,7 @@ def list_deliveries(session: Session, *, actor: Actor, limit: int = 20) -> list[
     org_id = scoped_org_id(session, actor)
     limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= 100 else 20
     rows = session.exec(select(WebhookDelivery).where(WebhookDelivery.org_id == org_id)
-                        .order_by(WebhookDelivery.id.desc()).limit(limit)).all()
+                        .order_by(col(WebhookDelivery.id).desc()).limit(limit)).all()
     return [{"id": d.id, "event": d.event, "status": d.status, "attempts": d.attempts,
              "last_status": d.last_status, "last_error": d.last_error, "created_at": d.created_at,
              "next_attempt_at": d.next_attempt_at, "delivered_at": d.delivered_at} for d in rows]
@@ -140,11 +140,13 @@ def _claim(engine, now: datetime, limit: int) -> list[tuple[int, str, str, str]]
     with session_scope(engine) as s:
         due = s.exec(select(WebhookDelivery).where(WebhookDelivery.status == "pending",
                                                    WebhookDelivery.next_attempt_at <= now)
-                     .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)).all()
+                     .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id)).limit(limit)).all()
         for d in due:
+            if d.id is None:  # a stored row always has its id
+                continue
             took = s.exec(update(WebhookDelivery).where(
-                WebhookDelivery.id == d.id, WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at == d.next_attempt_at).values(next_attempt_at=now + LEASE))
+                col(WebhookDelivery.id) == d.id, col(WebhookDelivery.status) == "pending",
+                col(WebhookDelivery.next_attempt_at) == d.next_attempt_at).values(next_attempt_at=now + LEASE))
             if not took.rowcount:
                 continue
             hook = s.get(OrgWebhook, d.org_id)
@@ -156,6 +158,8 @@ def _claim(engine, now: datetime, limit: int) -> list[tuple[int, str, str, str]]
 def _finish(engine, delivery_id: int, code: int | None, error: str, now: datetime) -> str:
     with session_scope(engine) as s:
         d = s.get(WebhookDelivery, delivery_id, with_for_update=True)
+        if d is None:
+            raise LookupError(f"Webhook delivery {delivery_id} was claimed but no longer exists.")
         d.attempts += 1
         d.last_status, d.last_error = code, error[:300]
         if code is not None and 200 <= code < 300:

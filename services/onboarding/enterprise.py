@@ -8,7 +8,7 @@ services/onboarding/rules.py.
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import EnterpriseRequest, EnterpriseStatus, Role, User, utcnow
 from models.dto import Result
@@ -26,9 +26,11 @@ STATUS_LABELS = {S.pending.value: "Pending review", S.awaiting_payment.value: "A
                  S.activated.value: "Activated", S.rejected.value: "Rejected"}
 
 
-def _signed_in(actor: Actor) -> None:
+def _signed_in(actor: Actor) -> int:
+    """The signed-in person's user id."""
     if actor.user_id is None:
         raise Forbidden("Sign in first.")
+    return actor.user_id
 
 
 def _snapshot(r: EnterpriseRequest) -> dict:
@@ -49,17 +51,17 @@ def validate(session: Session, *, actor: Actor, data) -> Check:
     return check_request(session, data)
 
 
-def submit(session: Session, *, actor: Actor, data) -> Result:
+def submit(session: Session, *, actor: Actor, data) -> Result[EnterpriseRequest]:
     """Store a request if every rule passes (else Invalid with the first message; `validate` lists all)."""
-    _signed_in(actor)
+    requester_id = _signed_in(actor)
     check = check_request(session, data)
     if not check.ok:
         raise check.first_error()
     open_count = session.exec(select(func.count()).select_from(EnterpriseRequest).where(
-        EnterpriseRequest.requester_id == actor.user_id, EnterpriseRequest.status.in_(OPEN))).one()
+        EnterpriseRequest.requester_id == requester_id, col(EnterpriseRequest.status).in_(OPEN))).one()
     if open_count >= settings.ONBOARDING_OPEN_PER_USER:
         raise Conflict(f"You already have {open_count} requests under review; wait for a decision first.")
-    r = EnterpriseRequest(requester_id=actor.user_id, org_name=check.org_name,
+    r = EnterpriseRequest(requester_id=requester_id, org_name=check.org_name,
                           billing_address=check.billing_address, user_emails=check.user_emails,
                           admin_emails=check.admin_emails, tokens=check.tokens,
                           training_tokens=check.training_tokens, notes=check.notes)
@@ -80,24 +82,25 @@ def _row(r: EnterpriseRequest, requester: str = "", org_name: str = "") -> dict:
 def my_requests(session: Session, *, actor: Actor, limit: int = 20) -> list[dict]:
     _signed_in(actor)
     rows = session.exec(select(EnterpriseRequest).where(EnterpriseRequest.requester_id == actor.user_id)
-                        .order_by(EnterpriseRequest.id.desc()).limit(limit)).all()
+                        .order_by(col(EnterpriseRequest.id).desc()).limit(limit)).all()
     return [_row(r) for r in rows]
 
 
 def list_requests(session: Session, *, actor: Actor, open_only: bool = True, limit: int = 50,
                   offset: int = 0) -> list[dict]:
     require_super(actor, "review enterprise requests")
-    q = select(EnterpriseRequest, User.email).join(User, User.id == EnterpriseRequest.requester_id)
+    q = select(EnterpriseRequest, User.email).join(User, col(User.id) == EnterpriseRequest.requester_id)
     if open_only:
-        q = q.where(EnterpriseRequest.status.in_(OPEN))
-    rows = session.exec(q.order_by(EnterpriseRequest.id.desc()).offset(max(0, offset)).limit(min(limit, 200))).all()
+        q = q.where(col(EnterpriseRequest.status).in_(OPEN))
+    rows = session.exec(q.order_by(col(EnterpriseRequest.id).desc()).offset(max(0, offset))
+                        .limit(min(limit, 200))).all()
     return [_row(r, email) for r, email in rows]
 
 
 def count_open(session: Session, *, actor: Actor) -> int:
     require_super(actor, "review enterprise requests")
     return session.exec(select(func.count()).select_from(EnterpriseRequest)
-                        .where(EnterpriseRequest.status.in_(OPEN))).one()
+                        .where(col(EnterpriseRequest.status).in_(OPEN))).one()
 
 
 def _load(session: Session, request_id, *, lock: bool = False) -> EnterpriseRequest:
@@ -140,7 +143,7 @@ def _tell(session: Session, r: EnterpriseRequest, title: str, body: str) -> None
         notify(session, requester, title, body)
 
 
-def reject(session: Session, *, actor: Actor, request_id, reason) -> Result:
+def reject(session: Session, *, actor: Actor, request_id, reason) -> Result[EnterpriseRequest]:
     require_super(actor, "reject enterprise requests")
     reason = validation.text(reason, "reason", max_len=500, required=True)
     r = _load(session, request_id, lock=True)
@@ -152,7 +155,7 @@ def reject(session: Session, *, actor: Actor, request_id, reason) -> Result:
     return Result(r)
 
 
-def mark_awaiting_payment(session: Session, *, actor: Actor, request_id) -> Result:
+def mark_awaiting_payment(session: Session, *, actor: Actor, request_id) -> Result[EnterpriseRequest]:
     require_super(actor, "review enterprise requests")
     r = _load(session, request_id, lock=True)
     if r.status == S.awaiting_payment.value:
@@ -166,7 +169,7 @@ def mark_awaiting_payment(session: Session, *, actor: Actor, request_id) -> Resu
     return Result(r)
 
 
-def activate(session: Session, *, actor: Actor, request_id, purchased_at: datetime | None = None) -> Result:
+def activate(session: Session, *, actor: Actor, request_id, purchased_at: datetime | None = None) -> Result[int | None]:
     """Create the org with its users, admins, purchase and default allocations. Result.value is the org id.
     Runs entirely in the caller's transaction: an error anywhere leaves nothing behind."""
     require_super(actor, "activate enterprise accounts")
@@ -183,6 +186,8 @@ def activate(session: Session, *, actor: Actor, request_id, purchased_at: dateti
     org = organizations.create_org(session, actor=actor, name=check.org_name, billing_address=check.billing_address,
                           contact_name=requester.name if requester else "",
                           email=requester.email if requester else "")
+    if org.id is None:  # create_org flushes, so a stored org always has its id
+        raise RuntimeError("The new organization has no id.")
     admins = set(check.admin_emails)
     tokens_each = max(settings.DEFAULT_ALLOCATION, settings.MIN_TOKENS_PER_USER)
     for email in check.user_emails:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import EnterpriseRequest, EnterpriseStatus, Organization, Role, User
 from services.core import settings, validation
@@ -150,7 +150,7 @@ def check_request(session: Session, data, *, request_id: int | None = None) -> C
             check.add("org_name", f"An organization named '{check.org_name}' already exists. Choose another name.")
         else:
             q = select(EnterpriseRequest.id).where(func.lower(EnterpriseRequest.org_name) == check.org_name.lower(),
-                                                   EnterpriseRequest.status.in_(OPEN))
+                                                   col(EnterpriseRequest.status).in_(OPEN))
             if request_id is not None:
                 q = q.where(EnterpriseRequest.id != request_id)
             if session.exec(q).first() is not None:
@@ -196,7 +196,7 @@ def _accounts(session: Session, check: Check) -> None:
     found = {u.email.lower(): u for u in session.exec(select(User).where(func.lower(User.email).in_(emails))).all()}
     org_ids = {u.org_id for u in found.values() if u.org_id is not None}
     org_names = dict(session.exec(select(Organization.id, Organization.name)
-                                  .where(Organization.id.in_(org_ids))).all()) if org_ids else {}
+                                  .where(col(Organization.id).in_(org_ids))).all()) if org_ids else {}
     in_org, supers, banned = [], [], []
     for e in emails:
         u = found.get(e)

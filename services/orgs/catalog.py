@@ -1,6 +1,6 @@
 """The model catalog and each organization's allowed models (none listed = every enabled model)."""
 
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from models import AIModel, OrgAllowedModel
 from services.core import audit
@@ -26,13 +26,14 @@ def ensure_default_models(session: Session) -> list[AIModel]:
         if name not in existing:
             session.add(AIModel(name=name, provider=provider, prompt_rate_milli=p, completion_rate_milli=c))
     session.flush()
-    return list(session.exec(select(AIModel).order_by(AIModel.id)).all())
+    return list(session.exec(select(AIModel).order_by(col(AIModel.id))).all())
 
 
 def allowed_model_ids(session: Session, org_id: int) -> set[int]:
     """Ids of the models the org may use."""
     listed = set(session.exec(select(OrgAllowedModel.model_id).where(OrgAllowedModel.org_id == org_id)).all())
-    enabled = set(session.exec(select(AIModel.id).where(AIModel.enabled == True)).all())  # noqa: E712
+    enabled = {i for i in session.exec(select(AIModel.id).where(AIModel.enabled == True)).all()  # noqa: E712
+               if i is not None}
     return (listed & enabled) if listed else enabled
 
 
@@ -46,7 +47,7 @@ def set_allowed_models(session: Session, *, actor: Actor, org_id: int, model_ids
     if missing:
         raise NotFound(f"Unknown model id {sorted(missing)[0]}.", field="model_ids")
     before = sorted(session.exec(select(OrgAllowedModel.model_id).where(OrgAllowedModel.org_id == org_id)).all())
-    session.exec(delete(OrgAllowedModel).where(OrgAllowedModel.org_id == org_id))
+    session.exec(delete(OrgAllowedModel).where(col(OrgAllowedModel.org_id) == org_id))
     for mid in sorted(set(model_ids)):
         session.add(OrgAllowedModel(org_id=org_id, model_id=mid))
     audit.record(session, actor, "org.allowed_models", org_id=org_id, target_type="org", target_id=org_id,

@@ -2,7 +2,7 @@
 expiry per org, in three grouped queries whatever the number of organizations."""
 
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import AIModel, OrgAllowedModel, Organization, Purchase, User, utcnow
 from services.core.actor import Actor
@@ -25,16 +25,18 @@ def org_rows(session: Session, *, actor: Actor, offset: int = 0, limit: int = PA
     if not ids:
         return [], total
     per_org = {r[0]: r[1:] for r in session.exec(
-        select(User.org_id, func.count(User.id), func.coalesce(func.sum(User.max_tokens), 0),
+        select(User.org_id, func.count(col(User.id)), func.coalesce(func.sum(User.max_tokens), 0),
                func.coalesce(func.sum(User.max_training_tokens), 0))
-        .where(User.org_id.in_(ids)).group_by(User.org_id)).all()}
+        .where(col(User.org_id).in_(ids)).group_by(col(User.org_id))).all()}
     pools = {r[0]: r[1:] for r in session.exec(
         select(Purchase.org_id, func.coalesce(func.sum(Purchase.tokens), 0),
                func.coalesce(func.sum(Purchase.training_tokens), 0), func.min(Purchase.expires_at))
-        .where(Purchase.org_id.in_(ids), or_(Purchase.expires_at.is_(None), Purchase.expires_at > now))
-        .group_by(Purchase.org_id)).all()}
+        .where(col(Purchase.org_id).in_(ids), or_(col(Purchase.expires_at).is_(None), Purchase.expires_at > now))
+        .group_by(col(Purchase.org_id))).all()}
     rows = []
     for o in page:
+        if o.id is None:  # a stored row always has its id
+            continue
         tokens, training, closest = pools.get(o.id, (0, 0, None))
         users, assigned, assigned_training = per_org.get(o.id, (0, 0, 0))
         rows.append({"id": o.id, "name": o.name, "domain": o.email_domain or "", "users": users,

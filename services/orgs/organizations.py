@@ -97,7 +97,7 @@ def record_purchase(
     comment: str = "",
     purchased_at: datetime | None = None,
     expires_at: datetime | None = None,
-) -> Result:
+) -> Result[Purchase]:
     require_super(actor, "record purchases")
     org_id = scoped_org_id(session, actor, org_id)
     tokens = validation.token_amount(tokens, "tokens")

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from models import DistributionPolicy, User
+from models.base import stored_id
 from models.dto import Result
 from services.core import audit, settings, validation
 from services.core.actor import Actor
@@ -57,7 +58,7 @@ def cap_snapshot(user: User) -> dict:
     return {"max_tokens": user.max_tokens, "max_training_tokens": user.max_training_tokens, "pinned": user.pinned}
 
 
-def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> Result:
+def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> Result[list[dict]]:
     """Apply several cap edits in one transaction: [{"user_id", "max_tokens"?, "max_training_tokens"?}, …].
 
     Every value is validated first (nothing changes if one is bad); values outside the floor/ceiling are
@@ -77,9 +78,10 @@ def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> R
         if not isinstance(ch, dict):
             raise Invalid(f"Change #{i + 1} is malformed.")
         user = user_in_scope(session, actor, ch.get("user_id"))
-        if user.id in seen:
+        uid = stored_id(user)
+        if uid in seen:
             raise Invalid(f"{user.email} appears twice in the changes.")
-        seen.add(user.id)
+        seen.add(uid)
         values = {}
         for kind, fld in CAP_FIELD.items():
             if fld in ch and ch[fld] is not None:
@@ -113,7 +115,7 @@ def set_allocations(session: Session, *, actor: Actor, changes: list[dict]) -> R
 
 
 def set_allocation(session: Session, *, actor: Actor, user_id: int, max_tokens=None,
-                   max_training_tokens=None) -> Result:
+                   max_training_tokens=None) -> Result[list[dict]]:
     return set_allocations(session, actor=actor, changes=[
         {"user_id": user_id, "max_tokens": max_tokens, "max_training_tokens": max_training_tokens}])
 

@@ -14,13 +14,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, case, func, literal, or_, select
-from sqlmodel import Session
+from sqlalchemy import BindParameter, Select, bindparam, case, func, literal, or_, select
+from sqlmodel import Session, col
 
 from models import Organization, Purchase, Reservation, UsageDaily, UsageUserMonthly, User, month_start, utcnow
+from models.base import stored_id
 from models.dto import Budget
 from services.core import validation
 from services.core.actor import Actor
+from services.core.errors import NotFound
 from services.core.permissions import require_role, user_in_scope
 from services.tokens.allocation import CAP_FIELD
 
@@ -61,15 +63,17 @@ def remaining_budget(session: Session, *, actor: Actor, user_id: int, kind: str 
     now = now or utcnow()
     if actor.user_id is not None and actor.user_id == user_id:
         user = session.get(User, user_id)  # one's own budget
+        if user is None:
+            raise NotFound("User not found.")
     else:
         require_role(actor, READERS, "see budgets")
         user = user_in_scope(session, actor, user_id)
     if user.org_id is None:
-        cap, used = getattr(user, CAP_FIELD[kind]), used_this_month(session, user.id, kind, now)
+        cap, used = getattr(user, CAP_FIELD[kind]), used_this_month(session, stored_id(user), kind, now)
         reason = "banned" if ban_active(user, now) else "not_paid" if not user.paid else "no_organization"
         return Budget(allowed=False, reason=reason, user_remaining=max(0, cap - used), org_remaining=0, remaining=0,
                       cap=cap, used_this_month=used)
-    left = Budgets(session, [user.org_id], [user.id], now).left(user.org_id, user, kind)
+    left = Budgets(session, [user.org_id], [stored_id(user)], now).left(user.org_id, user, kind)
     reason = spend_refusal(user, left, now)
     allowed = reason == "ok"
     return Budget(allowed=allowed, reason=reason, user_remaining=left.user_remaining,
@@ -102,30 +106,34 @@ class OrgPool:
     latest_purchase: int | None = None
 
 
-_LIST = bindparam("values", expanding=True)
-_ORGS = select(Organization.id, Organization.monthly_token_cap, Organization.monthly_training_cap).where(
-    Organization.id.in_(_LIST)).order_by(Organization.id)
+_LIST: BindParameter[list[int]] = bindparam("values", expanding=True)
+_ORGS = select(col(Organization.id), col(Organization.monthly_token_cap), col(Organization.monthly_training_cap)
+               ).where(col(Organization.id).in_(_LIST)).order_by(col(Organization.id))
 _ORGS_LOCKED = _ORGS.with_for_update()
-_POOLS = select(Purchase.org_id, func.sum(Purchase.tokens), func.sum(Purchase.training_tokens),
-                func.min(Purchase.purchased_at), func.max(Purchase.id)).where(
-    Purchase.org_id.in_(_LIST), or_(Purchase.expires_at.is_(None), Purchase.expires_at > bindparam("now"))
-).group_by(Purchase.org_id)
-_MONTH_PART = func.sum(case((UsageDaily.day >= bindparam("month"), UsageDaily.billed_tokens), else_=0))
-_ORG_USAGE = {  # since the pool began and this month, per kind; without a pool only this month
-    True: select(UsageDaily.kind, func.sum(case((UsageDaily.day >= bindparam("since"), UsageDaily.billed_tokens),
-                                                else_=0)), _MONTH_PART),
-    False: select(UsageDaily.kind, literal(0), _MONTH_PART),
+_POOLS = select(col(Purchase.org_id), func.sum(col(Purchase.tokens)), func.sum(col(Purchase.training_tokens)),
+                func.min(col(Purchase.purchased_at)), func.max(col(Purchase.id))).where(
+    col(Purchase.org_id).in_(_LIST),
+    or_(col(Purchase.expires_at).is_(None), col(Purchase.expires_at) > bindparam("now"))
+).group_by(col(Purchase.org_id))
+_MONTH_PART = func.sum(case((col(UsageDaily.day) >= bindparam("month"), col(UsageDaily.billed_tokens)), else_=0))
+_ORG_USAGE: dict[bool, Select[str, int, int]] = {  # since the pool began and this month, per kind; without a
+    # pool only this month
+    True: select(col(UsageDaily.kind), func.sum(case((col(UsageDaily.day) >= bindparam("since"),
+                                                      col(UsageDaily.billed_tokens)), else_=0)), _MONTH_PART),
+    False: select(col(UsageDaily.kind), literal(0), _MONTH_PART),
 }
-_ORG_USAGE = {k: q.where(UsageDaily.org_id == bindparam("org"), UsageDaily.day >= bindparam("lo"))
-              .group_by(UsageDaily.kind) for k, q in _ORG_USAGE.items()}
-_USED = select(UsageUserMonthly.user_id, UsageUserMonthly.kind, func.sum(UsageUserMonthly.billed_tokens)).where(
-    UsageUserMonthly.user_id.in_(_LIST), UsageUserMonthly.month == bindparam("month")
-).group_by(UsageUserMonthly.user_id, UsageUserMonthly.kind)
-_HELD = (Reservation.status == "held", Reservation.expires_at > bindparam("now"))
-_HOLDS_ORG = select(Reservation.org_id, Reservation.kind, func.sum(Reservation.amount)).where(
-    Reservation.org_id.in_(_LIST), *_HELD).group_by(Reservation.org_id, Reservation.kind)
-_HOLDS_USER = select(Reservation.org_id, Reservation.user_id, Reservation.kind, func.sum(Reservation.amount)).where(
-    Reservation.user_id.in_(_LIST), *_HELD).group_by(Reservation.org_id, Reservation.user_id, Reservation.kind)
+_ORG_USAGE = {k: q.where(col(UsageDaily.org_id) == bindparam("org"), col(UsageDaily.day) >= bindparam("lo"))
+              .group_by(col(UsageDaily.kind)) for k, q in _ORG_USAGE.items()}
+_USED = select(col(UsageUserMonthly.user_id), col(UsageUserMonthly.kind),
+               func.sum(col(UsageUserMonthly.billed_tokens))).where(
+    col(UsageUserMonthly.user_id).in_(_LIST), col(UsageUserMonthly.month) == bindparam("month")
+).group_by(col(UsageUserMonthly.user_id), col(UsageUserMonthly.kind))
+_HELD = (col(Reservation.status) == "held", col(Reservation.expires_at) > bindparam("now"))
+_HOLDS_ORG = select(col(Reservation.org_id), col(Reservation.kind), func.sum(col(Reservation.amount))).where(
+    col(Reservation.org_id).in_(_LIST), *_HELD).group_by(col(Reservation.org_id), col(Reservation.kind))
+_HOLDS_USER = select(col(Reservation.org_id), col(Reservation.user_id), col(Reservation.kind),
+                     func.sum(col(Reservation.amount))).where(col(Reservation.user_id).in_(_LIST), *_HELD).group_by(
+    col(Reservation.org_id), col(Reservation.user_id), col(Reservation.kind))
 
 
 def pools(session: Session, org_ids, now: datetime, *, lock: bool = False, caps: bool = True) -> dict[int, OrgPool]:

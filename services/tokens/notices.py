@@ -9,7 +9,7 @@ same transaction. Read state is per org: any admin marking them read clears the 
 from datetime import datetime
 
 from sqlalchemy import bindparam, func
-from sqlmodel import Session, select, update
+from sqlmodel import Session, col, select, update
 
 from models import Notice, User, month_start, utcnow
 from services.core import webhooks
@@ -31,7 +31,7 @@ def crossed(used: int, limit: int) -> list[int]:
 
 
 _USERS = select(User.id, User.email, User.max_tokens, User.max_training_tokens).where(
-    User.id.in_(bindparam("values", expanding=True)))
+    col(User.id).in_(bindparam("values", expanding=True)))
 
 
 def _insert(insert):
@@ -99,19 +99,20 @@ def _scope(session: Session, actor: Actor) -> int:
 def list_notices(session: Session, *, actor: Actor, limit: int = 20) -> list[dict]:
     org_id = _scope(session, actor)
     limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= MAX_LISTED else 20
-    rows = session.exec(select(Notice).where(Notice.org_id == org_id).order_by(Notice.id.desc()).limit(limit)).all()
+    rows = session.exec(select(Notice).where(Notice.org_id == org_id).order_by(col(Notice.id).desc())
+                        .limit(limit)).all()
     return [{"id": n.id, "message": n.message, "threshold": n.threshold, "scope": n.scope, "kind": n.kind,
              "created_at": n.created_at, "read": n.read_at is not None} for n in rows]
 
 
 def unread_count(session: Session, *, actor: Actor) -> int:
     org_id = _scope(session, actor)
-    return int(session.exec(select(func.count(Notice.id)).where(Notice.org_id == org_id,
-                                                                Notice.read_at.is_(None))).one())
+    return int(session.exec(select(func.count(col(Notice.id))).where(Notice.org_id == org_id,
+                                                                col(Notice.read_at).is_(None))).one())
 
 
 def mark_all_read(session: Session, *, actor: Actor, now: datetime | None = None) -> int:
     org_id = _scope(session, actor)
-    result = session.exec(update(Notice).where(Notice.org_id == org_id, Notice.read_at.is_(None))
+    result = session.exec(update(Notice).where(col(Notice.org_id) == org_id, col(Notice.read_at).is_(None))
                           .values(read_at=now or utcnow()))
     return result.rowcount or 0

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import Purchase, UsageDaily, User, month_start, utcnow
 from models.dto import KindSummary, OrgSummary
@@ -13,7 +13,7 @@ from services.core.permissions import READ_STATS, require_role, scoped_org_id
 
 def unexpired(now: datetime):
     """A purchase expiring at time T counts until just before T."""
-    return or_(Purchase.expires_at.is_(None), Purchase.expires_at > now)
+    return or_(col(Purchase.expires_at).is_(None), col(Purchase.expires_at) > now)
 
 
 def _unexpired(org_id: int, now: datetime):
@@ -48,7 +48,7 @@ def compute_summary(session: Session, org_id: int, now: datetime | None = None) 
     now = now or utcnow()
     p_tokens, p_training, closest, earliest = pool(session, org_id, now)
     n_users, a_tokens, a_training = session.exec(
-        select(func.count(User.id), func.coalesce(func.sum(User.max_tokens), 0),
+        select(func.count(col(User.id)), func.coalesce(func.sum(User.max_tokens), 0),
                func.coalesce(func.sum(User.max_training_tokens), 0)).where(User.org_id == org_id)
     ).one()
     month = org_usage_by_kind(session, org_id, month_start(now))

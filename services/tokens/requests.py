@@ -8,9 +8,10 @@ raised with `cap = cap + amount` in the same transaction.
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import INT64_MAX, RequestStatus, TokenRequest, User, utcnow
+from models.base import stored_id
 from models.dto import Result
 from services.core import audit, settings, validation
 from services.core.actor import Actor, system_actor
@@ -57,9 +58,12 @@ def auto_approval_open(session: Session, org_id: int, kind: str, amount: int, no
 
 def _new_request(session: Session, user: User, kind: str, amount: int, reason: str, source: str,
                  now: datetime) -> TokenRequest:
-    r = TokenRequest(org_id=user.org_id, user_id=user.id, kind=kind, amount=amount, reason=reason, source=source,
+    if user.org_id is None:
+        raise Forbidden("You do not belong to an organization.")
+    r = TokenRequest(org_id=user.org_id, user_id=stored_id(user), kind=kind, amount=amount, reason=reason,
+                     source=source,
                      allocation_at_request=getattr(user, CAP_FIELD[kind]),
-                     used_at_request=used_this_month(session, user.id, kind, now), created_at=now)
+                     used_at_request=used_this_month(session, stored_id(user), kind, now), created_at=now)
     session.add(r)
     session.flush()
     return r
@@ -82,7 +86,7 @@ def submit_request(session: Session, *, actor: Actor, kind: str, amount, reason:
     user = session.get(User, actor.user_id, with_for_update=True)  # serializes one user's submissions
     if user is None or user.org_id is None:
         raise Forbidden("You do not belong to an organization.")
-    if _pending(session, user.id, kind) is not None:
+    if _pending(session, stored_id(user), kind) is not None:
         raise Conflict("You already have a pending request for this kind of tokens.")
     last_denial = session.exec(select(func.max(TokenRequest.reviewed_at)).where(
         TokenRequest.user_id == user.id, TokenRequest.kind == kind,
@@ -105,7 +109,7 @@ def submit_request(session: Session, *, actor: Actor, kind: str, amount, reason:
 
 def raise_auto_request(session: Session, user: User, kind: str, amount: int, now: datetime) -> TokenRequest | None:
     """From the auto-increase job when the ceiling or the pool stops it (at most one pending per user/kind)."""
-    if _pending(session, user.id, kind) is not None:
+    if _pending(session, stored_id(user), kind) is not None:
         return None
     amount = max(1, min(amount, settings.REQUEST_MAX_TOKENS))
     r = _new_request(session, user, kind, amount, "Automatic increase was stopped by the ceiling or the pool.",
@@ -151,6 +155,8 @@ def approval_warnings(session: Session, r: TokenRequest, amount: int, now: datet
         out.append(f"Approving {amount:,} goes beyond the unassigned pool of {max(0, ks.unassigned):,} "
                    f"(overbooked by {amount - ks.unassigned:,}).")
     user = session.get(User, r.user_id)
+    if user is None:
+        raise NotFound("User not found.")
     b = bounds_for(user, r.kind, effective_policy(session, r.org_id, r.kind))
     new_cap = getattr(user, CAP_FIELD[r.kind]) + amount
     if b.ceiling is not None and new_cap > b.ceiling:
@@ -171,17 +177,18 @@ def _grant(session: Session, actor: Actor, r: TokenRequest, amount: int, expires
            now: datetime, *, auto: bool = False) -> bool:
     """Move the request from pending to approved and raise the allocation; False if someone else did first."""
     changed = session.execute(
-        update(TokenRequest).where(TokenRequest.id == r.id, TokenRequest.status == RequestStatus.pending.value)
+        update(TokenRequest)
+        .where(col(TokenRequest.id) == r.id, col(TokenRequest.status) == RequestStatus.pending.value)
         .values(status=RequestStatus.approved.value, approved_amount=amount, grant_expires_at=expires,
                 auto_approved=auto, reviewer_id=actor.user_id, reviewed_at=now, review_note=note)).rowcount
     if changed != 1:
         return False
-    col = getattr(User, CAP_FIELD[r.kind])
+    cap_col = getattr(User, CAP_FIELD[r.kind])
     user = session.get(User, r.user_id, with_for_update=True)
     before = getattr(user, CAP_FIELD[r.kind])
     if before + amount > INT64_MAX:
         raise Invalid("That would make the allocation too large.", field="amount")
-    session.execute(update(User).where(User.id == r.user_id).values({col: col + amount}))
+    session.execute(update(User).where(col(User.id) == r.user_id).values({cap_col: cap_col + amount}))
     session.refresh(r)
     session.refresh(user)
     audit.record(session, actor, "request.auto_approve" if auto else "request.approve", org_id=r.org_id,
@@ -192,7 +199,7 @@ def _grant(session: Session, actor: Actor, r: TokenRequest, amount: int, expires
 
 
 def approve(session: Session, *, actor: Actor, request_id, amount=None, expires_on=None, note: str = "",
-            now: datetime | None = None) -> Result:
+            now: datetime | None = None) -> Result[TokenRequest]:
     """Approve (optionally another amount, optionally a temporary grant until a date). Exactly once."""
     require_role(actor, MANAGE, "review token requests")
     now = now or utcnow()
@@ -217,7 +224,8 @@ def deny(session: Session, *, actor: Actor, request_id, note: str = "", now: dat
     org_id, r = _request_in_scope(session, actor, request_id)
     note = validation.text(note, "note", max_len=500)
     changed = session.execute(
-        update(TokenRequest).where(TokenRequest.id == r.id, TokenRequest.status == RequestStatus.pending.value)
+        update(TokenRequest)
+        .where(col(TokenRequest.id) == r.id, col(TokenRequest.status) == RequestStatus.pending.value)
         .values(status=RequestStatus.denied.value, reviewer_id=actor.user_id, reviewed_at=now,
                 review_note=note)).rowcount
     if changed != 1:
@@ -240,7 +248,7 @@ def _row(r: TokenRequest, user: User, reviewer_email: str | None) -> dict:
 
 
 def counts(session: Session, org_id: int) -> dict[str, int]:
-    rows = session.exec(select(TokenRequest.status, func.count(TokenRequest.id)).where(
+    rows = session.exec(select(TokenRequest.status, func.count(col(TokenRequest.id))).where(
         TokenRequest.org_id == org_id).group_by(TokenRequest.status)).all()
     out = dict.fromkeys(TABS, 0)
     for status, n in rows:
@@ -257,13 +265,14 @@ def list_requests(session: Session, *, actor: Actor, tab: str = "pending", page:
     page = page if isinstance(page, int) and not isinstance(page, bool) and 1 <= page <= 1_000_000 else 1
     page_size = page_size if page_size in PAGE_SIZES else 25
     org_id = scoped_org_id(session, actor)
-    q = select(TokenRequest, User).join(User, User.id == TokenRequest.user_id).where(TokenRequest.org_id == org_id)
+    q = select(TokenRequest, User).join(User, col(User.id) == TokenRequest.user_id).where(TokenRequest.org_id == org_id)
     if tab != "all":
         q = q.where(TokenRequest.status == tab)
-    order = TokenRequest.id.asc() if tab == "pending" else TokenRequest.id.desc()
+    order = col(TokenRequest.id).asc() if tab == "pending" else col(TokenRequest.id).desc()
     rows = session.exec(q.order_by(order).offset((page - 1) * page_size).limit(page_size)).all()
     reviewers = {r.reviewer_id for r, _ in rows if r.reviewer_id}
-    emails = dict(session.exec(select(User.id, User.email).where(User.id.in_(reviewers))).all()) if reviewers else {}
+    emails = dict(session.exec(select(User.id, User.email).where(col(User.id).in_(reviewers))).all()) \
+        if reviewers else {}
     c = counts(session, org_id)
     return {"rows": [_row(r, u, emails.get(r.reviewer_id)) for r, u in rows], "counts": c, "total": c[tab],
             "page": page, "page_size": page_size}
@@ -276,5 +285,5 @@ def my_requests(session: Session, *, actor: Actor, limit: int = 50) -> list[dict
     if user is None:
         raise NotFound("Your account no longer exists.")
     rows = session.exec(select(TokenRequest).where(TokenRequest.user_id == user.id)
-                        .order_by(TokenRequest.id.desc()).limit(limit)).all()
+                        .order_by(col(TokenRequest.id).desc()).limit(limit)).all()
     return [_row(r, user, None) for r in rows]

@@ -1,5 +1,7 @@
 """Creating users with the enterprise rules (role the actor may grant, unique email, default allocation)."""
 
+from typing import Any
+
 from sqlmodel import Session
 
 from models import Role, User
@@ -38,7 +40,7 @@ def create_user(
     password: str | None = None,
     password_hash: str | None = None,
     audit_later: list | None = None,
-) -> Result:
+) -> Result[User]:
     """Create a user in the actor's org (super admins: in the org given, or none for super admins).
 
     `audit_later`: append the audit entry's arguments to this list instead of writing it now; the caller
@@ -73,7 +75,8 @@ def create_user(
         defaults = {"tokens": settings.DEFAULT_ALLOCATION if paid else 0,
                     "training": settings.DEFAULT_TRAIN_ALLOCATION if paid else 0}
         for kind, fld in (("tokens", "max_tokens"), ("training", "max_training_tokens")):
-            value = caps[kind] if caps[kind] is not None else defaults[kind]
+            cap = caps[kind]
+            value = cap if cap is not None else defaults[kind]
             final, note = clamp(value, bounds_for(user, kind, policy_for(session, target_org, kind)))
             if note and (caps[kind] is not None or paid):
                 warnings.append(f"{fld.replace('_', ' ').capitalize()} {value:,} {note}.")
@@ -83,8 +86,8 @@ def create_user(
                 f"Below the enterprise minimum of {settings.MIN_TOKENS_PER_USER:,} tokens per user.")
     session.add(user)
     session.flush()
-    entry = (("user.create",), dict(org_id=target_org, target_type="user", target_id=user.id,
-                                    after=user_snapshot(user)))
+    entry: tuple[tuple[str], dict[str, Any]] = (
+        ("user.create",), dict(org_id=target_org, target_type="user", target_id=user.id, after=user_snapshot(user)))
     if audit_later is not None:
         audit_later.append(entry)
     else:

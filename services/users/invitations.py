@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from models import PasswordReset, User, utcnow
+from models.base import stored_id
 from services.auth import sessions
 from services.auth.signin import end_password_links
 from services.core import audit, mailer, settings
@@ -46,9 +47,9 @@ def issue(session: Session, user: User, *, created_by: int | None, now: datetime
     user was created in this transaction, so there are none to end)."""
     now = now or utcnow()
     if not new_user:
-        end_password_links(session, user.id, now, purposes=(PURPOSE,))
+        end_password_links(session, stored_id(user), now, purposes=(PURPOSE,))
     raw = new_token()
-    session.add(PasswordReset(token_hash=token_hash(raw), user_id=user.id, purpose=PURPOSE, created_at=now,
+    session.add(PasswordReset(token_hash=token_hash(raw), user_id=stored_id(user), purpose=PURPOSE, created_at=now,
                               created_by=created_by, expires_at=now + timedelta(days=INVITE_DAYS)))
     session.flush()
     return Invite(user.email, user.name, invite_link(raw))
@@ -89,7 +90,10 @@ def _row(session: Session, token, now: datetime, *, lock: bool = True) -> Passwo
 def peek(session: Session, *, token, now: datetime | None = None) -> str:
     """The e-mail address an unused, unexpired invitation is for (shown on the invitation page)."""
     row = _row(session, token, now or utcnow(), lock=False)
-    return session.get(User, row.user_id).email
+    user = session.get(User, row.user_id)
+    if user is None:
+        raise Invalid(INVALID_LINK, field="token")
+    return user.email
 
 
 def accept(session: Session, *, token, password, now: datetime | None = None) -> User:
@@ -98,14 +102,16 @@ def accept(session: Session, *, token, password, now: datetime | None = None) ->
     row = _row(session, token, now)
     check_strength(password)
     user = session.get(User, row.user_id, with_for_update=True)
+    if user is None:
+        raise Invalid(INVALID_LINK, field="token")
     before = {"verified": user.verified, "has_password": user.password_hash is not None}
     user.password_hash = hash_password(password)
     user.verified = True
     row.used_at = now
     session.add_all([user, row])
     session.flush()
-    end_password_links(session, user.id, now)
-    sessions.revoke_all(session, user.id, now=now)
+    end_password_links(session, stored_id(user), now)
+    sessions.revoke_all(session, stored_id(user), now=now)
     audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "user.invite_accepted",
                  org_id=user.org_id, target_type="user", target_id=user.id, before=before,
                  after={"verified": True, "has_password": True})

@@ -10,9 +10,10 @@
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import Role, User, utcnow
+from models.base import stored_id
 from models.dto import Result
 from services.auth.sessions import revoke_all
 from services.core import audit, settings, validation
@@ -34,7 +35,7 @@ def _target(session: Session, actor: Actor, user_id) -> User:
 
 
 def _other_super_admins(session: Session, user: User, now: datetime) -> int:
-    return session.exec(select(func.count(User.id)).where(
+    return session.exec(select(func.count(col(User.id))).where(
         User.role == Role.super_admin.value, User.id != user.id, User.banned == False)).one()  # noqa: E712
 
 
@@ -62,7 +63,7 @@ def set_ban(session: Session, *, actor: Actor, user_id: int, banned: bool, reaso
                  target_id=user.id, before=before, after=after)
     if banned:
 
-        revoke_all(session, user.id, now=now)
+        revoke_all(session, stored_id(user), now=now)
     return user
 
 
@@ -95,7 +96,7 @@ def _status(user: User) -> dict:
             "max_training_tokens": user.max_training_tokens}
 
 
-def set_paid(session: Session, *, actor: Actor, user_id: int, paid: bool) -> Result:
+def set_paid(session: Session, *, actor: Actor, user_id: int, paid: bool) -> Result[User]:
     """Paid on/off. Turning it on gives the default allocation (clamped into the policy) to a kind at 0."""
 
     paid = validation.flag(paid, "paid")

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from datetime import date, datetime
 
 from sqlalchemy import case, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import TokenKind, UsageUserMonthly, User, month_start, utcnow
+from models.base import stored_id
 from services.core import audit
 from services.core.actor import Actor
 from services.core.permissions import MANAGE, require_role, scoped_org_id
@@ -48,12 +49,12 @@ def _usage(session: Session, org_id: int, user_ids: list[int], now: datetime) ->
     u = UsageUserMonthly
     cols = []
     for kind in (TokenKind.tokens.value, TokenKind.training.value):
-        is_kind = u.kind == kind
-        cols += [func.sum(case(((is_kind & (u.month == this)), u.billed_tokens), else_=0)),
-                 func.sum(case(((is_kind & (u.month == prev)), u.billed_tokens), else_=0)),
+        is_kind = col(u.kind) == kind
+        cols += [func.sum(case(((is_kind & (col(u.month) == this)), u.billed_tokens), else_=0)),
+                 func.sum(case(((is_kind & (col(u.month) == prev)), u.billed_tokens), else_=0)),
                  func.sum(case((is_kind, u.billed_tokens), else_=0))]
-    rows = session.exec(select(u.user_id, *cols).where(u.org_id == org_id, u.user_id.in_(user_ids))
-                        .group_by(u.user_id)).all()
+    rows = session.exec(select(u.user_id, *cols).where(u.org_id == org_id, col(u.user_id).in_(user_ids))
+                        .group_by(col(u.user_id))).all()
     return {r[0]: [int(v or 0) for v in r[1:]] for r in rows}
 
 
@@ -68,18 +69,18 @@ def export_rows(session: Session, *, actor: Actor, full: bool = False,
     yield BASIC + (USAGE if full else [])
     last = 0
     while True:
-        page = session.exec(select(User).where(User.org_id == org_id, User.id > last)
-                            .order_by(User.id).limit(PAGE)).all()
+        page = session.exec(select(User).where(User.org_id == org_id, col(User.id) > last)
+                            .order_by(col(User.id)).limit(PAGE)).all()
         if not page:
             return
-        usage = _usage(session, org_id, [p.id for p in page], now) if full else {}
+        usage = _usage(session, org_id, [stored_id(p) for p in page], now) if full else {}
         for p in page:
             cells = [p.id, p.email, p.name, p.role, p.paid, p.banned, p.verified, p.mfa_enabled, p.max_tokens,
                      p.max_training_tokens, p.pinned, p.created_at, p.last_login_at]
             if full:
-                cells += usage.get(p.id, [0] * len(USAGE))
+                cells += usage.get(stored_id(p), [0] * len(USAGE))
             yield [neutralize(c) for c in cells]
-        last = page[-1].id
+        last = stored_id(page[-1])
 
 
 def export_csv(session: Session, *, actor: Actor, full: bool = False, now: datetime | None = None) -> tuple[str, int]:

@@ -13,9 +13,10 @@ from datetime import datetime
 
 import pandas as pd
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import Role, User, utcnow
+from models.base import stored_id
 from models.dto import Result
 from services.core import audit, validation
 from services.core.actor import Actor
@@ -65,7 +66,7 @@ def no_formula(value, fld: str) -> None:
 
 
 def add_user(session: Session, *, actor: Actor, email, name="", role=Role.member.value, max_tokens=None,
-             max_train_tokens=None, now: datetime | None = None, audit_later: list | None = None) -> Result:
+             max_train_tokens=None, now: datetime | None = None, audit_later: list | None = None) -> Result[Added]:
     """Create one user in the actor's org with an invitation link (`Result.value` is an `Added`)."""
     require_role(actor, MANAGE, "add users")
     for value, fld in ((email, "email"), (name, "name")):
@@ -78,9 +79,9 @@ def add_user(session: Session, *, actor: Actor, email, name="", role=Role.member
     result = accounts.create_user(session, actor=actor, email=email, name=name, role=role.strip().lower(),
                                org_id=actor.org_id, max_tokens=max_tokens, max_training_tokens=max_train_tokens,
                                audit_later=audit_later)
-    user: User = result.value
+    user = result.value
     invite = invitations.issue(session, user, created_by=actor.user_id, now=now, new_user=True)
-    return Result(Added(user.id, user.email, user.name, user.role, user.max_tokens, user.max_training_tokens,
+    return Result(Added(stored_id(user), user.email, user.name, user.role, user.max_tokens, user.max_training_tokens,
                         invite.link), result.warnings)
 
 
@@ -161,7 +162,7 @@ def import_rows(session: Session, *, actor: Actor, rows, now: datetime | None = 
         addr = _cell(raw, "email").strip().lower()
         if addr and len(addr) <= 320:
             wanted.append(addr)
-    existing = set(session.exec(select(User.email).where(User.email.in_(wanted))).all()) if wanted else set()
+    existing = set(session.exec(select(User.email).where(col(User.email).in_(wanted))).all()) if wanted else set()
     out = ImportBatch()
     pending_audit: list = []  # written at the end: the audit chain's lock is then held only briefly
     for raw in rows:
@@ -193,7 +194,7 @@ def import_rows(session: Session, *, actor: Actor, rows, now: datetime | None = 
             continue
         existing.add(email)
         pending_audit.extend(entries)
-        added: Added = res.value
+        added = res.value
         out.results.append(RowResult(n, email, CREATED, " ".join(res.warnings), added.link))
         out.invites.append(invitations.Invite(added.email, added.name, added.link))
     for args, kw in pending_audit:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import DistributionLock, utcnow
 from services.core.db import is_sqlite
@@ -46,8 +46,8 @@ def _try_acquire(session: Session, org_id: int, holder_id: int | None, now: date
     got = len(session.execute(insert_for(session, table).values(**values)
                               .on_conflict_do_nothing(index_elements=["org_id"]).returning(table.c.org_id)).all())
     if got != 1:  # a row exists: take it over only if it expired (a crashed run)
-        got = session.execute(update(DistributionLock).where(DistributionLock.org_id == org_id,
-                                                             DistributionLock.expires_at <= now)
+        got = session.execute(update(DistributionLock).where(col(DistributionLock.org_id) == org_id,
+                                                             col(DistributionLock.expires_at) <= now)
                               .values(**values)).rowcount
     if got != 1:
         row = session.exec(select(DistributionLock).where(DistributionLock.org_id == org_id)).first()
@@ -55,7 +55,7 @@ def _try_acquire(session: Session, org_id: int, holder_id: int | None, now: date
 
 
 def set_run_id(session: Session, org_id: int, run_id: int) -> None:
-    session.execute(update(DistributionLock).where(DistributionLock.org_id == org_id).values(run_id=run_id))
+    session.execute(update(DistributionLock).where(col(DistributionLock.org_id) == org_id).values(run_id=run_id))
 
 
 @contextmanager
@@ -67,17 +67,17 @@ def run_lock(session: Session, org_id: int, *, holder_id: int | None, n_users: i
     if is_sqlite(session):
         _try_acquire(session, org_id, holder_id, now, ttl)
         yield
-        session.execute(delete(DistributionLock).where(DistributionLock.org_id == org_id))
+        session.execute(delete(DistributionLock).where(col(DistributionLock.org_id) == org_id))
         return
     with Session(session.get_bind()) as side:  # committed at once: visible to every other transaction
         _try_acquire(side, org_id, holder_id, now, ttl)
         side.commit()
     try:
         yield
-        session.execute(delete(DistributionLock).where(DistributionLock.org_id == org_id))
+        session.execute(delete(DistributionLock).where(col(DistributionLock.org_id) == org_id))
     except BaseException:
         with Session(session.get_bind()) as side:
-            side.execute(delete(DistributionLock).where(DistributionLock.org_id == org_id,
-                                                        DistributionLock.acquired_at == now))
+            side.execute(delete(DistributionLock).where(col(DistributionLock.org_id) == org_id,
+                                                        col(DistributionLock.acquired_at) == now))
             side.commit()
         raise

@@ -1,7 +1,7 @@
 """Distribution policies (one per org and kind): read, presets, field edits, per-user overrides, exclusions."""
 
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import DistributionPolicy, User, utcnow
 from models.dto import Result
@@ -94,7 +94,8 @@ def clean_field(field: str, value, method: str):
     raise Invalid(f"Unknown policy field {str(field)[:40]!r}.")
 
 
-def _save(session: Session, actor: Actor, org_id: int, p: DistributionPolicy, before: dict, action: str) -> Result:
+def _save(session: Session, actor: Actor, org_id: int, p: DistributionPolicy, before: dict,
+          action: str) -> Result[dict]:
     if p.ceiling is not None and p.ceiling < p.floor:
         raise Invalid("The ceiling cannot be below the floor.", field="ceiling")
     p.updated_at, p.updated_by = utcnow(), actor.user_id
@@ -103,7 +104,7 @@ def _save(session: Session, actor: Actor, org_id: int, p: DistributionPolicy, be
     audit.record(session, actor, action, org_id=org_id, target_type="distribution_policy", target_id=p.kind,
                  before=before, after=policy_dict(p))
     warnings = []
-    n_below = session.exec(select(func.count(User.id)).where(
+    n_below = session.exec(select(func.count(col(User.id))).where(
         User.org_id == org_id, _cap_col(p.kind) < p.floor)).one()
     if n_below:
         who = "1 user is" if n_below == 1 else f"{n_below:,} users are"
@@ -120,7 +121,7 @@ def get_policy(session: Session, *, actor: Actor, kind: str) -> dict:
     return policy_dict(effective_policy(session, scoped_org_id(session, actor), validation.kind(kind)))
 
 
-def apply_preset(session: Session, *, actor: Actor, kind: str, preset: str) -> Result:
+def apply_preset(session: Session, *, actor: Actor, kind: str, preset: str) -> Result[dict]:
     require_role(actor, MANAGE, "change distribution policies")
     kind = validation.kind(kind)
     preset = validation.choice(preset, PRESET_NAMES, "preset")
@@ -134,7 +135,7 @@ def apply_preset(session: Session, *, actor: Actor, kind: str, preset: str) -> R
     return _save(session, actor, org_id, p, before, "policy.preset")
 
 
-def update_policy(session: Session, *, actor: Actor, kind: str, changes: dict) -> Result:
+def update_policy(session: Session, *, actor: Actor, kind: str, changes: dict) -> Result[dict]:
     """Edit fields; changing a field the preset fills makes the policy "custom"."""
     require_role(actor, MANAGE, "change distribution policies")
     kind = validation.kind(kind)
@@ -175,18 +176,19 @@ def special_users(session: Session, *, actor: Actor, limit: int = 200) -> dict:
     """Users with an override, excluded from automation, or pinned (each list capped at `limit`) and counts."""
     require_role(actor, MANAGE, "see distribution settings")
     org_id = scoped_org_id(session, actor)
-    has_override = or_(User.floor_override.is_not(None), User.ceiling_override.is_not(None),
-                       User.training_floor_override.is_not(None), User.training_ceiling_override.is_not(None))
-    out = {}
-    for name, cond in (("overrides", has_override), ("excluded", User.excluded_from_automation.is_(True)),
-                       ("pinned", User.pinned.is_(True))):
+    has_override = or_(col(User.floor_override).is_not(None), col(User.ceiling_override).is_not(None),
+                       col(User.training_floor_override).is_not(None), col(User.training_ceiling_override).is_not(None))
+    out: dict[str, list[dict] | int] = {}
+    for name, cond in (("overrides", has_override), ("excluded", col(User.excluded_from_automation).is_(True)),
+                       ("pinned", col(User.pinned).is_(True))):
         base = select(User).where(User.org_id == org_id, cond)
         out[name] = [_user_row(u) for u in session.exec(base.order_by(User.email).limit(limit))]
-        out[name + "_count"] = int(session.exec(select(func.count(User.id)).where(User.org_id == org_id, cond)).one())
+        out[name + "_count"] = int(session.exec(select(func.count(col(User.id)))
+                                                .where(User.org_id == org_id, cond)).one())
     return out
 
 
-def set_override(session: Session, *, actor: Actor, user_id, kind: str, floor=None, ceiling=None) -> Result:
+def set_override(session: Session, *, actor: Actor, user_id, kind: str, floor=None, ceiling=None) -> Result[dict]:
     """Per-user floor/ceiling for one kind; None clears that side."""
     require_role(actor, MANAGE, "change per-user limits")
     kind = validation.kind(kind)
@@ -213,7 +215,7 @@ def set_override(session: Session, *, actor: Actor, user_id, kind: str, floor=No
     return Result(_user_row(user), warnings)
 
 
-def clear_override(session: Session, *, actor: Actor, user_id, kind: str) -> Result:
+def clear_override(session: Session, *, actor: Actor, user_id, kind: str) -> Result[dict]:
     return set_override(session, actor=actor, user_id=user_id, kind=kind, floor=None, ceiling=None)
 
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import INT64_MAX, DistributionRun, UsageUserDaily, UsageUserMonthly, User, month_start, utcnow
+from models.base import stored_id
 from services.core import audit, validation
 from services.core.actor import Actor
 from services.core.errors import Conflict, Invalid, NotFound
@@ -91,7 +92,7 @@ class Plan:
 def _usage(session: Session, org_id: int, kind: str, since) -> dict[int, int]:
     rows = session.exec(select(UsageUserDaily.user_id, func.sum(UsageUserDaily.billed_tokens)).where(
         UsageUserDaily.org_id == org_id, UsageUserDaily.kind == kind, UsageUserDaily.day >= since)
-        .group_by(UsageUserDaily.user_id)).all()
+        .group_by(col(UsageUserDaily.user_id))).all()
     return {int(u): int(v) for u, v in rows}
 
 
@@ -107,10 +108,11 @@ def build_plan(session: Session, org_id: int, kind: str, strategy: str, *, lookb
     now = now or utcnow()
     policy = effective_policy(session, org_id, kind)
     lookback = lookback_days or policy.lookback_days
-    purchased = pool(session, org_id, now)[0 if kind == "tokens" else 1]
+    tokens, training, _expiry, _start = pool(session, org_id, now)
+    purchased = tokens if kind == "tokens" else training
     reserve = purchased * policy.reserve_pct // 100
     cap_col = getattr(User, CAP_FIELD[kind])
-    people = session.exec(select(User).where(User.org_id == org_id).order_by(User.id)).all()
+    people = session.exec(select(User).where(User.org_id == org_id).order_by(col(User.id))).all()
     slots, emails, kept = [], {}, 0
     pinned = excluded = inactive = 0
     for u in people:
@@ -123,8 +125,8 @@ def build_plan(session: Session, org_id: int, kind: str, strategy: str, *, lookb
             inactive += 1
         else:
             b = bounds_for(u, kind, policy)
-            slots.append(strategies.Slot(u.id, cap, b.floor, b.ceiling))
-            emails[u.id] = u.email
+            slots.append(strategies.Slot(stored_id(u), cap, b.floor, b.ceiling))
+            emails[stored_id(u)] = u.email
             continue
         kept += cap
     del cap_col
@@ -193,7 +195,7 @@ def execute(session: Session, *, actor: Actor, kind: str, strategy: str, lookbac
 
 def _execute(session, actor, org_id, kind, strategy, lookback_days, expected, now) -> DistributionRun:
     now = now or utcnow()
-    n_users = int(session.exec(select(func.count(User.id)).where(User.org_id == org_id)).one())
+    n_users = int(session.exec(select(func.count(col(User.id))).where(User.org_id == org_id)).one())
     with run_lock(session, org_id, holder_id=actor.user_id, n_users=n_users, now=now):
         plan = build_plan(session, org_id, kind, strategy, lookback_days=lookback_days, now=now)
         if expected is not None and expected != plan.fingerprint:
@@ -210,7 +212,7 @@ def _execute(session, actor, org_id, kind, strategy, lookback_days, expected, no
                               changes=[[r.user_id, r.email, r.current, r.proposed] for r in changed])
         session.add(run)
         session.flush()
-        set_run_id(session, org_id, run.id)
+        set_run_id(session, org_id, stored_id(run))
         audit.record(session, actor, "distribution.execute", org_id=org_id, target_type="distribution_run",
                      target_id=run.id, before={"kind": kind, "total": plan.current_total},
                      after={"kind": kind, "strategy": strategy, "total": plan.proposed_total,
@@ -224,9 +226,9 @@ def list_runs(session: Session, *, actor: Actor, page: int = 1, page_size: int =
     org_id = scoped_org_id(session, actor)
     page = page if isinstance(page, int) and not isinstance(page, bool) and 1 <= page <= 100_000 else 1
     page_size = page_size if page_size in (10, 20, 50) else 20
-    total = int(session.exec(select(func.count(DistributionRun.id)).where(DistributionRun.org_id == org_id)).one())
+    total = int(session.exec(select(func.count(col(DistributionRun.id))).where(DistributionRun.org_id == org_id)).one())
     runs = session.exec(select(DistributionRun).where(DistributionRun.org_id == org_id)
-                        .order_by(DistributionRun.id.desc()).offset((page - 1) * page_size).limit(page_size)).all()
+                        .order_by(col(DistributionRun.id).desc()).offset((page - 1) * page_size).limit(page_size)).all()
     return [run_summary(r) for r in runs], total
 
 
