@@ -6,7 +6,18 @@ imported here.
 
 from models.audit import AuditEvent, AuditHead, SignInEvent
 from models.auth import ApiKey, AuthSession, LoginThrottle, PasswordReset, RecoveryCode
-from models.base import ADMIN_ROLES, INT64_MAX, KINDS, RequestStatus, Role, TokenKind, month_start, utcnow, year_start
+from models.base import (
+                         ADMIN_ROLES,
+                         INT64_MAX,
+                         KINDS,
+                         RequestStatus,
+                         Role,
+                         TokenKind,
+                         month_start,
+                         table_of,
+                         utcnow,
+                         year_start,
+)
 from models.catalog import RATE_SCALE, AIModel
 from models.distribution import DistributionLock, DistributionPolicy, DistributionRun
 from models.gateway import Notice, OrgWebhook, RateWindow, Reservation, WebhookDelivery

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Protocol
 
-from sqlalchemy import BigInteger, Integer
+from sqlalchemy import BigInteger, Integer, Table
 from sqlmodel import Field
 
 INT64_MAX = 2**63 - 1
@@ -27,6 +27,11 @@ def stored_id(row: _Stored) -> int:
     if row.id is None:
         raise RuntimeError(f"{type(row).__name__} has no id yet: flush it first.")
     return row.id
+
+
+def table_of(model: type) -> Table:
+    """The Core table of a SQLModel table class (for inserts with ON CONFLICT and RETURNING)."""
+    return model.__table__  # type: ignore[attr-defined]  # sqlmodel's stubs omit the declarative __table__
 
 
 def month_start(d: date | datetime) -> date:

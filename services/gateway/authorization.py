@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import BindParameter, Table, bindparam, insert, select
 from sqlmodel import Session, col
 
-from models import INT64_MAX, OrgAllowedModel, Organization, Reservation, User, utcnow
+from models import INT64_MAX, OrgAllowedModel, Organization, Reservation, User, table_of, utcnow
 from services.core import settings, validation
 from services.core.actor import Actor
 from services.core.crypto import new_token
@@ -111,7 +111,7 @@ def check_ask(org_id: int, *, user, model, tokens, kind="tokens", reserve=False,
 _LIST: BindParameter[list[Any]] = bindparam("values", expanding=True)
 _LISTED = select(col(OrgAllowedModel.org_id), col(OrgAllowedModel.model_id)).where(
     col(OrgAllowedModel.org_id).in_(_LIST))
-_RES: Table = Reservation.__table__  # type: ignore[attr-defined]  # sqlmodel's stubs omit the declarative __table__
+_RES: Table = table_of(Reservation)
 _INSERT_RES = insert(_RES)
 _LOCK_ORGS = select(col(Organization.id)).where(col(Organization.id).in_(_LIST)).order_by(
     col(Organization.id)).with_for_update()

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import BindParameter, Table, bindparam, select, update
 from sqlmodel import Session, col
 
-from models import Reservation, utcnow
+from models import Reservation, table_of, utcnow
 from services.core.actor import Actor
 from services.core.errors import Conflict, DomainError, NotFound
 from services.core.permissions import scoped_org_id
@@ -50,7 +50,7 @@ _HELD = select(col(Reservation.public_id), col(Reservation.id), col(Reservation.
                col(Reservation.kind), col(Reservation.status), col(Reservation.expires_at),
                col(Reservation.settled_key)).where(col(Reservation.public_id).in_(_LIST)).order_by(
     col(Reservation.id)).with_for_update()
-_RES: Table = Reservation.__table__  # type: ignore[attr-defined]  # sqlmodel's stubs omit the declarative __table__
+_RES: Table = table_of(Reservation)
 _SETTLE = update(_RES).where(_RES.c.id == bindparam("rid"), _RES.c.status == "held").values(
     status="settled", settled_at=bindparam("at"), settled_key=bindparam("key"))
 

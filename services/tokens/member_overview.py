@@ -5,6 +5,7 @@ from datetime import date, datetime, timedelta
 
 from models import month_start, utcnow
 from services.core.actor import Actor
+from services.core.errors import Forbidden
 from services.tokens import budget
 from services.tokens.pool import next_month_start
 
@@ -41,6 +42,8 @@ def projected_run_out(allocation: int, used: int, now: datetime) -> tuple[date |
 def overview(session, *, actor: Actor, now: datetime | None = None) -> dict[str, KindOverview]:
     """The signed-in user's own numbers for both kinds."""
     now = now or utcnow()
+    if actor.user_id is None:
+        raise Forbidden("Only a signed-in user has a budget of their own.")
     out = {}
     for kind in ("tokens", "training"):
         b = budget.remaining_budget(session, actor=actor, user_id=actor.user_id, kind=kind, now=now)

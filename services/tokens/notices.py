@@ -7,11 +7,12 @@ same transaction. Read state is per org: any admin marking them read clears the 
 """
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select, update
 
-from models import Notice, User, month_start, utcnow
+from models import Notice, User, month_start, table_of, utcnow
 from services.core import webhooks
 from services.core.actor import Actor
 from services.core.dialect import built
@@ -35,7 +36,7 @@ _USERS = select(User.id, User.email, User.max_tokens, User.max_training_tokens).
 
 
 def _insert(insert):
-    t = Notice.__table__
+    t = table_of(Notice)
     return insert(t).on_conflict_do_nothing(
         index_elements=["org_id", "scope", "subject_id", "kind", "threshold", "period"]).returning(
         t.c.id, t.c.org_id, t.c.scope, t.c.subject_id, t.c.kind, t.c.threshold, t.c.period)
@@ -45,7 +46,8 @@ def _candidates(session: Session, affected: dict[int, set[tuple[int, str]]], now
     """Every threshold the affected users' caps and their orgs' pools have reached (recorded or not)."""
     period = month_start(now).strftime("%Y-%m")
     user_ids = {u for pairs in affected.values() for u, _ in pairs}
-    users = {row[0]: row for row in session.connection().execute(_USERS, {"values": list(user_ids)})}
+    rows = session.connection().execute(_USERS, {"values": list(user_ids)})
+    users: dict[int, tuple[Any, ...]] = {row[0]: tuple(row) for row in rows}
     used = budget.used_this_month_by_user(session, user_ids, now)
     pools = budget.pools(session, affected, now, caps=False)
     out = []

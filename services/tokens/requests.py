@@ -176,7 +176,7 @@ def check_approval(session: Session, *, actor: Actor, request_id, amount=None,
 def _grant(session: Session, actor: Actor, r: TokenRequest, amount: int, expires: datetime | None, note: str,
            now: datetime, *, auto: bool = False) -> bool:
     """Move the request from pending to approved and raise the allocation; False if someone else did first."""
-    changed = session.execute(
+    changed = session.exec(
         update(TokenRequest)
         .where(col(TokenRequest.id) == r.id, col(TokenRequest.status) == RequestStatus.pending.value)
         .values(status=RequestStatus.approved.value, approved_amount=amount, grant_expires_at=expires,
@@ -223,7 +223,7 @@ def deny(session: Session, *, actor: Actor, request_id, note: str = "", now: dat
     now = now or utcnow()
     org_id, r = _request_in_scope(session, actor, request_id)
     note = validation.text(note, "note", max_len=500)
-    changed = session.execute(
+    changed = session.exec(
         update(TokenRequest)
         .where(col(TokenRequest.id) == r.id, col(TokenRequest.status) == RequestStatus.pending.value)
         .values(status=RequestStatus.denied.value, reviewer_id=actor.user_id, reviewed_at=now,

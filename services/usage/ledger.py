@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import BindParameter, Table, bindparam, func, select
 from sqlmodel import Session, col
 
-from models import INT64_MAX, AIModel, UsageEvent, User
+from models import INT64_MAX, AIModel, UsageEvent, User, table_of
 from models.catalog import RATE_SCALE
 from services.core.actor import Actor
 from services.core.errors import DomainError, Invalid, NotFound
@@ -114,7 +114,7 @@ def resolve(session: Session, org_id: int, pending: list[Pending], users: dict, 
     return errors
 
 
-_T: Table = UsageEvent.__table__  # type: ignore[attr-defined]  # sqlmodel's stubs omit the declarative __table__
+_T: Table = table_of(UsageEvent)
 _EXISTING = select(_T.c.idempotency_key, _T.c.id, _T.c.billed_tokens, _T.c.user_id, _T.c.kind, _T.c.org_id,
                    _T.c.model_id, _T.c.prompt_tokens, _T.c.completion_tokens, _T.c.occurred_at, _T.c.ip).where(
     _T.c.idempotency_key.in_(_LIST))

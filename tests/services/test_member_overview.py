@@ -2,7 +2,11 @@
 
 from datetime import UTC, date, datetime
 
-from services.tokens.member_overview import projected_run_out
+import pytest
+
+from services.core.actor import system_actor
+from services.core.errors import Forbidden
+from services.tokens.member_overview import overview, projected_run_out
 
 NOW = datetime(2026, 11, 11, 0, 0, tzinfo=UTC)  # 10 days into a 30-day month
 
@@ -26,3 +30,8 @@ def test_the_first_hour_of_a_month_does_not_project_wildly():
     start = datetime(2026, 12, 1, 0, 1, tzinfo=UTC)  # 1 minute in, 1,000 used: counted as one hour's pace
     # 99,000 left at 1,000 an hour = 99 hours → Dec 5 (at the real per-minute pace it would say Dec 1)
     assert projected_run_out(100_000, 1_000, start) == (date(2026, 12, 5), "")
+
+
+def test_an_actor_without_a_user_has_no_budget_of_its_own(session):
+    with pytest.raises(Forbidden):
+        overview(session, actor=system_actor())

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from models import DistributionLock, utcnow
+from models import DistributionLock, table_of, utcnow
 from services.core.db import is_sqlite
 from services.core.dialect import insert_for
 from services.core.errors import Conflict
@@ -31,8 +31,10 @@ def _busy(expires_at: datetime, now: datetime) -> Conflict:
     return Conflict(f"Distribution in progress — retry in {wait} s.", retry_after=wait)
 
 
-def ensure_unlocked(session: Session, org_id: int, now: datetime | None = None) -> None:
-    """Raise Conflict while a live distribution run holds the org's lock."""
+def ensure_unlocked(session: Session, org_id: int | None, now: datetime | None = None) -> None:
+    """Raise Conflict while a live distribution run holds the org's lock (a user without an org has none)."""
+    if org_id is None:
+        return
     now = now or utcnow()
     row = session.exec(select(DistributionLock).where(DistributionLock.org_id == org_id)).first()
     if row is not None and row.expires_at > now:
@@ -42,11 +44,11 @@ def ensure_unlocked(session: Session, org_id: int, now: datetime | None = None) 
 def _try_acquire(session: Session, org_id: int, holder_id: int | None, now: datetime, ttl: int) -> None:
     expires = now + timedelta(seconds=ttl)
     values = dict(org_id=org_id, holder_id=holder_id, acquired_at=now, expires_at=expires)
-    table = DistributionLock.__table__
+    table = table_of(DistributionLock)
     got = len(session.execute(insert_for(session, table).values(**values)
                               .on_conflict_do_nothing(index_elements=["org_id"]).returning(table.c.org_id)).all())
     if got != 1:  # a row exists: take it over only if it expired (a crashed run)
-        got = session.execute(update(DistributionLock).where(col(DistributionLock.org_id) == org_id,
+        got = session.exec(update(DistributionLock).where(col(DistributionLock.org_id) == org_id,
                                                              col(DistributionLock.expires_at) <= now)
                               .values(**values)).rowcount
     if got != 1:
