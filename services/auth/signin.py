@@ -154,14 +154,20 @@ def reset_password(session: Session, *, token, new_password, now: datetime | Non
     user = session.get(User, row.user_id)
     if user is None:
         raise invalid
-    user.password_hash = hash_password(new_password)
-    if row.purpose == "invite":
+    set_password_from_link(session, user, row, new_password, now, verify=row.purpose == "invite")
+    audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "user.password_reset",
+                 org_id=user.org_id, target_type="user", target_id=user.id)
+    return user
+
+
+def set_password_from_link(session: Session, user: User, row: PasswordReset, password: str, now: datetime, *,
+                           verify: bool) -> None:
+    """A link was used: the new password, the link spent, every other password link ended, every session out."""
+    user.password_hash = hash_password(password)
+    if verify:
         user.verified = True
     row.used_at = now
     session.add_all([user, row])
     session.flush()
     end_password_links(session, stored_id(user), now)
     sessions.revoke_all(session, stored_id(user), now=now)
-    audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "user.password_reset",
-                 org_id=user.org_id, target_type="user", target_id=user.id)
-    return user

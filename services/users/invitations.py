@@ -14,13 +14,12 @@ from sqlmodel import Session, select
 
 from models import PasswordReset, User, utcnow
 from models.base import stored_id
-from services.auth import sessions
-from services.auth.signin import end_password_links
+from services.auth.signin import end_password_links, set_password_from_link
 from services.core import audit, mailer, settings
 from services.core.actor import Actor
 from services.core.crypto import new_token, token_hash
 from services.core.errors import Conflict, Invalid, NotFound
-from services.core.passwords import check_strength, hash_password
+from services.core.passwords import check_strength
 from services.core.permissions import MANAGE, require_role, user_in_scope
 
 log = logging.getLogger("steward.invitations")
@@ -105,13 +104,7 @@ def accept(session: Session, *, token, password, now: datetime | None = None) ->
     if user is None:
         raise Invalid(INVALID_LINK, field="token")
     before = {"verified": user.verified, "has_password": user.password_hash is not None}
-    user.password_hash = hash_password(password)
-    user.verified = True
-    row.used_at = now
-    session.add_all([user, row])
-    session.flush()
-    end_password_links(session, stored_id(user), now)
-    sessions.revoke_all(session, stored_id(user), now=now)
+    set_password_from_link(session, user, row, password, now, verify=True)
     audit.record(session, Actor(user.id, user.role, user.org_id, email=user.email), "user.invite_accepted",
                  org_id=user.org_id, target_type="user", target_id=user.id, before=before,
                  after={"verified": True, "has_password": True})
