@@ -9,9 +9,11 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import case, func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from models import TokenKind, UsageUserMonthly, User, month_start, utcnow
 from models.base import stored_id
@@ -53,8 +55,10 @@ def _usage(session: Session, org_id: int, user_ids: list[int], now: datetime) ->
         cols += [func.sum(case(((is_kind & (col(u.month) == this)), u.billed_tokens), else_=0)),
                  func.sum(case(((is_kind & (col(u.month) == prev)), u.billed_tokens), else_=0)),
                  func.sum(case((is_kind, u.billed_tokens), else_=0))]
-    rows = session.exec(select(u.user_id, *cols).where(u.org_id == org_id, col(u.user_id).in_(user_ids))
-                        .group_by(col(u.user_id))).all()
+    stmt: Select[*tuple[Any, ...]] = (Select(col(u.user_id), *cols)
+                                      .where(u.org_id == org_id, col(u.user_id).in_(user_ids))
+                                      .group_by(col(u.user_id)))
+    rows = session.exec(stmt).all()
     return {r[0]: [int(v or 0) for v in r[1:]] for r in rows}
 
 

@@ -7,9 +7,12 @@ aggregate over the org's rollup rows (still never the raw ledger).
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from models import Role, User, month_start, utcnow
 from models.usage import UsageUserMonthly
@@ -23,10 +26,11 @@ MAX_SEARCH = 200
 MAX_WORDS = 8
 YES_NO = {"any": None, "yes": True, "no": False}
 USAGE_KEYS = ("used_month", "used_prev", "used_total")
-USER_SORT = {
-    "id": User.id, "name": User.name, "email": User.email, "role": User.role, "mfa": User.mfa_enabled,
-    "paid": User.paid, "banned": User.banned, "verified": User.verified, "max_tokens": User.max_tokens,
-    "max_training_tokens": User.max_training_tokens, "last_login": User.last_login_at, "pinned": User.pinned,
+USER_SORT: dict[str, Mapped[Any]] = {
+    "id": col(User.id), "name": col(User.name), "email": col(User.email), "role": col(User.role),
+    "mfa": col(User.mfa_enabled), "paid": col(User.paid), "banned": col(User.banned), "verified": col(User.verified),
+    "max_tokens": col(User.max_tokens), "max_training_tokens": col(User.max_training_tokens),
+    "last_login": col(User.last_login_at), "pinned": col(User.pinned),
 }
 SORT_KEYS = tuple(USER_SORT) + USAGE_KEYS
 ROLE_FILTERS = ("any",) + tuple(r.value for r in Role)
@@ -75,15 +79,16 @@ def _prev_month(m: date) -> date:
     return date(m.year - 1, 12, 1) if m.month == 1 else date(m.year, m.month - 1, 1)
 
 
-def _usage_columns(cur: date, prev: date):
+def _usage_columns(cur: date, prev: date) -> list[ColumnElement[Any]]:
     """Aggregates over usage_user_monthly rows of one user: (month, prev, total) × (tokens, training)."""
-    cols = []
+    cols: list[ColumnElement[Any]] = []
+    month = col(UsageUserMonthly.month)
     for kind in ("tokens", "training"):
-        k = UsageUserMonthly.kind == kind
+        k = col(UsageUserMonthly.kind) == kind
         cols += [
-            func.coalesce(func.sum(case((and_(k, UsageUserMonthly.month == cur), UsageUserMonthly.billed_tokens),
+            func.coalesce(func.sum(case((and_(k, month == cur), UsageUserMonthly.billed_tokens),
                                         else_=0)), 0),
-            func.coalesce(func.sum(case((and_(k, UsageUserMonthly.month == prev), UsageUserMonthly.billed_tokens),
+            func.coalesce(func.sum(case((and_(k, month == prev), UsageUserMonthly.billed_tokens),
                                         else_=0)), 0),
             func.coalesce(func.sum(case((k, UsageUserMonthly.billed_tokens), else_=0)), 0),
         ]
@@ -130,15 +135,15 @@ def list_users(
     if not isinstance(page, int) or isinstance(page, bool) or page < 1 or page > 10_000_000:
         raise Invalid("Unknown page.", field="page")
 
-    conds = [User.org_id == org_id]
+    conds: list[ColumnElement[bool]] = [col(User.org_id) == org_id]
     for w in words:
         pat = f"%{_escape_like(w)}%"
         conds.append(or_(func.lower(User.email).like(pat, escape="\\"), func.lower(User.name).like(pat, escape="\\")))
-    for name, col in (("paid", User.paid), ("banned", User.banned), ("mfa", User.mfa_enabled)):
+    for name, flag_col in (("paid", User.paid), ("banned", User.banned), ("mfa", User.mfa_enabled)):
         if flags[name] is not None:
-            conds.append(col == flags[name])
+            conds.append(col(flag_col) == flags[name])
     if role != "any":
-        conds.append(User.role == role)
+        conds.append(col(User.role) == role)
 
     total = session.exec(select(func.count()).select_from(User).where(*conds)).one()
     org_users = session.exec(select(func.count()).select_from(User).where(User.org_id == org_id)).one() \
@@ -151,30 +156,32 @@ def list_users(
     prev = _prev_month(cur)
     usage: dict[int, tuple] = {}
     if sort in USAGE_KEYS:
-        agg = (select(UsageUserMonthly.user_id.label("uid"), *[c.label(f"c{i}") for i, c in
+        agg = (select(col(UsageUserMonthly.user_id).label("uid"), *[c.label(f"c{i}") for i, c in
                                                                 enumerate(_usage_columns(cur, prev))])
-               .where(UsageUserMonthly.org_id == org_id).group_by(UsageUserMonthly.user_id).subquery())
-        key = {"used_month": agg.c.c0, "used_prev": agg.c.c1, "used_total": agg.c.c2}[sort]
-        key = func.coalesce(key, literal(0))
-        stmt = (select(User, *[func.coalesce(agg.c[f"c{i}"], 0) for i in range(6)])
+               .where(UsageUserMonthly.org_id == org_id).group_by(col(UsageUserMonthly.user_id)).subquery())
+        agg_col: ColumnElement[Any] = {"used_month": agg.c.c0, "used_prev": agg.c.c1, "used_total": agg.c.c2}[sort]
+        key: ColumnElement[Any] = func.coalesce(agg_col, literal(0))
+        user_id = col(User.id)
+        stmt: Select[*tuple[Any, ...]] = (Select(User, *[func.coalesce(agg.c[f"c{i}"], 0) for i in range(6)])
                 .outerjoin(agg, agg.c.uid == User.id).where(*conds)
-                .order_by(key.desc() if descending else key.asc(), User.id.desc() if descending else User.id)
+                .order_by(key.desc() if descending else key.asc(), user_id.desc() if descending else user_id)
                 .offset(offset).limit(page_size))
         users = []
         for row in session.exec(stmt).all():
             users.append(row[0])
             usage[row[0].id] = tuple(row[1:])
     else:
-        col = USER_SORT[sort]
-        order = [col.desc() if descending else col.asc()]
+        sort_col = USER_SORT[sort]
+        order = [sort_col.desc() if descending else sort_col.asc()]
         if sort != "id":
-            order.append(User.id.desc() if descending else User.id.asc())
+            order.append(col(User.id).desc() if descending else col(User.id).asc())
         users = list(session.exec(select(User).where(*conds).order_by(*order).offset(offset).limit(page_size)).all())
         if users:
-            stmt = (select(UsageUserMonthly.user_id, *_usage_columns(cur, prev))
-                    .where(UsageUserMonthly.org_id == org_id, UsageUserMonthly.user_id.in_([u.id for u in users]))
-                    .group_by(UsageUserMonthly.user_id))
-            usage = {r[0]: tuple(r[1:]) for r in session.exec(stmt).all()}
+            usage_stmt: Select[*tuple[Any, ...]] = (Select(col(UsageUserMonthly.user_id),
+                                                             *_usage_columns(cur, prev))
+                    .where(UsageUserMonthly.org_id == org_id, col(UsageUserMonthly.user_id).in_([u.id for u in users]))
+                    .group_by(col(UsageUserMonthly.user_id)))
+            usage = {r[0]: tuple(r[1:]) for r in session.exec(usage_stmt).all()}
 
     rows = []
     for u in users:
