@@ -45,9 +45,11 @@ run: install
 	@echo
 	reflex run --env prod --single-port --frontend-port $(PORT)
 
-# The quality gate (pyproject.toml): ruff's lint rules over the whole tree. `make test` runs it first.
+# The quality gate (pyproject.toml): ruff's lint rules over the whole tree, mypy on services/ and models/.
+# `make test` runs it first.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: lint test-unit test-e2e test-scale
 
