@@ -11,8 +11,12 @@ PATH = re.compile(r"(?<![\w./-])(" + TOPS + r"/[\w./<>*-]*[\w/])")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
+GENERATED = tuple(line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()
+                  if "/" in line.strip().rstrip("/") or line.strip().endswith("/"))
+
+
 def _exists(ref: str) -> bool:
-    if ref.startswith("bench/results/"):  # where the benchmarks write their reports (git-ignored)
+    if ref.startswith(GENERATED):  # where tests and benchmarks write their output (git-ignored, made on a run)
         return True
     if "<" in ref or "*" in ref:  # a pattern such as features/<name>/ or test_*.py
         pattern = re.sub(r"<[^>]+>", "*", ref).rstrip("/")
